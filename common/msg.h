@@ -1,0 +1,131 @@
+/* msg.h -- every message that crosses the bus: header, types, payloads, size rules. */
+#ifndef SB_MSG_H
+#define SB_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSG_MAGIC 0x53425247u /* "SBRG" */
+#define MSG_VERSION 1
+#define MSG_MAX_SIZE (64 * 1024)
+
+/* Prefixed to every payload. The receiver checks magic, version, type and that len is the
+ * exact number of payload bytes that follow and fits the type's size rule. */
+struct msg_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;    /* enum msg_type */
+	uint32_t len;     /* payload bytes after this header */
+	uint32_t seq;     /* sender's counter, for logs and snapshot ordering */
+};
+
+enum msg_type {
+	MSG_NONE = 0,
+
+	/* mqttd -> playerd (PUSH to playerd's inbox): work that is acknowledged by events */
+	MSG_REQUEST,       /* struct msg_request + text */
+
+	/* playerd -> mqttd (PUSH to mqttd's inbox) */
+	MSG_EVENT,         /* struct msg_event: a request changed state */
+
+	/* discoveryd -> everyone (PUB discoveryd.pub): full table on change and periodically */
+	MSG_SPEAKERS,      /* struct msg_speakers + count * struct msg_speaker */
+
+	/* anyone -> discoveryd (PUSH to its inbox): publish the table now */
+	MSG_SPEAKERS_QUERY, /* no payload */
+
+	/* playerd -> httpd (REQ/REP on httpd.rep) */
+	MSG_CLIP_REQUEST,  /* struct msg_clip_request + text */
+	MSG_CLIP_REPLY,    /* struct msg_clip_reply */
+
+	MSG_TYPE_MAX
+};
+
+#define MSG_ID_MAX 64
+#define MSG_TARGET_MAX 96
+#define MSG_TEXT_MAX 8192
+
+/* What a request asks for. */
+enum request_kind { REQUEST_TTS = 1, REQUEST_CLIP = 2 };
+
+struct msg_request {
+	char id[MSG_ID_MAX];         /* publisher's id, or one derived by mqttd */
+	char target[MSG_TARGET_MAX]; /* room slug, speaker UUID, or "all" */
+	uint8_t kind;                /* enum request_kind */
+	uint8_t has_volume;
+	uint8_t pad[2];
+	int32_t volume;              /* 0..100 when has_volume */
+	char voice[32];              /* espeak-ng voice; "" = configured default */
+	uint64_t received_ms;        /* wall clock at receipt (ms since epoch) */
+	uint64_t deadline_ms;        /* not played after this (ms since epoch) */
+	uint32_t text_len;           /* bytes of text that follow, no terminator */
+	char text[];                 /* TTS text (UTF-8) or clip URL */
+};
+
+enum event_status {
+	EVENT_QUEUED = 1,
+	EVENT_PLAYING,
+	EVENT_DONE,
+	EVENT_FAILED,
+	EVENT_EXPIRED,
+	EVENT_REJECTED,
+};
+
+struct msg_event {
+	char id[MSG_ID_MAX];
+	char target[MSG_TARGET_MAX]; /* as requested */
+	char speaker[64];            /* room name it resolved to, "" if none */
+	char uuid[48];               /* speaker UUID it resolved to, "" if none */
+	uint8_t status;              /* enum event_status */
+	uint8_t pad[3];
+	uint32_t duration_ms;        /* clip length, when known */
+	char error[256];             /* reason for failed/rejected/expired */
+};
+
+struct msg_speaker {
+	char uuid[48];     /* RINCON_... */
+	char room[64];     /* room name as the user set it */
+	char ip[46];       /* dotted IPv4 */
+	uint16_t port;     /* 1400 on real players */
+	char model[64];    /* model name, e.g. "Sonos Playbar" */
+};
+
+#define MSG_SPEAKERS_MAX 128
+
+struct msg_speakers {
+	uint32_t count;
+	uint32_t pad;
+	struct msg_speaker speakers[];
+};
+
+struct msg_clip_request {
+	char voice[32];    /* espeak-ng voice, "" = default */
+	uint32_t text_len;
+	char text[];       /* UTF-8, no terminator */
+};
+
+struct msg_clip_reply {
+	int32_t status;    /* 0, or a negative errno-style code */
+	uint32_t duration_ms;
+	uint32_t bytes;    /* file size */
+	char name[96];     /* clip file name, served by httpd under its clips path */
+	char mime[32];     /* Content-Type httpd serves it with */
+	char error[160];
+};
+
+/* Name of a type for logs ("MSG_REQUEST"), "unknown" when out of range. */
+const char *msg_type_name(unsigned type);
+const char *event_status_name(unsigned status);
+
+/* Validate a received buffer. Returns 0 and sets *hdr and *payload, or -1 with a reason. Pure. */
+int msg_check(const void *buf, size_t len, const struct msg_hdr **hdr, const void **payload,
+	      char *err, size_t errlen);
+
+/* Build a message into a malloc'ed buffer: header + payload. Returns NULL on ENOMEM or if
+ * the result is larger than MSG_MAX_SIZE. */
+void *msg_build(unsigned type, uint32_t seq, const void *payload, size_t len, size_t *outlen);
+
+/* Copy src into a fixed char field, always terminated, truncating. */
+void msg_strlcpy(char *dst, const char *src, size_t size);
+
+#endif
