@@ -2,6 +2,7 @@
 #ifndef SB_LOG_H
 #define SB_LOG_H
 
+#include <errno.h>
 #include <stdarg.h>
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
