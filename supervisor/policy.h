@@ -1,0 +1,33 @@
+/* policy.h -- the supervisor's restart policy as pure functions (no clocks read, no I/O). */
+#ifndef SB_POLICY_H
+#define SB_POLICY_H
+
+#include <stdint.h>
+
+struct restart_policy {
+	uint64_t stable_ms;     /* a worker up this long restarts at once */
+	uint64_t min_delay_ms;  /* first delay for a worker that died quickly */
+	uint64_t max_delay_ms;  /* cap of the doubling delay */
+	unsigned intensity;     /* more than this many restarts ... */
+	uint64_t period_ms;     /* ... within this window: give up */
+};
+
+#define RESTART_HISTORY 32
+
+/* Restart times of one worker, newest last, for the intensity rule. */
+struct restart_history {
+	uint64_t at[RESTART_HISTORY];
+	unsigned count;
+};
+
+void restart_policy_defaults(struct restart_policy *p);
+
+/* Delay before restarting a worker that ran for uptime_ms, given the delay used last time
+ * (0 if none). A worker that had been up for stable_ms restarts at once. */
+uint64_t restart_delay(const struct restart_policy *p, uint64_t uptime_ms, uint64_t prev_delay_ms);
+
+/* Record a restart at now_ms; returns 1 if that makes more than intensity restarts within
+ * period_ms (the supervisor should give up), else 0. */
+int restart_record(const struct restart_policy *p, struct restart_history *h, uint64_t now_ms);
+
+#endif
