@@ -1,0 +1,347 @@
+/* announce.c -- the announcement sequence of DESIGN.md: clip, snapshot, prepare, play, wait,
+ * restore. Runs on a thread-pool thread with blocking, time-bounded SOAP calls. */
+#include "announce.h"
+#include "bus.h"
+#include "didl.h"
+#include "log.h"
+#include "sonos.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CLIP_TIMEOUT_MS 60000     /* synthesis of a long text on a slow Pi */
+#define WAIT_POLL_MS 250
+#define WAIT_MARGIN_MS 3000       /* added to the clip's duration */
+#define START_TIMEOUT_MS 10000    /* a speaker that never starts playing */
+#define UNKNOWN_DURATION_MS (10 * 60 * 1000) /* clips of unknown length: stop waiting here */
+
+void
+announce_event(const struct announcement *a, uint8_t status, const char *error)
+{
+	struct msg_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	msg_strlcpy(ev.id, a->req->id, sizeof(ev.id));
+	msg_strlcpy(ev.target, a->req->target, sizeof(ev.target));
+	msg_strlcpy(ev.speaker, a->speaker.room, sizeof(ev.speaker));
+	msg_strlcpy(ev.uuid, a->speaker.uuid, sizeof(ev.uuid));
+	ev.status = status;
+	ev.duration_ms = a->duration_ms;
+	msg_strlcpy(ev.error, error != NULL ? error : "", sizeof(ev.error));
+	if (bus_send(a->ctx->events, MSG_EVENT, &ev, sizeof(ev)) != 0)
+		log_warnx("request %s: could not hand the %s event to mqttd", ev.id,
+			  event_status_name(status));
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void
+fail(struct announcement *a, const char *fmt, const char *detail)
+{
+	a->status = EVENT_FAILED;
+	snprintf(a->error, sizeof(a->error), fmt, detail);
+}
+
+/* Ask httpd for the clip of the request's text; fills url and the duration. */
+static int
+clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size_t mimesize)
+{
+	const struct config *cfg = a->ctx->cfg;
+	struct msg_clip_request *creq;
+	struct msg_clip_reply reply;
+	char host[64];
+	size_t size = sizeof(*creq) + a->req->text_len;
+	int rv;
+
+	if (a->req->kind == REQUEST_CLIP) {
+		snprintf(url, urlsize, "%.*s", (int)a->req->text_len, a->req->text);
+		msg_strlcpy(mime, "audio/mpeg", mimesize);
+		return 0;
+	}
+	if ((creq = calloc(1, size)) == NULL) {
+		fail(a, "%s", "out of memory");
+		return -1;
+	}
+	msg_strlcpy(creq->voice, a->req->voice, sizeof(creq->voice));
+	creq->text_len = a->req->text_len;
+	memcpy(creq->text, a->req->text, a->req->text_len);
+	memset(&reply, 0, sizeof(reply));
+	rv = bus_call(a->ctx->httpd, MSG_CLIP_REQUEST, creq, size, MSG_CLIP_REPLY, &reply,
+		      sizeof(reply), CLIP_TIMEOUT_MS);
+	free(creq);
+	if (rv != 0) {
+		fail(a, "speech synthesis unavailable: %s", nng_strerror(rv));
+		return -1;
+	}
+	if (reply.status != 0) {
+		fail(a, "speech synthesis failed: %s", reply.error);
+		return -1;
+	}
+	a->duration_ms = reply.duration_ms;
+	if (cfg->advertise_host[0] != '\0')
+		msg_strlcpy(host, cfg->advertise_host, sizeof(host));
+	else if (util_route_source(a->speaker.ip, host, sizeof(host)) < 0) {
+		fail(a, "no route to speaker %s", a->speaker.ip);
+		return -1;
+	}
+	snprintf(url, urlsize, "http://%s:%d/clips/%s", host, cfg->http_port, reply.name);
+	msg_strlcpy(mime, reply.mime, mimesize);
+	return 0;
+}
+
+static int
+get_int(const struct soap_result *r, const char *name, int *out)
+{
+	const char *v = soap_value(r, name);
+
+	if (v == NULL)
+		return -1;
+	*out = atoi(v);
+	return 0;
+}
+
+static void
+copy_value(const struct soap_result *r, const char *name, char *out, size_t size)
+{
+	const char *v = soap_value(r, name);
+
+	msg_strlcpy(out, v != NULL ? v : "", size);
+}
+
+/* Read what the speaker is doing. Returns -1 only when it cannot be reached at all. */
+static int
+snapshot_take(struct announcement *a, struct snapshot *s)
+{
+	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
+	static const struct soap_arg master[] = {{"InstanceID", "0"}, {"Channel", "Master"}};
+	const struct msg_speaker *sp = &a->speaker;
+	struct soap_result r;
+	char err[256];
+	int rv;
+
+	memset(s, 0, sizeof(*s));
+	rv = sonos_call(sp, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r, err, sizeof(err));
+	if (rv < 0) {
+		fail(a, "speaker unreachable: %s", err);
+		return -1;
+	}
+	if (rv == 0) {
+		copy_value(&r, "CurrentTransportState", s->transport_state,
+			   sizeof(s->transport_state));
+		s->have_transport = 1;
+		soap_result_free(&r);
+	}
+	if (sonos_call(sp, SOAP_AVTRANSPORT, "GetMediaInfo", inst, 1, &r, err, sizeof(err)) == 0) {
+		copy_value(&r, "CurrentURI", s->uri, sizeof(s->uri));
+		copy_value(&r, "CurrentURIMetaData", s->metadata, sizeof(s->metadata));
+		s->kind = source_classify(s->uri);
+		s->have_media = 1;
+		soap_result_free(&r);
+	}
+	if (sonos_call(sp, SOAP_AVTRANSPORT, "GetPositionInfo", inst, 1, &r, err, sizeof(err)) ==
+	    0) {
+		s->have_position = get_int(&r, "Track", &s->track) == 0;
+		copy_value(&r, "RelTime", s->rel_time, sizeof(s->rel_time));
+		soap_result_free(&r);
+	}
+	if (sonos_call(sp, SOAP_RENDERING, "GetVolume", master, 2, &r, err, sizeof(err)) == 0) {
+		s->have_volume = get_int(&r, "CurrentVolume", &s->volume) == 0;
+		soap_result_free(&r);
+	}
+	if (sonos_call(sp, SOAP_RENDERING, "GetMute", master, 2, &r, err, sizeof(err)) == 0) {
+		s->have_mute = get_int(&r, "CurrentMute", &s->mute) == 0;
+		soap_result_free(&r);
+	}
+	log_info("%s: snapshot: %s %s (%s), track %d at %s, volume %d%s", sp->room,
+		 s->transport_state, source_kind_name(s->kind), s->uri, s->track, s->rel_time,
+		 s->volume, s->mute ? " muted" : "");
+	return 0;
+}
+
+static int
+was_playing(const struct snapshot *s)
+{
+	return strcmp(s->transport_state, "PLAYING") == 0 ||
+	       strcmp(s->transport_state, "TRANSITIONING") == 0;
+}
+
+static int
+set_volume(const struct msg_speaker *sp, int volume, char *err, size_t errlen)
+{
+	char v[16];
+	struct soap_arg args[] = {{"InstanceID", "0"}, {"Channel", "Master"}, {"DesiredVolume", v}};
+
+	snprintf(v, sizeof(v), "%d", volume);
+	return sonos_call(sp, SOAP_RENDERING, "SetVolume", args, 3, NULL, err, errlen);
+}
+
+/* Pause what plays (not TV: it offers only Set and Play) and set the announcement volume. */
+static void
+prepare(struct announcement *a, const struct snapshot *s)
+{
+	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
+	char err[256];
+
+	if (was_playing(s) && s->kind != SOURCE_TV)
+		sonos_call(&a->speaker, SOAP_AVTRANSPORT, "Pause", inst, 1, NULL, err, sizeof(err));
+	if (a->req->has_volume && set_volume(&a->speaker, a->req->volume, err, sizeof(err)) != 0)
+		log_warnx("%s: announcement volume not set: %s", a->speaker.room, err);
+}
+
+static int
+play_clip(struct announcement *a, const char *url, const char *mime)
+{
+	static const struct soap_arg inst_play[] = {{"InstanceID", "0"}, {"Speed", "1"}};
+	struct strbuf meta = STRBUF_INIT;
+	char err[256];
+	int rv;
+
+	didl_clip(&meta, url, a->req->kind == REQUEST_TTS ? "Announcement" : "Clip", mime);
+	{
+		struct soap_arg args[] = {{"InstanceID", "0"},
+					  {"CurrentURI", url},
+					  {"CurrentURIMetaData", meta.s != NULL ? meta.s : ""}};
+
+		rv = sonos_call(&a->speaker, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3, NULL,
+				err, sizeof(err));
+	}
+	strbuf_free(&meta);
+	if (rv == 0)
+		rv = sonos_call(&a->speaker, SOAP_AVTRANSPORT, "Play", inst_play, 2, NULL, err,
+				sizeof(err));
+	if (rv != 0) {
+		fail(a, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Wait for the clip to end: its real duration plus a margin, cut short when the speaker
+ * reports it stopped after having played. Never a fixed timeout for a known length. */
+static void
+wait_end(struct announcement *a)
+{
+	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
+	uint64_t start = util_mono_ms();
+	uint64_t limit = (a->duration_ms ? a->duration_ms : UNKNOWN_DURATION_MS) + WAIT_MARGIN_MS;
+	int seen_playing = 0;
+
+	while (!atomic_load(&a->ctx->stopping)) {
+		uint64_t elapsed = util_mono_ms() - start;
+		struct soap_result r;
+		char err[256];
+		const char *state;
+
+		if (elapsed >= limit) {
+			log_warnx("%s: still busy %llu ms after a %u ms clip; restoring anyway",
+				  a->speaker.room, (unsigned long long)elapsed, a->duration_ms);
+			return;
+		}
+		sleep_ms(WAIT_POLL_MS);
+		if (sonos_call(&a->speaker, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r, err,
+			       sizeof(err)) != 0)
+			continue;
+		state = soap_value(&r, "CurrentTransportState");
+		if (state != NULL && strcmp(state, "PLAYING") == 0) {
+			seen_playing = 1;
+		} else if (state != NULL && strcmp(state, "TRANSITIONING") != 0) {
+			if (seen_playing) {
+				soap_result_free(&r);
+				return;
+			}
+			if (elapsed > START_TIMEOUT_MS) {
+				fail(a, "speaker never started playing (state %s)", state);
+				soap_result_free(&r);
+				return;
+			}
+		}
+		soap_result_free(&r);
+	}
+}
+
+/* Put back what was playing, step by step; a failing step is reported, the rest still run. */
+static void
+restore(struct announcement *a, const struct snapshot *s)
+{
+	static const struct soap_arg inst_play[] = {{"InstanceID", "0"}, {"Speed", "1"}};
+	const struct msg_speaker *sp = &a->speaker;
+	char err[256], problems[256] = "";
+	int rv;
+
+	if (s->have_media && s->kind != SOURCE_NONE) {
+		int line = s->kind == SOURCE_LINE_IN || s->kind == SOURCE_TV;
+		struct soap_arg args[] = {{"InstanceID", "0"},
+					  {"CurrentURI", s->uri},
+					  {"CurrentURIMetaData", line ? "" : s->metadata}};
+
+		rv = sonos_call(sp, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3, NULL, err,
+				sizeof(err));
+		if (rv != 0)
+			snprintf(problems, sizeof(problems), "source not restored (%s)", err);
+		if (rv == 0 && s->kind == SOURCE_QUEUE && s->have_position && s->track > 0) {
+			char track[16];
+			struct soap_arg seek_track[] = {
+				{"InstanceID", "0"}, {"Unit", "TRACK_NR"}, {"Target", track}};
+			struct soap_arg seek_time[] = {
+				{"InstanceID", "0"}, {"Unit", "REL_TIME"}, {"Target", s->rel_time}};
+
+			snprintf(track, sizeof(track), "%d", s->track);
+			if (sonos_call(sp, SOAP_AVTRANSPORT, "Seek", seek_track, 3, NULL, err,
+				       sizeof(err)) != 0 ||
+			    (s->rel_time[0] != '\0' && strcmp(s->rel_time, "0:00:00") != 0 &&
+			     sonos_call(sp, SOAP_AVTRANSPORT, "Seek", seek_time, 3, NULL, err,
+					sizeof(err)) != 0))
+				log_warnx("%s: position not restored: %s", sp->room, err);
+		}
+	}
+	if (a->req->has_volume && s->have_volume &&
+	    set_volume(sp, s->volume, err, sizeof(err)) != 0)
+		log_warnx("%s: volume not restored: %s", sp->room, err);
+	if (s->have_media && s->kind != SOURCE_NONE && was_playing(s) && problems[0] == '\0' &&
+	    sonos_call(sp, SOAP_AVTRANSPORT, "Play", inst_play, 2, NULL, err, sizeof(err)) != 0)
+		snprintf(problems, sizeof(problems), "playback not resumed (%s)", err);
+	if (problems[0] != '\0') {
+		log_warnx("%s: restore: %s", sp->room, problems);
+		if (a->status == EVENT_DONE)
+			snprintf(a->error, sizeof(a->error), "played, but %s", problems);
+	}
+}
+
+void
+announce_run(struct announcement *a)
+{
+	struct snapshot snap;
+	char url[512], mime[32];
+	uint64_t t0 = util_mono_ms();
+
+	a->status = EVENT_DONE;
+	a->error[0] = '\0';
+	if (util_now_ms() > a->req->deadline_ms) {
+		a->status = EVENT_EXPIRED;
+		snprintf(a->error, sizeof(a->error), "expired before it could play");
+		return;
+	}
+	if (clip_prepare(a, url, sizeof(url), mime, sizeof(mime)) < 0)
+		return;
+	if (snapshot_take(a, &snap) < 0)
+		return;
+	prepare(a, &snap);
+	if (play_clip(a, url, mime) == 0) {
+		log_info("%s: playing %s (%u ms) after %llu ms", a->speaker.room, url,
+			 a->duration_ms, (unsigned long long)(util_mono_ms() - t0));
+		announce_event(a, EVENT_PLAYING, NULL);
+		wait_end(a);
+	}
+	restore(a, &snap);
+}

@@ -1,0 +1,69 @@
+/* announce.h -- one announcement on one speaker: clip, snapshot, play, wait, restore. */
+#ifndef SB_ANNOUNCE_H
+#define SB_ANNOUNCE_H
+
+#include <nng/nng.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "msg.h"
+
+/* What announcement threads share; read-only but for `stopping`. */
+struct player_ctx {
+	const struct config *cfg;
+	nng_socket httpd;     /* REQ to httpd.rep: clip synthesis */
+	nng_socket events;    /* PUSH to mqttd's inbox */
+	atomic_int stopping;  /* set on SIGTERM: waits end early */
+};
+
+/* Kind of source a speaker was playing, which decides how it is restored. */
+enum source_kind {
+	SOURCE_NONE,      /* nothing set */
+	SOURCE_QUEUE,     /* x-rincon-queue: track and position restored with Seek */
+	SOURCE_STREAM,    /* radio and other streams: URI + metadata, no Seek */
+	SOURCE_LINE_IN,   /* x-rincon-stream: URI, empty metadata, no Seek */
+	SOURCE_TV,        /* x-sonos-htastream: URI, no Seek, no Pause */
+	SOURCE_GROUP,     /* x-rincon:<coordinator>: rejoin */
+	SOURCE_OTHER,     /* a plain file URL and the like: URI + metadata */
+};
+
+/* Pure: classify a transport URI. */
+enum source_kind source_classify(const char *uri);
+const char *source_kind_name(enum source_kind kind);
+
+/* The speaker's state before the announcement, as far as it could be read. */
+struct snapshot {
+	int have_media, have_transport, have_position, have_volume, have_mute;
+	char uri[1024];
+	char metadata[8192];
+	enum source_kind kind;
+	char transport_state[32]; /* PLAYING, PAUSED_PLAYBACK, STOPPED, TRANSITIONING */
+	int track;                /* 1-based queue position */
+	char rel_time[16];        /* H:MM:SS */
+	int volume;
+	int mute;
+};
+
+struct announcement {
+	struct announcement *next;     /* in its speaker's queue */
+	struct speaker_queue *queue;
+	uv_work_t work;
+	struct player_ctx *ctx;
+	struct msg_request *req;       /* owned copy of the request */
+	struct msg_speaker speaker;    /* the target, copied when it was resolved */
+	/* outcome, written by the thread, read in the after-work callback */
+	uint8_t status;                /* EVENT_DONE, EVENT_FAILED, EVENT_EXPIRED */
+	uint32_t duration_ms;
+	char error[256];
+};
+
+/* Run the whole sequence. Blocking; for a thread-pool thread. Sets a->status and a->error,
+ * and sends EVENT_PLAYING itself once the speaker plays. */
+void announce_run(struct announcement *a);
+
+/* Send an event about a to mqttd. Thread-safe. */
+void announce_event(const struct announcement *a, uint8_t status, const char *error);
+
+#endif

@@ -1,0 +1,354 @@
+/* player.c -- requests in, announcements out: resolve the target, queue per speaker, run one
+ * announcement per speaker at a time on the thread pool, report every state as an event. */
+#include "player.h"
+#include "bus.h"
+#include "log.h"
+#include "util.h"
+
+#include <nng/protocol/reqrep0/req.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PENDING_CHECK_MS 250
+#define STARTUP_GRACE_MS 8000 /* beyond discovery_timeout_ms: time to fetch descriptions */
+
+/* Announcements for one speaker run one at a time, in arrival order. */
+struct speaker_queue {
+	struct speaker_queue *next;
+	char uuid[48];
+	struct announcement *head, *tail;
+	int busy;
+};
+
+/* A request that arrived before its target was known. */
+struct pending {
+	struct pending *next;
+	struct msg_request *req;
+};
+
+static struct {
+	uv_loop_t *loop;
+	const struct config *cfg;
+	struct player_ctx ctx;
+	nng_socket inbox, speakers, to_discoveryd;
+	struct bus_reader inbox_reader, speakers_reader;
+	uv_timer_t pending_timer;
+	struct msg_speaker table[MSG_SPEAKERS_MAX];
+	int count;
+	int have_table;
+	uint64_t started_ms;
+	struct pending *pending;
+	struct speaker_queue *queues;
+	int stopping;
+} P;
+
+static struct speaker_queue *
+queue_get(const char *uuid)
+{
+	struct speaker_queue *q;
+
+	for (q = P.queues; q != NULL; q = q->next)
+		if (strcmp(q->uuid, uuid) == 0)
+			return q;
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return NULL;
+	msg_strlcpy(q->uuid, uuid, sizeof(q->uuid));
+	q->next = P.queues;
+	P.queues = q;
+	return q;
+}
+
+static void queue_run_next(struct speaker_queue *q);
+
+static void
+work_cb(uv_work_t *w)
+{
+	announce_run(w->data);
+}
+
+static void
+announcement_free(struct announcement *a)
+{
+	free(a->req);
+	free(a);
+}
+
+static void
+after_work_cb(uv_work_t *w, int status)
+{
+	struct announcement *a = w->data;
+	struct speaker_queue *q = a->queue;
+
+	if (status == UV_ECANCELED) {
+		a->status = EVENT_FAILED;
+		msg_strlcpy(a->error, "bridge stopping", sizeof(a->error));
+	}
+	log_info("request %s on %s: %s%s%s", a->req->id, a->speaker.room,
+		 event_status_name(a->status), a->error[0] ? ": " : "", a->error);
+	announce_event(a, a->status, a->error);
+	announcement_free(a);
+	q->busy = 0;
+	queue_run_next(q);
+}
+
+static void
+queue_run_next(struct speaker_queue *q)
+{
+	struct announcement *a = q->head;
+
+	if (q->busy || a == NULL || P.stopping)
+		return;
+	q->head = a->next;
+	if (q->head == NULL)
+		q->tail = NULL;
+	q->busy = 1;
+	a->work.data = a;
+	if (uv_queue_work(P.loop, &a->work, work_cb, after_work_cb) != 0) {
+		a->status = EVENT_FAILED;
+		msg_strlcpy(a->error, "cannot schedule", sizeof(a->error));
+		after_work_cb(&a->work, 0);
+	}
+}
+
+static struct msg_request *
+request_copy(const struct msg_request *req)
+{
+	size_t size = sizeof(*req) + req->text_len;
+	struct msg_request *copy = malloc(size);
+
+	if (copy != NULL)
+		memcpy(copy, req, size);
+	return copy;
+}
+
+/* Queue an announcement of req on one speaker; takes ownership of req. */
+static void
+announce_on(struct msg_request *req, const struct msg_speaker *sp)
+{
+	struct announcement *a = calloc(1, sizeof(*a));
+	struct speaker_queue *q = queue_get(sp->uuid);
+
+	if (a == NULL || q == NULL) {
+		log_warnx("request %s: out of memory", req->id);
+		free(a);
+		free(req);
+		return;
+	}
+	a->ctx = &P.ctx;
+	a->req = req;
+	a->speaker = *sp;
+	a->queue = q;
+	announce_event(a, EVENT_QUEUED, NULL);
+	if (q->tail != NULL)
+		q->tail->next = a;
+	else
+		q->head = a;
+	q->tail = a;
+	queue_run_next(q);
+}
+
+static void
+reject(struct msg_request *req, uint8_t status, const char *why)
+{
+	struct announcement a;
+
+	memset(&a, 0, sizeof(a));
+	a.ctx = &P.ctx;
+	a.req = req;
+	log_warnx("request %s for '%s': %s", req->id, req->target, why);
+	announce_event(&a, status, why);
+	free(req);
+}
+
+/* Try to route req. Returns 1 when done with it (queued or failed), 0 to keep it pending. */
+static int
+dispatch(struct msg_request *req, int final)
+{
+	char why[200];
+	int i;
+
+	if (strcmp(req->target, "all") == 0) {
+		if (P.count == 0 && !final)
+			return 0;
+		if (P.count == 0) {
+			reject(req, EVENT_FAILED, "no speakers known");
+			return 1;
+		}
+		for (i = 0; i < P.count; i++) {
+			struct msg_request *copy = request_copy(req);
+
+			if (copy != NULL)
+				announce_on(copy, &P.table[i]);
+		}
+		free(req);
+		return 1;
+	}
+	if ((i = player_resolve(P.table, P.count, req->target)) >= 0) {
+		announce_on(req, &P.table[i]);
+		return 1;
+	}
+	if (!final)
+		return 0;
+	snprintf(why, sizeof(why), "unknown speaker '%.60s' (%d known)", req->target, P.count);
+	reject(req, EVENT_FAILED, why);
+	return 1;
+}
+
+/* Requests wait while discovery may still be learning speakers, then resolve or fail. */
+static void
+pending_check(void)
+{
+	int final = util_mono_ms() - P.started_ms >
+		    (uint64_t)P.cfg->discovery_timeout_ms + STARTUP_GRACE_MS;
+	struct pending **pp = &P.pending;
+
+	while (*pp != NULL) {
+		struct pending *p = *pp;
+
+		if (dispatch(p->req, final)) {
+			*pp = p->next;
+			free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+	if (P.pending == NULL)
+		uv_timer_stop(&P.pending_timer);
+}
+
+static void
+pending_timer_cb(uv_timer_t *t)
+{
+	(void)t;
+	pending_check();
+}
+
+static void
+on_request(const struct msg_request *req)
+{
+	struct msg_request *copy = request_copy(req);
+	struct pending *p;
+
+	if (copy == NULL) {
+		log_warnx("request %s: out of memory", req->id);
+		return;
+	}
+	log_info("request %s: %s for '%s' (%u bytes)", copy->id,
+		 copy->kind == REQUEST_TTS ? "tts" : "clip", copy->target, copy->text_len);
+	if (util_now_ms() > copy->deadline_ms) {
+		reject(copy, EVENT_EXPIRED, "expired before it reached a speaker");
+		return;
+	}
+	if (dispatch(copy, 0))
+		return;
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		reject(copy, EVENT_FAILED, "out of memory");
+		return;
+	}
+	p->req = copy;
+	p->next = P.pending;
+	P.pending = p;
+	if (!uv_is_active((uv_handle_t *)&P.pending_timer))
+		uv_timer_start(&P.pending_timer, pending_timer_cb, PENDING_CHECK_MS,
+			       PENDING_CHECK_MS);
+}
+
+static void
+inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
+{
+	(void)ctx;
+	switch (hdr->type) {
+	case MSG_REQUEST:
+		on_request(payload);
+		break;
+	default:
+		log_warnx("unexpected %s on the inbox", msg_type_name(hdr->type));
+		break;
+	}
+}
+
+static void
+speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
+{
+	const struct msg_speakers *t = payload;
+
+	(void)ctx;
+	if (hdr->type != MSG_SPEAKERS) {
+		log_warnx("unexpected %s from discoveryd", msg_type_name(hdr->type));
+		return;
+	}
+	if (!P.have_table || (int)t->count != P.count)
+		log_info("speaker table: %u speakers", t->count);
+	memcpy(P.table, t->speakers, t->count * sizeof(t->speakers[0]));
+	P.count = (int)t->count;
+	P.have_table = 1;
+	if (P.pending != NULL)
+		pending_check();
+}
+
+int
+player_start(uv_loop_t *loop, const struct config *cfg)
+{
+	int rv;
+
+	P.loop = loop;
+	P.cfg = cfg;
+	P.ctx.cfg = cfg;
+	P.started_ms = util_mono_ms();
+	if ((rv = bus_inbox_listen(&P.inbox, cfg->runtime_dir, "playerd")) != 0 ||
+	    (rv = bus_sub_dial(&P.speakers, cfg->runtime_dir, "discoveryd")) != 0 ||
+	    (rv = bus_push_dial(&P.to_discoveryd, cfg->runtime_dir, "discoveryd")) != 0 ||
+	    (rv = bus_push_dial(&P.ctx.events, cfg->runtime_dir, "mqttd")) != 0 ||
+	    (rv = bus_dial(&P.ctx.httpd, nng_req0_open, cfg->runtime_dir, "httpd", "rep")) != 0) {
+		log_warnx("bus: %s", nng_strerror(rv));
+		return -1;
+	}
+	if (bus_reader_start(&P.inbox_reader, loop, P.inbox, "inbox", inbox_cb, NULL) < 0 ||
+	    bus_reader_start(&P.speakers_reader, loop, P.speakers, "speakers", speakers_cb,
+			     NULL) < 0)
+		return -1;
+	uv_timer_init(loop, &P.pending_timer);
+	/* A restarted playerd asks for the table instead of waiting for the next broadcast. */
+	bus_send(P.to_discoveryd, MSG_SPEAKERS_QUERY, NULL, 0);
+	return 0;
+}
+
+void
+player_stop(void)
+{
+	P.stopping = 1;
+	atomic_store(&P.ctx.stopping, 1);
+	bus_reader_close(&P.inbox_reader);
+	bus_reader_close(&P.speakers_reader);
+	uv_close((uv_handle_t *)&P.pending_timer, NULL);
+}
+
+void
+player_close(void)
+{
+	while (P.pending != NULL) {
+		struct pending *p = P.pending;
+
+		P.pending = p->next;
+		free(p->req);
+		free(p);
+	}
+	while (P.queues != NULL) {
+		struct speaker_queue *q = P.queues;
+
+		P.queues = q->next;
+		while (q->head != NULL) {
+			struct announcement *a = q->head;
+
+			q->head = a->next;
+			announcement_free(a);
+		}
+		free(q);
+	}
+	nng_close(P.inbox);
+	nng_close(P.speakers);
+	nng_close(P.to_discoveryd);
+	nng_close(P.ctx.events);
+	nng_close(P.ctx.httpd);
+}
