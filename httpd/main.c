@@ -1,5 +1,90 @@
-/* main.c -- placeholder until the httpd worker lands. */
+/* main.c -- sonos-bridge-httpd: synthesizes speech into the clip cache on request over the bus
+ * and serves the cache to the speakers over HTTP. */
+#include "clips.h"
+#include "config.h"
 #include "log.h"
-#include <unistd.h>
-int main(void);
-int main(void) { log_init("httpd", LOG_LVL_INFO); log_info("placeholder"); pause(); return 0; }
+#include "server.h"
+#include "synth.h"
+#include "util.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct httpd {
+	struct config cfg;
+	uv_loop_t *loop;
+	struct server *server;
+	struct clips clips;
+	uv_signal_t sigterm, sigint;
+};
+
+static void
+httpd_signal_cb(uv_signal_t *sig, int signum)
+{
+	struct httpd *h = sig->data;
+
+	log_info("signal %d, stopping", signum);
+	server_stop(h->server);
+	clips_stop(&h->clips);
+	uv_close((uv_handle_t *)&h->sigterm, NULL);
+	uv_close((uv_handle_t *)&h->sigint, NULL);
+}
+
+/* Speech synthesis is optional at run time: without it the cache is still served. */
+static void
+httpd_synth_setup(const struct config *cfg)
+{
+	char err[160];
+	int removed = synth_clean_temp(cfg->cache_dir);
+
+	if (removed > 0)
+		log_info("%s: removed %d unfinished clip(s)", cfg->cache_dir, removed);
+	if (synth_init(err, sizeof(err)) < 0) {
+		log_warnx("%s; clip requests will fail", err);
+		return;
+	}
+	if (!synth_voice_known(cfg->tts_voice))
+		fatal_config("tts_voice '%s' is not an espeak-ng voice", cfg->tts_voice);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct httpd h;
+	int rv;
+
+	worker_setup("httpd", argc, argv, &h.cfg);
+	h.loop = uv_default_loop();
+	if (util_mkdir_p(h.cfg.cache_dir, 0700) < 0)
+		fatal("%s", h.cfg.cache_dir);
+	if (util_mkdir_p(h.cfg.runtime_dir, 0700) < 0)
+		fatal("%s", h.cfg.runtime_dir);
+	httpd_synth_setup(&h.cfg);
+	rv = server_start(&h.server, h.loop, h.cfg.http_bind, h.cfg.http_port, h.cfg.cache_dir);
+	if (rv == -EINVAL)
+		fatal_config("http_bind '%s' is not an IP address", h.cfg.http_bind);
+	if (rv < 0)
+		fatalx("cannot listen on %s port %d: %s", h.cfg.http_bind, h.cfg.http_port,
+		       rv == -ENOMEM ? "out of memory" : uv_strerror(rv));
+	if (clips_start(&h.clips, h.loop, &h.cfg) < 0)
+		fatalx("cannot serve clip requests on %s/httpd.rep", h.cfg.runtime_dir);
+	uv_signal_init(h.loop, &h.sigterm);
+	uv_signal_init(h.loop, &h.sigint);
+	h.sigterm.data = h.sigint.data = &h;
+	uv_signal_start(&h.sigterm, httpd_signal_cb, SIGTERM);
+	uv_signal_start(&h.sigint, httpd_signal_cb, SIGINT);
+	log_info("serving %s on %s port %d, voice %s", h.cfg.cache_dir, h.cfg.http_bind,
+		 h.cfg.http_port, h.cfg.tts_voice);
+
+	uv_run(h.loop, UV_RUN_DEFAULT);
+
+	clips_close(&h.clips);
+	synth_shutdown();
+	if ((rv = uv_loop_close(h.loop)) != 0)
+		log_warnx("loop still has handles: %s", uv_strerror(rv));
+	log_info("stopped");
+	return 0;
+}

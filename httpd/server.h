@@ -1,0 +1,23 @@
+/* server.h -- the HTTP/1.1 server that hands cached clips to the speakers. */
+#ifndef SB_SERVER_H
+#define SB_SERVER_H
+
+#include <uv.h>
+
+#define SERVER_MAX_CONNECTIONS 64
+#define SERVER_IDLE_TIMEOUT_MS 30000 /* per request, and per write without progress */
+#define SERVER_LINGER_MS 2000        /* reading after our last byte before closing */
+#define SERVER_CHUNK 65536           /* bytes of a file read and written at a time */
+
+struct server;
+
+/* Listen on bind:port and serve GET/HEAD /clips/<name>.wav from dir. Returns 0, -EINVAL
+ * when bind is not an IP address (a configuration error), or another negative libuv error
+ * (bind failed: port in use, address not local). */
+int server_start(struct server **out, uv_loop_t *loop, const char *bind, int port,
+		 const char *dir);
+
+/* Stop listening and close every connection; memory is freed by the close callbacks. */
+void server_stop(struct server *s);
+
+#endif
