@@ -1,0 +1,54 @@
+/* bridge.h -- mqttd's glue: MQTT requests to playerd, bus events and speakers to MQTT. */
+#ifndef MQTTD_BRIDGE_H
+#define MQTTD_BRIDGE_H
+
+#include <nng/nng.h>
+#include <uv.h>
+
+#include "bus.h"
+#include "clientid.h"
+#include "config.h"
+#include "request.h"
+
+struct mqtt_session;
+struct speaker_slugs;
+
+#define BRIDGE_TOPIC_MAX 512
+
+struct bridge {
+	const struct config *cfg;
+	uv_loop_t *loop;
+	struct mqtt_session *mqtt;
+	char client_id[CLIENTID_MAX];
+	struct request_limits limits;
+	char topic_state[BRIDGE_TOPIC_MAX]; /* <base>/bridge/state */
+	char topic_info[BRIDGE_TOPIC_MAX];  /* <base>/bridge/info */
+	char topic_event[BRIDGE_TOPIC_MAX]; /* <base>/bridge/event */
+
+	nng_socket inbox, speakers, to_playerd, to_discoveryd;
+	int open_inbox, open_speakers, open_playerd, open_discoveryd;
+	struct bus_reader inbox_reader, speakers_reader;
+	int reading_inbox, reading_speakers;
+
+	uv_signal_t sigterm, sigint;
+	uv_timer_t query_timer;             /* asks discoveryd for its table until one arrives */
+	unsigned queries;
+	int have_table;
+
+	struct msg_speaker *table;          /* last table from discoveryd */
+	size_t table_count;
+	struct speaker_slugs *online;       /* room topics announced online */
+	struct speaker_slugs *gone;         /* room topics announced offline */
+	char *info;                         /* last bridge/info payload */
+	int stopping;
+};
+
+/* Bind the bus, open the broker session and install the signal handlers. Returns 0, or -1
+ * (logged) when the process cannot work. */
+int bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg,
+		 const char *client_id);
+
+/* Release what bridge_start took, after the loop has stopped. */
+void bridge_cleanup(struct bridge *b);
+
+#endif
