@@ -1,5 +1,18 @@
-/* main.c -- placeholder until the discoveryd worker lands. */
-#include "log.h"
-#include <unistd.h>
-int main(void);
-int main(void) { log_init("discoveryd", LOG_LVL_INFO); log_info("placeholder"); pause(); return 0; }
+/* main.c -- sonos-bridge-discoveryd: finds the Sonos speakers and publishes them on the bus. */
+#include "config.h"
+#include "description.h"
+#include "discovery.h"
+#include "worker.h"
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	int status;
+
+	worker_setup("discoveryd", argc, argv, &cfg);
+	description_init();
+	status = discovery_run(&cfg);
+	description_cleanup();
+	return status;
+}
