@@ -51,6 +51,10 @@ def parse_reply(data):
     return lines[0], headers
 
 
+def parse_secs(hms):
+    return sonos_speaker.parse_hms(hms)
+
+
 def didl(title, url):
     return ('<DIDL-Lite xmlns:dc="http://purl.org/dc/elements/1.1/" '
             'xmlns:upnp="urn:schemas-upnp-org:metadata-1-0/upnp/" '
@@ -314,6 +318,34 @@ class TestPlayback(harness.E2ETestCase):
             self.assertIsNotNone(rec)
             self.assertFalse(rec["valid"])
             self.assertIn(reason, rec["error"])
+
+    def test_announcement_and_restore_of_a_queue(self):
+        """The sequence the bridge runs: snapshot, clip, restore queue, track and position."""
+        self.sp.set_media(self.sp.queue_uri, queue_length=5, track=3, rel_time="0:01:00")
+        self.sp.set_transport_state("PLAYING")
+        info = soap_call(IP1, "AVTransport", "GetMediaInfo", [("InstanceID", 0)])[1]
+        self.assertEqual((info["CurrentURI"], info["NrTracks"]), (self.sp.queue_uri, "5"))
+        pos = soap_call(IP1, "AVTransport", "GetPositionInfo", [("InstanceID", 0)])[1]
+        self.assertEqual(pos["Track"], "3")
+        self.assertEqual(soap_call(IP1, "AVTransport", "Pause", [("InstanceID", 0)])[0], 200)
+        url = self.files.add("/ding.wav", harness.make_wav(0.4, 22050), "audio/wav")
+        self.set_uri(url, didl("ding", url))
+        soap_call(IP1, "AVTransport", "Play", [("InstanceID", 0), ("Speed", 1)])
+        self.assertTrue(self.sp.wait_state("PLAYING", 3))
+        self.assertTrue(self.sp.wait_state("STOPPED", 3))
+        self.set_uri(self.sp.queue_uri, "")
+        for unit, target in (("TRACK_NR", "3"), ("REL_TIME", pos["RelTime"])):
+            self.assertEqual(soap_call(IP1, "AVTransport", "Seek", [
+                ("InstanceID", 0), ("Unit", unit), ("Target", target)])[0], 200)
+        soap_call(IP1, "AVTransport", "Play", [("InstanceID", 0), ("Speed", 1)])
+        self.assertEqual(self.sp.transport_state, "PLAYING")
+        after = soap_call(IP1, "AVTransport", "GetPositionInfo", [("InstanceID", 0)])[1]
+        self.assertEqual(after["Track"], "3")
+        self.assertGreaterEqual(parse_secs(after["RelTime"]), parse_secs(pos["RelTime"]))
+        self.assertEqual(
+            [r["action"] for r in self.sp.actions()],
+            ["GetMediaInfo", "GetPositionInfo", "Pause", "SetAVTransportURI", "Play", "fetch",
+             "SetAVTransportURI", "Seek", "Seek", "Play", "GetPositionInfo"])
 
     def test_stop_during_playback(self):
         url = self.files.add("/long.wav", harness.make_wav(5.0, 8000), "audio/wav")

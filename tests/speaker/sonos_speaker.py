@@ -463,7 +463,7 @@ class Speaker:
         self._coordinator = None  # uuid of our group coordinator when we are a member
         self._uri = ""
         self._metadata = ""
-        self._queue_length = 0
+        self._queue_size = 10  # tracks in the queue; it survives playing something else
         self._track = 1
         self._pos = 0.0  # position when last stopped/paused/started
         self._started = None  # monotonic time PLAYING began (position runs)
@@ -484,15 +484,13 @@ class Speaker:
         return "http://%s:%d/xml/device_description.xml" % (self.ip, self.port)
 
     def set_media(self, uri, metadata="", queue_length=None, track=1, rel_time="0:00:00"):
-        """Set what the player has loaded (as if another controller did it). For a queue URI
-        the queue has queue_length tracks (default 10)."""
+        """Set what the player has loaded (as if another controller did it). queue_length sets
+        how many tracks the queue holds (default 10); it is kept while other URIs play."""
         with self._lock:
             self._uri = uri or ""
             self._metadata = metadata or ""
-            if self._uri.startswith("x-rincon-queue:"):
-                self._queue_length = 10 if queue_length is None else int(queue_length)
-            else:
-                self._queue_length = 1 if self._uri else 0
+            if queue_length is not None:
+                self._queue_size = int(queue_length)
             self._track = int(track)
             self._pos = float(parse_hms(rel_time))
             self._clip_duration = None
@@ -644,12 +642,23 @@ class Speaker:
 
     # --- life cycle ---------------------------------------------------------------------------
 
-    def start(self):
-        """Bind HTTP (and SSDP) and serve in daemon threads. Raises OSError when a port is taken."""
+    def _bind_http(self, retry_s):
+        deadline = time.monotonic() + retry_s
+        while True:
+            try:
+                return _Server((self.ip, self.port), _Handler, bind_and_activate=True)
+            except OSError as e:
+                if time.monotonic() >= deadline:
+                    raise OSError(e.errno, "speaker %s:%d: %s" % (self.ip, self.port, e.strerror))
+                time.sleep(0.1)
+
+    def start(self, bind_retry_s=3.0):
+        """Bind HTTP (and SSDP) and serve in daemon threads. A port still taken after
+        bind_retry_s (say, by a test of another process finishing) raises OSError."""
         if self._running:
             return self
         self._stop_evt.clear()
-        self._http = _Server((self.ip, self.port), _Handler, bind_and_activate=True)
+        self._http = self._bind_http(bind_retry_s)
         self._http.speaker = self
         self._http_thread = threading.Thread(target=self._http.serve_forever,
                                              kwargs={"poll_interval": 0.05},
@@ -981,7 +990,6 @@ class Speaker:
         self._coordinator = None
         if self._uri.startswith("x-rincon:"):
             self._uri, self._metadata = "", ""
-            self._queue_length = 0
         self._group_seq += 1
         self._changed.notify_all()
 
@@ -1050,10 +1058,6 @@ class Speaker:
             elif self._coordinator is not None:
                 self._become_standalone()
             self._uri, self._metadata = uri, meta
-            if uri.startswith("x-rincon-queue:"):
-                self._queue_length = self._queue_length or 10
-            else:
-                self._queue_length = 1 if uri else 0
             self._track, self._pos, self._started = 1, 0.0, None
             self._clip_duration = None
             self._set_state("STOPPED")
@@ -1120,8 +1124,8 @@ class Speaker:
                 if not re.fullmatch(r"\d{1,6}", target.strip()):
                     raise UPnPFault(402, "Target %r" % target)
                 n = int(target)
-                if not 1 <= n <= self._queue_length:
-                    raise UPnPFault(711, "track %d of %d" % (n, self._queue_length))
+                if not 1 <= n <= self._queue_size:
+                    raise UPnPFault(711, "track %d of %d" % (n, self._queue_size))
                 self._track, self._pos = n, 0.0
             elif unit in ("REL_TIME", "TIME_DELTA"):
                 try:
@@ -1148,8 +1152,8 @@ class Speaker:
         if not self._uri.startswith("x-rincon-queue:"):
             raise UPnPFault(701, "no queue to skip in")
         n = self._track + step
-        if not 1 <= n <= self._queue_length:
-            raise UPnPFault(711, "no track %d (queue has %d)" % (n, self._queue_length))
+        if not 1 <= n <= self._queue_size:
+            raise UPnPFault(711, "no track %d (queue has %d)" % (n, self._queue_size))
         self._track, self._pos = n, 0.0
         if self._state == "PLAYING":
             self._started = time.monotonic()
@@ -1178,7 +1182,11 @@ class Speaker:
     def _a_AVTransport_GetMediaInfo(self, args):
         self._instance(args, 718)
         with self._lock:
-            return [("NrTracks", str(self._queue_length)), ("MediaDuration", "NOT_IMPLEMENTED"),
+            if self._uri.startswith("x-rincon-queue:"):
+                tracks = self._queue_size
+            else:
+                tracks = 1 if self._uri else 0
+            return [("NrTracks", str(tracks)), ("MediaDuration", "NOT_IMPLEMENTED"),
                     ("CurrentURI", self._uri), ("CurrentURIMetaData", self._metadata),
                     ("NextURI", ""), ("NextURIMetaData", ""), ("PlayMedium", "NETWORK"),
                     ("RecordMedium", "NOT_IMPLEMENTED"), ("WriteStatus", "NOT_IMPLEMENTED")]
