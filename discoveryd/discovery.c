@@ -29,6 +29,8 @@
 #define MANUAL_BACKOFF_MAX_MS 60000
 #define SONOS_PORT 1400
 #define DESCRIPTION_PATH "/xml/device_description.xml"
+#define STALE_MS (2 * SEARCH_PERIOD_MS + 5000) /* unheard this long: probe its description */
+#define PROBE_FAILURES_MAX 2 /* failed probes in a row before a speaker is dropped */
 #define STRANGER_WARN_MAX 10 /* then debug: a noisy LAN must not fill the log */
 
 struct manual_speaker {
@@ -49,6 +51,7 @@ struct fetch {
 	char path[200];
 	enum found_by how;
 	int manual; /* index in d->manual, or -1 */
+	int probe;  /* a liveness check of a known speaker */
 	uint32_t bootseq;
 	/* Results, written by the worker thread, read after it is done. */
 	int rc; /* 0 or a negative errno */
@@ -121,6 +124,27 @@ fetch_work_cb(uv_work_t *req)
 	http_response_free(&resp);
 }
 
+/* A known speaker did not answer its liveness probe: drop it after PROBE_FAILURES_MAX in a
+ * row. A manual address is then retried by the manual fallback, an SSDP one re-found when it
+ * answers again. */
+static void
+probe_failed(struct discovery *d, struct fetch *f)
+{
+	struct speaker_entry *e = speaker_table_find_ip(&d->table, f->host);
+
+	if (e == NULL || e->speaker.port != f->port)
+		return;
+	if (++e->probe_failures < PROBE_FAILURES_MAX) {
+		log_debug("speaker \"%s\" at %s:%u: probe failed: %s", e->speaker.room, f->host,
+		          (unsigned)f->port, f->err);
+		return;
+	}
+	log_info("speaker \"%s\" uuid %s at %s:%u is gone (%s): removed", e->speaker.room,
+	         e->speaker.uuid, f->host, (unsigned)f->port, f->err);
+	speaker_table_remove(&d->table, e->speaker.uuid);
+	publish(d);
+}
+
 static void
 fetch_failed(struct discovery *d, struct fetch *f)
 {
@@ -128,6 +152,10 @@ fetch_failed(struct discovery *d, struct fetch *f)
 	unsigned shift;
 	uint64_t backoff;
 
+	if (f->probe) {
+		probe_failed(d, f);
+		return;
+	}
 	if (f->manual < 0) {
 		log_warnx("http://%s:%u%s: %s", f->host, (unsigned)f->port, f->path, f->err);
 		return;
@@ -211,11 +239,12 @@ fetch_after_cb(uv_work_t *req, int status)
 	free(f);
 }
 
-/* Start fetching http://host:port/path unless the same address is already being fetched.
- * Returns 0 when a fetch is running for it, -1 when none could be started. */
+/* Start fetching http://host:port/path unless the same address is already being fetched (probe:
+ * a liveness check of a known speaker). Returns 0 when a fetch is running for that address,
+ * -1 when none could be started. */
 static int
 fetch_start(struct discovery *d, const char *host, uint16_t port, const char *path,
-            enum found_by how, int manual, uint32_t bootseq)
+            enum found_by how, int manual, uint32_t bootseq, int probe)
 {
 	struct fetch *f;
 	int slot = -1;
@@ -247,6 +276,7 @@ fetch_start(struct discovery *d, const char *host, uint16_t port, const char *pa
 	f->how = how;
 	f->manual = manual;
 	f->bootseq = bootseq;
+	f->probe = probe;
 	f->work.data = f;
 	if (uv_queue_work(&d->loop, &f->work, fetch_work_cb, fetch_after_cb) != 0) {
 		free(f);
@@ -326,13 +356,14 @@ ssdp_received(struct discovery *d, const char *buf, size_t len, const char *from
 	if (e != NULL && strcmp(e->speaker.ip, host) == 0 && e->speaker.port == port &&
 	    (!m.has_bootseq || e->bootseq == m.bootseq)) {
 		e->seen_ms = util_mono_ms();
+		e->probe_failures = 0;
 		return;
 	}
 	log_debug("%s %s at %s household %s bootseq %u",
 	          m.kind == SSDP_RESPONSE ? "answer" : "notify", m.uuid, m.location,
 	          m.household[0] != '\0' ? m.household : "-", m.bootseq);
 	fetch_start(d, host, port, path, m.kind == SSDP_RESPONSE ? FOUND_SSDP : FOUND_NOTIFY, -1,
-	            m.bootseq);
+	            m.bootseq, 0);
 }
 
 static void
@@ -400,6 +431,21 @@ search_send(struct discovery *d)
 
 /* The search window is over: if SSDP found nothing (or not every manual address), fall back
  * to the configured addresses. */
+/* Fetch the description of every speaker not heard from for STALE_MS: a player that lost
+ * power sends no byebye, and would otherwise stay in the table for good. */
+static void
+probe_stale(struct discovery *d, uint64_t now)
+{
+	for (int i = 0; i < d->table.count; i++) {
+		const struct msg_speaker *s = &d->table.entries[i].speaker;
+
+		if (now - d->table.entries[i].seen_ms >= STALE_MS)
+			fetch_start(d, s->ip, s->port, DESCRIPTION_PATH,
+			            d->table.entries[i].found_by, -1, d->table.entries[i].bootseq,
+			            1);
+	}
+}
+
 static void
 search_window_end(struct discovery *d)
 {
@@ -407,6 +453,7 @@ search_window_end(struct discovery *d)
 	int missing = 0;
 
 	d->window_end_ms = 0;
+	probe_stale(d, now);
 	for (int i = 0; i < d->nmanual; i++)
 		if (!d->manual[i].active &&
 		    speaker_table_find_ip(&d->table, d->manual[i].ip) == NULL)
@@ -439,7 +486,7 @@ manual_due(struct discovery *d, uint64_t now)
 		if (!m->active || m->in_flight || m->next_try_ms > now ||
 		    speaker_table_find_ip(&d->table, m->ip) != NULL)
 			continue;
-		if (fetch_start(d, m->ip, SONOS_PORT, DESCRIPTION_PATH, FOUND_MANUAL, i, 0) < 0)
+		if (fetch_start(d, m->ip, SONOS_PORT, DESCRIPTION_PATH, FOUND_MANUAL, i, 0, 0) < 0)
 			m->next_try_ms = now + MANUAL_BACKOFF_MIN_MS;
 	}
 }

@@ -84,6 +84,7 @@ speaker_table_update(struct speaker_table *t, const struct msg_speaker *s, enum 
 	e->speaker = *s;
 	e->bootseq = bootseq;
 	e->seen_ms = now_ms;
+	e->probe_failures = 0;
 	return change;
 }
 

@@ -13,8 +13,9 @@ enum found_by { FOUND_SSDP = 1, FOUND_NOTIFY, FOUND_MANUAL };
 struct speaker_entry {
 	struct msg_speaker speaker;
 	enum found_by found_by;
-	uint32_t bootseq; /* X-RINCON-BOOTSEQ of the last SSDP message, 0 if none */
-	uint64_t seen_ms; /* monotonic time of the last answer, NOTIFY or description */
+	uint32_t bootseq;        /* X-RINCON-BOOTSEQ of the last SSDP message, 0 if none */
+	uint64_t seen_ms;        /* monotonic time of the last answer, NOTIFY or description */
+	unsigned probe_failures; /* consecutive failed liveness probes */
 };
 
 struct speaker_table {
