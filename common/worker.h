@@ -5,7 +5,7 @@
 #include "config.h"
 
 /* Environment variable through which the supervisor passes its pid to its workers. */
-#define WORKER_SUPERVISOR_ENV "SONOS_BRIDGE_SUPERVISOR_PID"
+#define WORKER_SUPERVISOR_ENV "SB_SUPERVISOR_PID" /* not SONOS_BRIDGE_*: those are config keys */
 
 /* Call first in main. Arranges SIGTERM when the supervisor dies (and exits at once if it is
  * already gone), ignores SIGPIPE, loads the configuration from argv/environ (exits with
