@@ -1,0 +1,206 @@
+"""test_announce.py -- an announcement travels from MQTT to a speaker through all five processes.
+
+Real mosquitto, real espeak-ng speech, real HTTP, emulated speakers that speak the Sonos protocol
+on 127.0.0.2 and 127.0.0.3 (port 1400), discovered by real SSDP on loopback."""
+
+import time
+import unittest
+
+import harness
+
+KITCHEN_IP, LIVING_IP = "127.0.0.2", "127.0.0.3"
+SENTENCE = "The front door is open"
+
+
+class AnnounceTest(harness.E2ETestCase):
+
+    def setUp(self):
+        self.broker = self.start_broker()
+        self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
+
+    def start_online(self, **kw):
+        bridge = self.start_bridge(self.broker, **kw)
+        self.mq.wait_for(lambda m: m.topic == "sonos/bridge/state" and m.text == "online", 15)
+        return bridge
+
+    def announce(self, topic, payload, request_id, timeout=40):
+        """Publish and wait for the request's terminal event; returns all its events."""
+        mark = self.mq.mark()
+        self.mq.publish(topic, payload)
+        final = self.mq.wait_event(
+            lambda e: e.get("id") == request_id and
+            e.get("status") in ("done", "failed", "expired", "rejected"), timeout, after=mark)
+        events = [e for e in self.mq.events(after=mark) if e.get("id") == request_id]
+        return final, events
+
+    def test_tts_over_ssdp(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        living = self.start_speaker(LIVING_IP, "Living Room")
+        bridge = self.start_online()
+
+        final, events = self.announce(
+            "sonos/kitchen/tts", '{"id": "e2e-1", "text": "%s"}' % SENTENCE, "e2e-1")
+        self.assertEqual(final["status"], "done", final)
+        self.assertEqual([e["status"] for e in events], ["queued", "playing", "done"])
+        self.assertEqual(final["speaker"], "Kitchen")
+        self.assertEqual(final["uuid"], kitchen.uuid)
+
+        # The speaker fetched a valid WAV whose length fits the sentence (espeak-ng speaks
+        # five words in roughly 1 to 3 seconds), and the event reports that same length.
+        fetches = [r for r in kitchen.actions() if r["action"] == "fetch"]
+        self.assertEqual(len(fetches), 1, fetches)
+        clip = fetches[0]
+        self.assertTrue(clip["valid"], clip)
+        self.assertEqual(clip["content_type"], "audio/wav")
+        self.assertGreater(clip["duration_s"], 0.8)
+        self.assertLess(clip["duration_s"], 5.0)
+        self.assertAlmostEqual(final["duration_ms"] / 1000.0, clip["duration_s"], delta=0.05)
+
+        # SetAVTransportURI with the clip's URL, then Play, in that order.
+        names = [r["action"] for r in kitchen.actions() if r["action"] != "fetch"]
+        set_uri = names.index("SetAVTransportURI")
+        self.assertIn("Play", names[set_uri:])
+        uri = kitchen.actions_named("SetAVTransportURI")[0]["args"]["CurrentURI"]
+        self.assertEqual(uri, clip["url"])
+        self.assertTrue(uri.startswith("http://127.0.0.1:%d/clips/" % bridge.http_port), uri)
+        # The speaker played it for its real duration before the bridge called it done.
+        playing = [s for s in kitchen.states() if s["state"] == "PLAYING"]
+        self.assertTrue(playing)
+
+        # The other speaker was not touched, and discovery used SSDP, not a manual list.
+        self.assertEqual(living.actions_named("SetAVTransportURI"), [])
+        self.assertNotIn("automatic discovery failed", bridge.log_text())
+
+        # Availability is published, retained, per room slug.
+        self.assertEqual(self.mq.last("sonos/kitchen/availability").text, "online")
+        self.assertEqual(self.mq.last("sonos/living-room/availability").text, "online")
+
+    def test_plain_text_by_uuid_and_cache(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        self.mq.publish("sonos/%s/tts" % kitchen.uuid, "dinner is ready")
+        ev = self.mq.wait_event(lambda e: e.get("status") in ("done", "failed"), 40)
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertTrue(ev["id"], "a generated request id")
+        # The same sentence again is served from the cache: same clip URL, same length.
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "again", "text": "dinner is ready"}',
+                                 "again")
+        self.assertEqual(final["status"], "done", final)
+        urls = [r["url"] for r in kitchen.actions() if r["action"] == "fetch"]
+        self.assertEqual(len(urls), 2)
+        self.assertEqual(urls[0], urls[1])
+
+    def test_manual_fallback(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", ssdp=False)
+        bridge = self.start_online(speakers=[KITCHEN_IP])
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "m-1", "text": "hello"}', "m-1")
+        self.assertEqual(final["status"], "done", final)
+        self.assertIn("automatic discovery failed, trying manual configuration",
+                      bridge.log_text())
+        self.assertTrue(kitchen.actions_named("Play"))
+
+    def test_bad_input_keeps_bridge_running(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        bridge = self.start_online()
+        pids = bridge.worker_pids()
+
+        mark = self.mq.mark()
+        self.mq.publish("sonos/kitchen/tts", b"caf\xe9 \xff\xfe")          # not UTF-8
+        self.mq.publish("sonos/kitchen/tts", b"")                          # empty
+        self.mq.publish("sonos/kitchen/tts", '{"id": "j1", "text": ')      # broken JSON
+        self.mq.publish("sonos/kitchen/tts", '{"id": "v1", "text": "x", "volume": 500}')
+        rejected = self.mq.wait_for(lambda m: m.topic == "sonos/bridge/event" and
+                                    len([e for e in self.mq.events(after=mark)
+                                         if e["status"] == "rejected"]) >= 4, 10)
+        self.assertTrue(rejected)
+        reasons = " | ".join(e.get("error", "") for e in self.mq.events(after=mark))
+        self.assertIn("UTF-8", reasons)
+        self.assertIn("volume", reasons)
+
+        final, _ = self.announce("sonos/garage/tts", '{"id": "u1", "text": "hi"}', "u1")
+        self.assertEqual(final["status"], "failed")
+        self.assertIn("garage", final["error"])
+
+        # Still serving: a good request plays, and no worker was restarted.
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "ok", "text": "still here"}', "ok")
+        self.assertEqual(final["status"], "done", final)
+        self.assertEqual(bridge.worker_pids(), pids)
+        self.assertEqual(len(kitchen.actions_named("Play")), 1)
+
+    def test_unreachable_speaker_fails_cleanly(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        kitchen.stop()
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "gone", "text": "anyone"}', "gone")
+        self.assertEqual(final["status"], "failed")
+        self.assertIn("unreachable", final["error"])
+
+
+class RestoreTest(harness.E2ETestCase):
+    """What was playing comes back after the announcement."""
+
+    def setUp(self):
+        self.broker = self.start_broker()
+        self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
+        self.kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_bridge(self.broker)
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+
+    def say(self, request_id, extra=""):
+        mark = self.mq.mark()
+        self.mq.publish("sonos/kitchen/tts",
+                        '{"id": "%s", "text": "coffee is ready"%s}' % (request_id, extra))
+        return self.mq.wait_event(lambda e: e.get("id") == request_id and
+                                  e["status"] in ("done", "failed"), 40, after=mark)
+
+    def test_queue_resumes_at_track_and_position(self):
+        sp = self.kitchen
+        sp.set_media(sp.queue_uri, queue_length=5, track=3, rel_time="0:01:00")
+        sp.set_transport_state("PLAYING")
+        ev = self.say("q1", ', "volume": 45')
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(ev.get("error", ""), "")
+        self.assertEqual(sp.current_uri, sp.queue_uri)
+        snap = sp.snapshot()
+        self.assertEqual(snap["track"], 3)
+        self.assertGreaterEqual(snap["position_s"], 60)
+        self.assertLess(snap["position_s"], 75)
+        self.assertEqual(sp.transport_state, "PLAYING")
+        self.assertEqual(sp.volume, 20)
+        self.assertEqual([a["args"]["DesiredVolume"] for a in sp.actions_named("SetVolume")],
+                         ["45", "20"])
+
+    def test_radio_uri_and_metadata_restored(self):
+        sp = self.kitchen
+        uri = "x-sonosapi-stream:s17488?sid=254&flags=8224&sn=0"
+        meta = ('<DIDL-Lite xmlns:dc="http://purl.org/dc/elements/1.1/" '
+                'xmlns:upnp="urn:schemas-upnp-org:metadata-1-0/upnp/" '
+                'xmlns="urn:schemas-upnp-org:metadata-1-0/DIDL-Lite/">'
+                '<item id="F00092020s17488" parentID="L" restricted="true">'
+                '<dc:title>Radio &amp; Talk</dc:title>'
+                '<upnp:class>object.item.audioItem.audioBroadcast</upnp:class>'
+                '</item></DIDL-Lite>')
+        sp.set_media(uri, metadata=meta)
+        sp.set_transport_state("PLAYING")
+        ev = self.say("r1")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(sp.current_uri, uri)
+        self.assertEqual(sp.current_metadata, meta)
+        self.assertEqual(sp.transport_state, "PLAYING")
+        self.assertEqual(sp.actions_named("Seek"), [])
+
+    def test_paused_speaker_stays_paused(self):
+        sp = self.kitchen
+        sp.set_media(sp.queue_uri, queue_length=5, track=2, rel_time="0:00:30")
+        sp.set_transport_state("PAUSED_PLAYBACK")
+        ev = self.say("p1")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(sp.current_uri, sp.queue_uri)
+        self.assertIn(sp.transport_state, ("PAUSED_PLAYBACK", "STOPPED"))
+        plays = sp.actions_named("Play")
+        self.assertEqual(len(plays), 1, "only the announcement's own Play")
+
+
+if __name__ == "__main__":
+    unittest.main()
