@@ -31,6 +31,8 @@
 #define DESCRIPTION_PATH "/xml/device_description.xml"
 #define STALE_MS (2 * SEARCH_PERIOD_MS + 5000) /* unheard this long: probe its description */
 #define PROBE_FAILURES_MAX 2 /* failed probes in a row before a speaker is dropped */
+#define FAILED_HOLD_MS 30000 /* an address whose fetch failed is not fetched again for this */
+#define FAILED_MAX 16        /* remembered failed addresses (a ring) */
 #define STRANGER_WARN_MAX 10 /* then debug: a noisy LAN must not fill the log */
 
 struct manual_speaker {
@@ -59,6 +61,13 @@ struct fetch {
 	struct speaker_description desc;
 };
 
+/* An SSDP-announced address whose description fetch failed recently. */
+struct failed_address {
+	char host[64];
+	uint16_t port;
+	uint64_t until_ms;
+};
+
 struct discovery {
 	const struct config *cfg;
 	uv_loop_t loop;
@@ -85,6 +94,8 @@ struct discovery {
 	uint64_t next_search_ms;
 	uint64_t next_publish_ms;
 	unsigned stranger_warnings;
+	struct failed_address failed[FAILED_MAX];
+	unsigned failed_next; /* ring position */
 	char search_buf[SSDP_PACKET_MAX + 1];
 	char notify_buf[SSDP_PACKET_MAX + 1];
 };
@@ -157,7 +168,13 @@ fetch_failed(struct discovery *d, struct fetch *f)
 		return;
 	}
 	if (f->manual < 0) {
-		log_warnx("http://%s:%u%s: %s", f->host, (unsigned)f->port, f->path, f->err);
+		struct failed_address *fa = &d->failed[d->failed_next++ % FAILED_MAX];
+
+		log_warnx("http://%s:%u%s: %s (not retried for %d s)", f->host, (unsigned)f->port,
+		          f->path, f->err, FAILED_HOLD_MS / 1000);
+		msg_strlcpy(fa->host, f->host, sizeof(fa->host));
+		fa->port = f->port;
+		fa->until_ms = util_mono_ms() + FAILED_HOLD_MS;
 		return;
 	}
 	m = &d->manual[f->manual];
@@ -289,6 +306,19 @@ fetch_start(struct discovery *d, const char *host, uint16_t port, const char *pa
 	return 0;
 }
 
+/* 1 if a fetch of host:port failed less than FAILED_HOLD_MS ago. */
+static int
+recently_failed(const struct discovery *d, const char *host, uint16_t port)
+{
+	uint64_t now = util_mono_ms();
+
+	for (int i = 0; i < FAILED_MAX; i++)
+		if (d->failed[i].until_ms > now && d->failed[i].port == port &&
+		    strcmp(d->failed[i].host, host) == 0)
+			return 1;
+	return 0;
+}
+
 /* Log a message about a device we will not act on: at warn for the first few, then debug. */
 #define log_stranger(d, ...)                                                                       \
 	do {                                                                                       \
@@ -357,6 +387,10 @@ ssdp_received(struct discovery *d, const char *buf, size_t len, const char *from
 	    (!m.has_bootseq || e->bootseq == m.bootseq)) {
 		e->seen_ms = util_mono_ms();
 		e->probe_failures = 0;
+		return;
+	}
+	if (recently_failed(d, host, port)) {
+		log_debug("%s at %s: its last fetch failed, not yet again", m.uuid, m.location);
 		return;
 	}
 	log_debug("%s %s at %s household %s bootseq %u",
