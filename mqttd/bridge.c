@@ -53,7 +53,7 @@ bridge_message(void *ctx, const struct mosquitto_message *m)
 	char target[MSG_TARGET_MAX], fallback[40];
 	struct request_result res;
 	enum request_kind kind;
-	int rv;
+	int rv = 0;
 
 	if (request_topic_parse(b->cfg->base_topic, m->topic, target, &kind) < 0) {
 		log_debug("%s: not a request topic, ignored", m->topic);

@@ -21,8 +21,6 @@
 
 #define MQTT_MISC_MS 1000        /* keepalive bookkeeping period */
 #define MQTT_STOP_MS 3000        /* how long mqtt_stop waits for the broker */
-#define MQTT_STABLE_MS 10000     /* a connection that lasted this long resets the backoff */
-#define MQTT_SHORT_SESSIONS 3    /* this many short ones in a row: suspect a twin client */
 #define MQTT_OFFLINE_QUEUE 256   /* publishes kept while disconnected */
 
 /* A uv_poll on our dup of libmosquitto's socket. Freed in its close callback. */
@@ -48,12 +46,11 @@ struct mqtt_session {
 	uv_timer_t stop_timer;
 	uv_prepare_t prepare;      /* keeps the poll in step with libmosquitto before each wait */
 
-	struct backoff backoff;
+	struct reconnect reconnect; /* backoff and twin detection */
 	int host_set;              /* mosquitto_connect_async has taken host and port */
 	int connected;
 	uint64_t connected_at;     /* util_mono_ms of the last CONNACK */
 	unsigned failures;         /* failed attempts since the last connection */
-	unsigned short_sessions;   /* connections in a row that ended before MQTT_STABLE_MS */
 	char last_failure[128];    /* logged once until it changes */
 	unsigned offline_queued;
 	int offline_warned;
@@ -221,12 +218,33 @@ mqtt_reconnect_cb(uv_timer_t *t)
 static void
 mqtt_schedule_reconnect(struct mqtt_session *s)
 {
-	uint32_t delay = backoff_next(&s->backoff, (uint32_t)random());
+	uint32_t delay = reconnect_delay(&s->reconnect, (uint32_t)random());
 
 	if (s->stopping)
 		return;
 	log_debug("next attempt in %u ms", delay);
 	uv_timer_start(&s->reconnect_timer, mqtt_reconnect_cb, delay, 0);
+}
+
+/* Report what the end of a session says about a twin; the delay follows from it. */
+static void
+mqtt_judge_session(struct mqtt_session *s, uint64_t lived)
+{
+	switch (reconnect_session_ended(&s->reconnect, lived)) {
+	case RECONNECT_TWIN_FOUND:
+		log_errorx("%d connections in a row ended within %d s: another client is probably "
+			   "using client id %s; next attempt in about %d s",
+			   RECONNECT_SHORT_SESSIONS, RECONNECT_STABLE_MS / 1000, s->opt.client_id,
+			   RECONNECT_TWIN_HOLD_MS / 1000);
+		break;
+	case RECONNECT_TWIN_AGAIN:
+		log_errorx("client id %s was taken over again: another instance is connected; "
+			   "next attempt in about %d s",
+			   s->opt.client_id, RECONNECT_TWIN_HOLD_MS / 1000);
+		break;
+	case RECONNECT_RETRY:
+		break;
+	}
 }
 
 static void
@@ -248,6 +266,7 @@ mqtt_on_connect(struct mosquitto *mosq, void *obj, int rc)
 		log_info("connected to %s:%d as %s", s->opt.host, s->opt.port, s->opt.client_id);
 	s->connected = 1;
 	s->connected_at = util_mono_ms();
+	reconnect_connected(&s->reconnect, s->failures);
 	s->failures = 0;
 	s->last_failure[0] = '\0';
 	s->offline_queued = 0;
@@ -282,14 +301,7 @@ mqtt_on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 	lived = util_mono_ms() - s->connected_at;
 	log_warnx("disconnected from %s:%d after %llu s: %s", s->opt.host, s->opt.port,
 		  (unsigned long long)(lived / 1000), mqtt_reason(rc));
-	if (lived >= MQTT_STABLE_MS) {
-		backoff_reset(&s->backoff);
-		s->short_sessions = 0;
-	} else if (++s->short_sessions == MQTT_SHORT_SESSIONS) {
-		log_warnx("%u connections in a row ended within %d s: is another client using "
-			  "client id %s?",
-			  s->short_sessions, MQTT_STABLE_MS / 1000, s->opt.client_id);
-	}
+	mqtt_judge_session(s, lived);
 	mqtt_schedule_reconnect(s);
 }
 
@@ -337,7 +349,7 @@ mqtt_open(uv_loop_t *loop, const struct mqtt_options *opt, const struct mqtt_han
 	s->opt = *opt;
 	s->h = *h;
 	s->ctx = ctx;
-	s->backoff = (struct backoff){.base_ms = 500, .max_ms = 30000};
+	reconnect_init(&s->reconnect);
 	srandom((unsigned)(util_now_ms() ^ (uint64_t)getpid()));
 	mosquitto_lib_init();
 	if ((s->mosq = mosquitto_new(opt->client_id, false, s)) == NULL) {

@@ -1,5 +1,5 @@
 /* test_mqttd.c -- unit tests of mqttd's pure parts: request topics and payloads, event and info
- * JSON, reconnect backoff, room slugs, and the client id file. */
+ * JSON, reconnect backoff and twin detection, room slugs, and the client id file. */
 #include "check.h"
 
 #include "backoff.h"
@@ -411,6 +411,52 @@ test_backoff(void)
 }
 
 static void
+test_reconnect(void)
+{
+	struct reconnect r;
+
+	/* A broker restart: lost, refused twice, back. Never a twin, backoff grows. */
+	reconnect_init(&r);
+	reconnect_connected(&r, 0);
+	CHECK_INT(reconnect_session_ended(&r, 1000), RECONNECT_RETRY);
+	CHECK_INT(reconnect_delay(&r, 0), 375);
+	CHECK_INT(reconnect_delay(&r, 0), 750);
+	CHECK_INT(reconnect_delay(&r, 0), 1500);
+	reconnect_connected(&r, 2);
+	CHECK_INT(reconnect_session_ended(&r, 2000), RECONNECT_RETRY);
+	CHECK_INT(reconnect_delay(&r, 0), 3000);
+	reconnect_connected(&r, 0);
+	CHECK_INT(reconnect_session_ended(&r, 2000), RECONNECT_RETRY);
+	CHECK_INT(reconnect_delay(&r, 0), 6000);
+	/* A session that lasted resets the backoff. */
+	reconnect_connected(&r, 1);
+	CHECK_INT(reconnect_session_ended(&r, RECONNECT_STABLE_MS), RECONNECT_RETRY);
+	CHECK_INT(reconnect_delay(&r, 0), 375);
+
+	/* A twin: every reconnect works at once and is cut short. */
+	reconnect_init(&r);
+	for (int i = 1; i < RECONNECT_SHORT_SESSIONS; i++) {
+		reconnect_connected(&r, 0);
+		CHECK_INT(reconnect_session_ended(&r, 500), RECONNECT_RETRY);
+		CHECK(reconnect_delay(&r, 0) < RECONNECT_MAX_MS);
+	}
+	reconnect_connected(&r, 0);
+	CHECK_INT(reconnect_session_ended(&r, 500), RECONNECT_TWIN_FOUND);
+	CHECK_INT(reconnect_delay(&r, 25), RECONNECT_TWIN_HOLD_MS);
+	/* Only the attempt after a take-over is held; refusals go back to the backoff. */
+	CHECK(reconnect_delay(&r, 25) <= RECONNECT_MAX_MS);
+	reconnect_connected(&r, 0);
+	CHECK_INT(reconnect_session_ended(&r, RECONNECT_TWIN_CLEAR_MS - 1), RECONNECT_TWIN_AGAIN);
+	CHECK_INT(reconnect_delay(&r, 0), RECONNECT_TWIN_HOLD_MS * 3 / 4);
+	/* A long session clears the suspicion. */
+	reconnect_connected(&r, 0);
+	CHECK_INT(reconnect_session_ended(&r, RECONNECT_TWIN_CLEAR_MS), RECONNECT_RETRY);
+	CHECK_INT(reconnect_delay(&r, 25), RECONNECT_BASE_MS);
+	reconnect_connected(&r, 0);
+	CHECK_INT(reconnect_session_ended(&r, 100), RECONNECT_RETRY);
+}
+
+static void
 test_slugs(void)
 {
 	struct speaker_slugs *set = calloc(1, sizeof(*set));
@@ -512,6 +558,7 @@ main(void)
 	test_events();
 	test_info();
 	test_backoff();
+	test_reconnect();
 	test_slugs();
 	test_clientid();
 	CHECK_DONE();
