@@ -131,10 +131,29 @@ class AnnounceTest(harness.E2ETestCase):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
         self.start_online()
         self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        kitchen.notify = False     # power loss: no byebye, the bridge still thinks it is there
         kitchen.stop()
         final, _ = self.announce("sonos/kitchen/tts", '{"id": "gone", "text": "anyone"}', "gone")
         self.assertEqual(final["status"], "failed")
         self.assertIn("unreachable", final["error"])
+        self.assertIn("refused", final["error"])
+        # Back on: the next announcement plays.
+        kitchen.start()
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "back", "text": "welcome back"}',
+                                 "back")
+        self.assertEqual(final["status"], "done", final)
+
+    def test_hung_speaker_times_out(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        kitchen.set_delay("GetTransportInfo", 20)
+        started = time.monotonic()
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "hung", "text": "hello"}', "hung")
+        self.assertEqual(final["status"], "failed")
+        self.assertIn("timed out", final["error"])
+        self.assertLess(time.monotonic() - started, 15, "bounded by the SOAP timeout")
+        self.assertEqual(kitchen.actions_named("Play"), [])
 
 
 class RestoreTest(harness.E2ETestCase):
