@@ -146,6 +146,8 @@ snapshot_take(struct announcement *a, struct snapshot *s)
 		copy_value(&r, "CurrentURI", s->uri, sizeof(s->uri));
 		copy_value(&r, "CurrentURIMetaData", s->metadata, sizeof(s->metadata));
 		s->kind = source_classify(s->uri);
+		if (source_is_own_clip(s->uri, a->ctx->cfg->http_port))
+			s->kind = SOURCE_NONE;
 		s->have_media = 1;
 		soap_result_free(&r);
 	}

@@ -32,6 +32,9 @@ enum source_kind {
 /* Pure: classify a transport URI. */
 enum source_kind source_classify(const char *uri);
 const char *source_kind_name(enum source_kind kind);
+/* Pure: 1 if uri is one of this bridge's own clips (left behind by an earlier announcement):
+ * nothing to restore then. */
+int source_is_own_clip(const char *uri, int http_port);
 
 /* The speaker's state before the announcement, as far as it could be read. */
 struct snapshot {

@@ -3,6 +3,8 @@
 #include "player.h"
 #include "util.h"
 
+#include "http_client.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -52,3 +54,13 @@ player_resolve(const struct msg_speaker *table, int count, const char *target)
 	return -1;
 }
 
+
+int
+source_is_own_clip(const char *uri, int http_port)
+{
+	char host[256], path[512];
+	uint16_t port;
+
+	return http_url_split(uri, host, sizeof(host), &port, path, sizeof(path)) == 0 &&
+	       port == http_port && strncmp(path, "/clips/", 7) == 0;
+}

@@ -39,6 +39,13 @@ def follow(path, stop):
                 say("  bridge | " + line.rstrip())
 
 
+def show_speaker(sp, kind, rec):
+    """One line per thing the speaker did; SSDP searches and state polls are left out."""
+    if rec.get("action") in ("M-SEARCH", "GetTransportInfo"):
+        return
+    say("speaker | " + sonos_speaker.describe(sp, kind, rec))
+
+
 def main():
     if harness.port_open(PORT):
         sys.exit("port %d is taken; set QUICKSTART_PORT to a free port" % PORT)
@@ -49,8 +56,7 @@ def main():
     try:
         for ip, room in (("127.0.0.2", "Kitchen"), ("127.0.0.3", "Living Room")):
             sp = sonos_speaker.Speaker(ip, room)
-            sp.observers.append(lambda s, kind, rec: say("speaker | " +
-                                                         sonos_speaker.describe(s, kind, rec)))
+            sp.observers.append(show_speaker)
             sp.start()
             speakers.append(sp)
             say("speaker | %s (%s) at %s" % (room, sp.uuid, sp.location))
@@ -77,7 +83,7 @@ def main():
         mq.close()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
         try:
-            while not stop.wait(0.5) and bridge.running():
+            while not stop.wait(0.5) and bridge.running:
                 pass
         except KeyboardInterrupt:
             pass

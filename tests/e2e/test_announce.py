@@ -89,6 +89,8 @@ class AnnounceTest(harness.E2ETestCase):
         urls = [r["url"] for r in kitchen.actions() if r["action"] == "fetch"]
         self.assertEqual(len(urls), 2)
         self.assertEqual(urls[0], urls[1])
+        # The first clip, left loaded on the speaker, is not "restored" after the second.
+        self.assertEqual(len(kitchen.actions_named("SetAVTransportURI")), 2)
 
     def test_manual_fallback(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", ssdp=False)

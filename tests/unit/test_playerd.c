@@ -133,6 +133,10 @@ test_sources_and_targets(void)
 	CHECK_INT(source_classify("x-rincon:RINCON_000E58A0123401400"), SOURCE_GROUP);
 	CHECK_INT(source_classify(""), SOURCE_NONE);
 	CHECK_INT(source_classify("http://example/a.mp3"), SOURCE_OTHER);
+	CHECK(source_is_own_clip("http://10.0.0.5:8047/clips/ab.wav", 8047));
+	CHECK(!source_is_own_clip("http://10.0.0.5:8048/clips/ab.wav", 8047));
+	CHECK(!source_is_own_clip("http://10.0.0.5:8047/music/ab.mp3", 8047));
+	CHECK(!source_is_own_clip("x-rincon-queue:RINCON_1#0", 8047));
 
 	memset(t, 0, sizeof(t));
 	strcpy(t[0].uuid, "RINCON_A");
