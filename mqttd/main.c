@@ -6,6 +6,7 @@
 #include "util.h"
 #include "worker.h"
 
+#include <nng/nng.h>
 #include <stdlib.h>
 #include <uv.h>
 
@@ -36,7 +37,8 @@ main(int argc, char **argv)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	bridge_cleanup(&bridge);
 	if (uv_loop_close(&loop) != 0)
-		log_debug("loop closed with handles left");
+		log_warnx("loop closed with handles left");
+	nng_fini(); /* stops nng's threads, so leak checkers see a clean exit */
 	log_info("stopped");
 	return 0;
 }

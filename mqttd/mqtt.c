@@ -323,7 +323,8 @@ mqtt_on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_messag
 	struct mqtt_session *s = obj;
 
 	(void)mosq;
-	if (s->h.message != NULL && !s->stopping)
+	/* Even while stopping: the PUBACK leaves after this returns, so dropping it would lose it. */
+	if (s->h.message != NULL)
 		s->h.message(s->ctx, m);
 }
 
