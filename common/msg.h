@@ -46,7 +46,7 @@ enum msg_type {
 #define MSG_TEXT_MAX 8192
 
 /* What a request asks for. */
-enum request_kind { REQUEST_TTS = 1, REQUEST_CLIP = 2 };
+enum request_kind { REQUEST_TTS = 1, REQUEST_CLIP = 2, REQUEST_SET = 3 };
 
 struct msg_request {
 	char id[MSG_ID_MAX];         /* publisher's id, or one derived by mqttd */

@@ -122,6 +122,8 @@ bridge_connected(void *ctx)
 	mqtt_subscribe(b->mqtt, pattern);
 	snprintf(pattern, sizeof(pattern), "%s/+/clip", b->cfg->base_topic);
 	mqtt_subscribe(b->mqtt, pattern);
+	snprintf(pattern, sizeof(pattern), "%s/+/set", b->cfg->base_topic);
+	mqtt_subscribe(b->mqtt, pattern);
 	bridge_publish_info(b, 1);
 	for (size_t i = 0; i < b->online->count; i++)
 		bridge_publish_availability(b, b->online->slug[i], "online");

@@ -1,5 +1,6 @@
 /* request.c -- MQTT request topics and payloads to bus requests: pure parsing, no I/O. */
 #include "request.h"
+#include "command.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -39,7 +40,8 @@ fail(struct request_result *res, const char *fmt, ...)
 const char *
 request_kind_name(unsigned kind)
 {
-	return kind == REQUEST_TTS ? "tts" : kind == REQUEST_CLIP ? "clip" : "unknown";
+	return kind == REQUEST_TTS ? "tts" : kind == REQUEST_CLIP ? "clip" :
+	       kind == REQUEST_SET ? "set" : "unknown";
 }
 
 static int
@@ -104,6 +106,8 @@ request_topic_parse(const char *base, const char *topic, char target[MSG_TARGET_
 		*kind = REQUEST_TTS;
 	else if (strcmp(leaf, "clip") == 0)
 		*kind = REQUEST_CLIP;
+	else if (strcmp(leaf, "set") == 0)
+		*kind = REQUEST_SET;
 	else
 		return -1;
 	if (!request_target_valid(t, tlen))
@@ -283,6 +287,31 @@ parse_plain(const struct request_limits *lim, enum request_kind kind, const char
 	return text_check(lim, f->text, f->text_len, res);
 }
 
+/* A control command: checked here so a bad one is rejected at once; playerd runs the
+ * payload itself, passed on as the request's text. */
+static int
+parse_command(const char *buf, size_t len, struct request_fields *f, struct request_result *res)
+{
+	struct command cmd;
+	char reason[sizeof(res->reason)];
+
+	if (command_parse(buf, len, &cmd, reason, sizeof(reason)) < 0) {
+		if (cmd.id[0] != '\0' && request_id_valid(cmd.id, strlen(cmd.id)))
+			msg_strlcpy(res->id, cmd.id, sizeof(res->id));
+		return fail(res, "%s", reason);
+	}
+	if (cmd.id[0] != '\0') {
+		if (!request_id_valid(cmd.id, strlen(cmd.id)))
+			return fail(res, "id must be 1 to %d bytes without control characters",
+				    MSG_ID_MAX - 1);
+		msg_strlcpy(res->id, cmd.id, sizeof(res->id));
+	}
+	f->text = buf;
+	f->text_len = len;
+	trim(&f->text, &f->text_len);
+	return 0;
+}
+
 /* Build the bus message from checked fields. */
 static int
 build(const struct request_limits *lim, enum request_kind kind, const char *target,
@@ -322,7 +351,7 @@ request_parse(const struct request_limits *lim, enum request_kind kind, const ch
 
 	memset(res, 0, sizeof(*res));
 	msg_strlcpy(res->id, fallback_id != NULL ? fallback_id : "", sizeof(res->id));
-	if (kind != REQUEST_TTS && kind != REQUEST_CLIP)
+	if (kind != REQUEST_TTS && kind != REQUEST_CLIP && kind != REQUEST_SET)
 		return fail(res, "unknown request kind");
 	if (target == NULL || strlen(target) >= MSG_TARGET_MAX)
 		return fail(res, "bad target");
@@ -334,7 +363,9 @@ request_parse(const struct request_limits *lim, enum request_kind kind, const ch
 		i++;
 	if (i == len)
 		return fail(res, "empty payload");
-	if (buf[i] == '{')
+	if (kind == REQUEST_SET)
+		rv = parse_command(buf, len, &f, res);
+	else if (buf[i] == '{')
 		rv = parse_json(lim, kind, buf, len, &doc, &f, res);
 	else
 		rv = parse_plain(lim, kind, buf, len, &f, res);

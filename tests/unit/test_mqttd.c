@@ -71,7 +71,9 @@ test_topics(void)
 	CHECK_STR(target, "living-room");
 	CHECK_INT(request_topic_parse("sonos", "sonos/k\xc3\xbc" "che/tts", target, &kind), 0);
 
-	CHECK_INT(request_topic_parse("sonos", "sonos/kitchen/set", target, &kind), -1);
+	CHECK_INT(request_topic_parse("sonos", "sonos/kitchen/set", target, &kind), 0);
+	CHECK_INT(kind, REQUEST_SET);
+	CHECK_INT(request_topic_parse("sonos", "sonos/kitchen/state", target, &kind), -1);
 	CHECK_INT(request_topic_parse("sonos", "sonos/kitchen/tts/x", target, &kind), -1);
 	CHECK_INT(request_topic_parse("sonos", "sonos/Living Room/tts", target, &kind), -1);
 	CHECK_INT(request_topic_parse("sonos", "sonos//tts", target, &kind), -1);

@@ -1,0 +1,73 @@
+/* test_command.c -- control command payloads: JSON forms, plain words, every rejection. */
+#include "check.h"
+#include "command.h"
+
+static int
+parse(const char *s, struct command *c, char *reason)
+{
+	return command_parse(s, strlen(s), c, reason, 160);
+}
+
+int
+main(void)
+{
+	struct command c;
+	char reason[160];
+
+	CHECK_INT(parse("{\"command\":\"pause\",\"id\":\"c1\"}", &c, reason), 0);
+	CHECK_INT(c.transport, COMMAND_PAUSE);
+	CHECK_STR(c.id, "c1");
+	CHECK_INT(parse("{\"volume\":30}", &c, reason), 0);
+	CHECK(c.has_volume && c.volume == 30 && !c.volume_relative);
+	CHECK_INT(parse("{\"volume\":\"-5\"}", &c, reason), 0);
+	CHECK(c.has_volume && c.volume == -5 && c.volume_relative);
+	CHECK_INT(parse("{\"mute\":true}", &c, reason), 0);
+	CHECK(c.has_mute && c.mute);
+	CHECK_INT(parse("{\"seek\":\"0:01:30\"}", &c, reason), 0);
+	CHECK_STR(c.seek, "0:01:30");
+	CHECK_INT(parse("{\"seek\":3725}", &c, reason), 0);
+	CHECK_STR(c.seek, "1:02:05");
+	CHECK_INT(parse("{\"track\":3,\"command\":\"play\"}", &c, reason), 0);
+	CHECK(c.track == 3 && c.transport == COMMAND_PLAY);
+	CHECK_INT(parse("{\"join\":\"living-room\"}", &c, reason), 0);
+	CHECK_STR(c.join, "living-room");
+	CHECK_INT(parse("{\"uri\":\"x-sonosapi-stream:s1?sid=254\",\"metadata\":\"<DIDL-Lite/>\"}",
+			&c, reason), 0);
+	CHECK_STR(c.uri, "x-sonosapi-stream:s1?sid=254");
+	CHECK_INT(parse("  pause\n", &c, reason), 0);
+	CHECK_INT(c.transport, COMMAND_PAUSE);
+	CHECK_INT(parse("Next", &c, reason), 0);
+	CHECK_INT(c.transport, COMMAND_NEXT);
+	CHECK_INT(parse("unmute", &c, reason), 0);
+	CHECK(c.has_mute && !c.mute);
+	CHECK_INT(parse("25", &c, reason), 0);
+	CHECK(c.has_volume && c.volume == 25);
+	CHECK_INT(parse("leave", &c, reason), 0);
+	CHECK(c.leave);
+
+	CHECK_INT(parse("{\"volume\":500}", &c, reason), -1);
+	CHECK(strstr(reason, "volume") != NULL);
+	CHECK_INT(parse("{\"volume\":\"5\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"volume\":\"+\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"command\":\"dance\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"mute\":\"yes\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":\"1:99:00\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":-1}", &c, reason), -1);
+	CHECK_INT(parse("{\"track\":0}", &c, reason), -1);
+	CHECK_INT(parse("{\"colour\":\"red\"}", &c, reason), -1);
+	CHECK(strstr(reason, "colour") != NULL);
+	CHECK_INT(parse("{\"id\":\"x\"}", &c, reason), -1);
+	CHECK(strstr(reason, "nothing to do") != NULL);
+	CHECK_INT(parse("{\"join\":\"a\",\"leave\":true}", &c, reason), -1);
+	CHECK_INT(parse("{\"metadata\":\"<x/>\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"volume\":1,\"volume\":2}", &c, reason), -1);
+	CHECK_INT(parse("[1]", &c, reason), -1);
+	CHECK_INT(parse("{\"command\":", &c, reason), -1);
+	CHECK_INT(parse("dance", &c, reason), -1);
+	CHECK_INT(parse("101", &c, reason), -1);
+	CHECK_INT(parse("", &c, reason), -1);
+	CHECK_INT(command_parse("\xff\xfe", 2, &c, reason, sizeof(reason)), -1);
+	CHECK(strstr(reason, "UTF-8") != NULL);
+	CHECK_INT(parse("{\"uri\":\"a\\u0000b\"}", &c, reason), -1);
+	CHECK_DONE();
+}
