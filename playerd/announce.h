@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "command.h"
 #include "config.h"
 #include "msg.h"
 
@@ -56,6 +57,9 @@ struct announcement {
 	struct player_ctx *ctx;
 	struct msg_request *req;       /* owned copy of the request */
 	struct msg_speaker speaker;    /* the target, copied when it was resolved */
+	struct msg_speaker coordinator; /* its group's coordinator (transport actions go there) */
+	struct command *cmd;           /* REQUEST_SET: the parsed command, else NULL */
+	char join_uuid[48];            /* REQUEST_SET with join: the coordinator to join */
 	/* outcome, written by the thread, read in the after-work callback */
 	uint8_t status;                /* EVENT_DONE, EVENT_FAILED, EVENT_EXPIRED */
 	uint32_t duration_ms;
@@ -65,6 +69,9 @@ struct announcement {
 /* Run the whole sequence. Blocking; for a thread-pool thread. Sets a->status and a->error,
  * and sends EVENT_PLAYING itself once the speaker plays. */
 void announce_run(struct announcement *a);
+
+/* Run a control command (REQUEST_SET). Blocking; for a thread-pool thread. */
+void control_run(struct announcement *a);
 
 /* Send an event about a to mqttd. Thread-safe. */
 void announce_event(const struct announcement *a, uint8_t status, const char *error);

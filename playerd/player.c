@@ -64,12 +64,18 @@ static void queue_run_next(struct speaker_queue *q);
 static void
 work_cb(uv_work_t *w)
 {
-	announce_run(w->data);
+	struct announcement *a = w->data;
+
+	if (a->cmd != NULL)
+		control_run(a);
+	else
+		announce_run(a);
 }
 
 static void
 announcement_free(struct announcement *a)
 {
+	free(a->cmd);
 	free(a->req);
 	free(a);
 }
@@ -122,7 +128,45 @@ request_copy(const struct msg_request *req)
 	return copy;
 }
 
-/* Queue an announcement of req on one speaker; takes ownership of req. */
+static void reject(struct msg_request *req, uint8_t status, const char *why);
+
+/* The coordinator of sp's group (sp itself until the table says otherwise). */
+static const struct msg_speaker *
+coordinator_of(const struct msg_speaker *sp)
+{
+	return sp;
+}
+
+/* Parse a control command and resolve what it names; on error rejects req. */
+static struct command *
+command_prepare(struct msg_request *req, char *join_uuid, size_t size)
+{
+	struct command *cmd = malloc(sizeof(*cmd));
+	char why[200];
+	int j;
+
+	if (cmd == NULL) {
+		reject(req, EVENT_FAILED, "out of memory");
+		return NULL;
+	}
+	if (command_parse(req->text, req->text_len, cmd, why, sizeof(why)) < 0) {
+		reject(req, EVENT_REJECTED, why);
+		free(cmd);
+		return NULL;
+	}
+	if (cmd->join[0] != '\0') {
+		if ((j = player_resolve(P.table, P.count, cmd->join)) < 0) {
+			snprintf(why, sizeof(why), "join: unknown speaker '%.60s'", cmd->join);
+			reject(req, EVENT_FAILED, why);
+			free(cmd);
+			return NULL;
+		}
+		msg_strlcpy(join_uuid, coordinator_of(&P.table[j])->uuid, size);
+	}
+	return cmd;
+}
+
+/* Queue an announcement or command of req on one speaker; takes ownership of req. */
 static void
 announce_on(struct msg_request *req, const struct msg_speaker *sp)
 {
@@ -135,11 +179,18 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp)
 		free(req);
 		return;
 	}
+	if (req->kind == REQUEST_SET &&
+	    (a->cmd = command_prepare(req, a->join_uuid, sizeof(a->join_uuid))) == NULL) {
+		free(a);
+		return;
+	}
 	a->ctx = &P.ctx;
 	a->req = req;
 	a->speaker = *sp;
+	a->coordinator = *coordinator_of(sp);
 	a->queue = q;
-	announce_event(a, EVENT_QUEUED, NULL);
+	if (a->cmd == NULL)
+		announce_event(a, EVENT_QUEUED, NULL);
 	if (q->tail != NULL)
 		q->tail->next = a;
 	else
@@ -235,7 +286,8 @@ on_request(const struct msg_request *req)
 		return;
 	}
 	log_info("request %s: %s for '%s' (%u bytes)", copy->id,
-		 copy->kind == REQUEST_TTS ? "tts" : "clip", copy->target, copy->text_len);
+		 copy->kind == REQUEST_TTS ? "tts" : copy->kind == REQUEST_CLIP ? "clip" : "set",
+		 copy->target, copy->text_len);
 	if (util_now_ms() > copy->deadline_ms) {
 		reject(copy, EVENT_EXPIRED, "expired before it reached a speaker");
 		return;

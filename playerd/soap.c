@@ -158,3 +158,33 @@ soap_result_free(struct soap_result *res)
 	}
 	memset(res, 0, sizeof(*res));
 }
+
+const char *
+soap_error_text(enum soap_service svc, int code)
+{
+	switch (code) {
+	case 401: return "invalid action";
+	case 402: return "invalid arguments";
+	case 403: return "out of sync";
+	case 501: return svc == SOAP_RENDERING ? "action failed (fixed volume output?)"
+					       : "action failed";
+	case 701:
+		return svc == SOAP_GROUP_RENDERING ? "not the group coordinator"
+						   : "transition not available now";
+	case 702: return "no contents";
+	case 703: return "read error";
+	case 704: return "format not supported for playback";
+	case 705: return "transport is locked";
+	case 706: return "write error";
+	case 707: return "media is protected or not writable";
+	case 710: return "seek mode not supported";
+	case 711: return "illegal seek target";
+	case 712: return "play mode not supported";
+	case 714: return "illegal MIME type (this source cannot be played or restored here)";
+	case 715: return "content busy";
+	case 716: return "resource not found";
+	case 718: return "invalid instance id";
+	case 800: return "not supported here (not the group coordinator?)";
+	default: return "unknown error";
+	}
+}

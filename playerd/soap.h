@@ -45,6 +45,10 @@ int soap_build(struct strbuf *out, enum soap_service svc, const char *action,
  * (not XML, too large, neither shape). No network access, no entity expansion. */
 int soap_parse(const char *body, size_t len, const char *action, struct soap_result *res);
 
+/* Words for a UPnP error code, which means different things per service (701 on AVTransport:
+ * transition not available; on GroupRenderingControl: not the coordinator). Never NULL. */
+const char *soap_error_text(enum soap_service svc, int code);
+
 /* Text of an output argument, or NULL. */
 const char *soap_value(const struct soap_result *res, const char *name);
 

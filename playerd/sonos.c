@@ -43,7 +43,8 @@ sonos_call(const struct msg_speaker *sp, enum soap_service svc, const char *acti
 			 resp.status);
 		rv = resp.status == 200 ? -EPROTO : resp.status;
 	} else if (res->fault) {
-		snprintf(err, errlen, "%.40s#%s: UPnP error %d", svcname, action, res->error_code);
+		snprintf(err, errlen, "%.40s#%s: UPnP error %d (%s)", svcname, action,
+			 res->error_code, soap_error_text(svc, res->error_code));
 		rv = res->error_code > 0 ? res->error_code : resp.status;
 	} else if (resp.status != 200) {
 		snprintf(err, errlen, "%.40s#%s: HTTP %d", svcname, action, resp.status);

@@ -1,0 +1,107 @@
+"""test_control.py -- sonos/<room>/set: each command reaches the right speaker as the right SOAP
+action, and each produces a done or failed event with the UPnP error in words."""
+
+import json
+import unittest
+
+import harness
+
+KITCHEN_IP, LIVING_IP = "127.0.0.2", "127.0.0.3"
+
+
+class ControlTest(harness.E2ETestCase):
+
+    def setUp(self):
+        self.broker = self.start_broker()
+        self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
+        self.kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.living = self.start_speaker(LIVING_IP, "Living Room")
+        self.start_bridge(self.broker)
+        for room in ("kitchen", "living-room"):
+            self.mq.wait_for(lambda m, r=room: m.topic == "sonos/%s/availability" % r, 15)
+
+    def command(self, room, payload, request_id=None, timeout=15):
+        """Publish a command and return its terminal event."""
+        if request_id is None:
+            request_id = "c%d" % len(self.mq.events())
+            if isinstance(payload, dict):
+                payload = dict(payload, id=request_id)
+        mark = self.mq.mark()
+        self.mq.publish("sonos/%s/set" % room,
+                        json.dumps(payload) if isinstance(payload, dict) else payload)
+        return self.mq.wait_event(
+            lambda e: (e.get("id") == request_id or request_id == "*") and
+            e["status"] in ("done", "failed", "rejected"), timeout, after=mark)
+
+    def test_volume_absolute_relative_and_plain(self):
+        ev = self.command("kitchen", {"volume": 35})
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(self.kitchen.volume, 35)
+        ev = self.command("kitchen", {"volume": "-5"})
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(self.kitchen.volume, 30)
+        ev = self.command("kitchen", "12", request_id="*")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(self.kitchen.volume, 12)
+        self.assertEqual(self.living.volume, 20, "the other room is untouched")
+        self.assertEqual(self.living.actions_named("SetVolume"), [])
+
+    def test_mute_and_transport(self):
+        sp = self.kitchen
+        sp.set_media(sp.queue_uri, queue_length=5, track=1)
+        self.assertEqual(self.command("kitchen", {"mute": True})["status"], "done")
+        self.assertEqual(sp.mute, 1)
+        self.assertEqual(self.command("kitchen", {"command": "play"})["status"], "done")
+        self.assertEqual(sp.transport_state, "PLAYING")
+        self.assertEqual(self.command("kitchen", {"command": "next"})["status"], "done")
+        self.assertEqual(sp.snapshot()["track"], 2)
+        self.assertEqual(self.command("kitchen", {"track": 4, "seek": "0:00:30"})["status"],
+                         "done")
+        snap = sp.snapshot()
+        self.assertEqual(snap["track"], 4)
+        self.assertGreaterEqual(snap["position_s"], 30)
+        self.assertEqual(self.command("kitchen", "pause", request_id="*")["status"], "done")
+        self.assertEqual(sp.transport_state, "PAUSED_PLAYBACK")
+        self.assertEqual(self.command("kitchen", {"command": "toggle"})["status"], "done")
+        self.assertEqual(sp.transport_state, "PLAYING")
+        self.assertEqual(self.command("kitchen", {"command": "stop"})["status"], "done")
+        self.assertEqual(sp.transport_state, "STOPPED")
+
+    def test_play_uri_and_group(self):
+        uri = "x-sonosapi-stream:s17488?sid=254&flags=8224&sn=0"
+        ev = self.command("living-room", {"uri": uri})
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(self.living.current_uri, uri)
+        self.assertEqual(self.living.transport_state, "PLAYING")
+        ev = self.command("kitchen", {"join": "living-room"})
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(self.kitchen.current_uri, "x-rincon:%s" % self.living.uuid)
+        ev = self.command("kitchen", {"leave": True})
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertTrue(self.kitchen.actions_named("BecomeCoordinatorOfStandaloneGroup"))
+
+    def test_errors_in_words(self):
+        sp = self.kitchen
+        sp.set_media("x-sonosapi-stream:s17488?sid=254", metadata="")
+        sp.set_transport_state("PLAYING")
+        ev = self.command("kitchen", {"command": "next"})
+        self.assertEqual(ev["status"], "failed")
+        self.assertIn("701", ev["error"])
+        self.assertIn("transition not available", ev["error"])
+
+        ev = self.command("kitchen", {"volume": 500, "id": "bad-vol"}, request_id="bad-vol")
+        self.assertEqual(ev["status"], "rejected")
+        self.assertIn("volume", ev["error"])
+        ev = self.command("kitchen", "dance", request_id="*")
+        self.assertEqual(ev["status"], "rejected")
+        self.assertIn("dance", ev["error"])
+        ev = self.command("kitchen", {"join": "garage"})
+        self.assertEqual(ev["status"], "failed")
+        self.assertIn("garage", ev["error"])
+        ev = self.command("garage", {"volume": 3})
+        self.assertEqual(ev["status"], "failed")
+        self.assertIn("garage", ev["error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
