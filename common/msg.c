@@ -84,7 +84,8 @@ static const struct msg_field msg_strings[] = {
 
 static const struct msg_field msg_speaker_strings[] = {
 	FIELD(0, msg_speaker, uuid), FIELD(0, msg_speaker, room), FIELD(0, msg_speaker, ip),
-	FIELD(0, msg_speaker, model),
+	FIELD(0, msg_speaker, model), FIELD(0, msg_speaker, household),
+	FIELD(0, msg_speaker, group_id), FIELD(0, msg_speaker, coordinator),
 };
 
 static int
@@ -103,7 +104,8 @@ msg_check_strings(unsigned type, const void *payload)
 		const struct msg_speakers *t = payload;
 
 		for (uint32_t k = 0; k < t->count; k++)
-			for (size_t i = 0; i < 4; i++)
+			for (size_t i = 0;
+			     i < sizeof(msg_speaker_strings) / sizeof(msg_speaker_strings[0]); i++)
 				if (!terminated((const char *)&t->speakers[k], &msg_speaker_strings[i]))
 					return -1;
 	}

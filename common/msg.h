@@ -88,6 +88,13 @@ struct msg_speaker {
 	char ip[46];       /* dotted IPv4 */
 	uint16_t port;     /* 1400 on real players */
 	char model[64];    /* model name, e.g. "Sonos Playbar" */
+	/* From the ZoneGroupState (topology); "" until the first one is known. */
+	char household[64];   /* household id (X-RINCON-HOUSEHOLD), "Sonos_..." */
+	char group_id[64];    /* ZoneGroup ID, "RINCON_x:n" */
+	char coordinator[48]; /* uuid of the group coordinator; its own uuid when unknown */
+	uint32_t bootseq;     /* boot counter; a new ip, port or bootseq: renew subscriptions */
+	uint8_t satellites;   /* hidden devices of this room: stereo pair, surrounds, sub */
+	uint8_t pad2[3];
 };
 
 #define MSG_SPEAKERS_MAX 128
@@ -97,6 +104,11 @@ struct msg_speakers {
 	uint32_t pad;
 	struct msg_speaker speakers[];
 };
+
+/* A full table must fit one message. */
+_Static_assert(sizeof(struct msg_hdr) + sizeof(struct msg_speakers) +
+		       MSG_SPEAKERS_MAX * sizeof(struct msg_speaker) <= MSG_MAX_SIZE,
+	       "MSG_SPEAKERS_MAX speakers do not fit MSG_MAX_SIZE");
 
 struct msg_clip_request {
 	char voice[32];    /* espeak-ng voice, "" = default */
