@@ -165,6 +165,11 @@ snapshot_take(struct announcement *a, struct snapshot *s)
 		s->have_mute = get_int(&r, "CurrentMute", &s->mute) == 0;
 		soap_result_free(&r);
 	}
+	if (a->req->has_volume &&
+	    sonos_call(sp, SOAP_RENDERING, "GetOutputFixed", inst, 1, &r, err, sizeof(err)) == 0) {
+		get_int(&r, "CurrentFixed", &s->output_fixed);
+		soap_result_free(&r);
+	}
 	log_info("%s: snapshot: %s %s (%s), track %d at %s, volume %d%s", sp->room,
 		 s->transport_state, source_kind_name(s->kind), s->uri, s->track, s->rel_time,
 		 s->volume, s->mute ? " muted" : "");
@@ -188,17 +193,33 @@ set_volume(const struct msg_speaker *sp, int volume, char *err, size_t errlen)
 	return sonos_call(sp, SOAP_RENDERING, "SetVolume", args, 3, NULL, err, errlen);
 }
 
-/* Pause what plays (not TV: it offers only Set and Play) and set the announcement volume. */
+/* 1 when the announcement changes the volume: asked for, and the output is not fixed. */
+static int
+changes_volume(const struct announcement *a, const struct snapshot *s)
+{
+	return a->req->has_volume && !s->output_fixed;
+}
+
+/* Pause what plays (not TV: it offers only Set and Play; a 701 from a Pause it refuses is
+ * harmless), take a group member out of its group, set the announcement volume. */
 static void
-prepare(struct announcement *a, const struct snapshot *s)
+prepare(struct announcement *a, struct snapshot *s)
 {
 	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
 	char err[256];
 
-	if (was_playing(s) && s->kind != SOURCE_TV)
+	if (s->kind == SOURCE_GROUP)
+		sonos_call(&a->speaker, SOAP_AVTRANSPORT, "BecomeCoordinatorOfStandaloneGroup", inst,
+			   1, NULL, err, sizeof(err));
+	else if (was_playing(s) && s->kind != SOURCE_TV)
 		sonos_call(&a->speaker, SOAP_AVTRANSPORT, "Pause", inst, 1, NULL, err, sizeof(err));
-	if (a->req->has_volume && set_volume(&a->speaker, a->req->volume, err, sizeof(err)) != 0)
+	if (a->req->has_volume && s->output_fixed)
+		log_info("%s: fixed volume output; announcing at its level", a->speaker.room);
+	if (changes_volume(a, s) && set_volume(&a->speaker, a->req->volume, err, sizeof(err)) != 0) {
+		/* 501 on a fixed output that GetOutputFixed did not report: skip the restore too. */
 		log_warnx("%s: announcement volume not set: %s", a->speaker.room, err);
+		s->output_fixed = 1;
+	}
 }
 
 static int
@@ -307,10 +328,11 @@ restore(struct announcement *a, const struct snapshot *s)
 				log_warnx("%s: position not restored: %s", sp->room, err);
 		}
 	}
-	if (a->req->has_volume && s->have_volume &&
-	    set_volume(sp, s->volume, err, sizeof(err)) != 0)
+	if (changes_volume(a, s) && s->have_volume && set_volume(sp, s->volume, err, sizeof(err)) != 0)
 		log_warnx("%s: volume not restored: %s", sp->room, err);
-	if (s->have_media && s->kind != SOURCE_NONE && was_playing(s) && problems[0] == '\0' &&
+	/* A group member follows its coordinator once rejoined: no Play of its own. */
+	if (s->have_media && s->kind != SOURCE_NONE && s->kind != SOURCE_GROUP && was_playing(s) &&
+	    problems[0] == '\0' &&
 	    sonos_call(sp, SOAP_AVTRANSPORT, "Play", inst_play, 2, NULL, err, sizeof(err)) != 0)
 		snprintf(problems, sizeof(problems), "playback not resumed (%s)", err);
 	if (problems[0] != '\0') {

@@ -48,6 +48,7 @@ struct snapshot {
 	char rel_time[16];        /* H:MM:SS */
 	int volume;
 	int mute;
+	int output_fixed;         /* GetOutputFixed: volume cannot be changed (line-level out) */
 };
 
 struct announcement {

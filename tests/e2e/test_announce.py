@@ -222,6 +222,78 @@ class RestoreTest(harness.E2ETestCase):
         plays = sp.actions_named("Play")
         self.assertEqual(len(plays), 1, "only the announcement's own Play")
 
+    def test_fixed_volume_skips_volume_steps(self):
+        sp = self.kitchen
+        sp.output_fixed = True
+        sp.set_media(sp.queue_uri, queue_length=5, track=2)
+        sp.set_transport_state("PLAYING")
+        ev = self.say("f1", ', "volume": 60')
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(sp.actions_named("SetVolume"), [])
+        self.assertEqual(sp.transport_state, "PLAYING")
+        self.assertEqual(sp.snapshot()["track"], 2)
+
+    def test_line_in_restored_without_metadata_or_seek(self):
+        sp = self.kitchen
+        uri = "x-rincon-stream:%s" % sp.uuid
+        sp.set_media(uri, metadata="")
+        sp.set_transport_state("PLAYING")
+        ev = self.say("l1")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(sp.current_uri, uri)
+        self.assertEqual(sp.transport_state, "PLAYING")
+        self.assertEqual(sp.actions_named("Seek"), [])
+        restores = sp.actions_named("SetAVTransportURI")
+        self.assertEqual(restores[-1]["args"]["CurrentURIMetaData"], "")
+
+    def test_tv_is_not_paused_and_comes_back(self):
+        sp = self.kitchen
+        uri = "x-sonos-htastream:%s:spdif" % sp.uuid
+        sp.set_media(uri, metadata="")
+        sp.set_transport_state("PLAYING")
+        ev = self.say("tv1")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(sp.actions_named("Pause"), [])
+        self.assertEqual(sp.actions_named("Stop"), [])
+        self.assertEqual(sp.current_uri, uri)
+        self.assertEqual(sp.transport_state, "PLAYING")
+
+    def test_cloud_queue_reported_and_next_announcement_works(self):
+        sp = self.kitchen
+        sp.set_media("x-sonos-vli:%s:1,spotify:5d6a2f0c" % sp.uuid, metadata="")
+        sp.set_transport_state("PLAYING")
+        ev = self.say("cq1", ', "volume": 45')
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertIn("714", ev.get("error", ""))
+        self.assertIn("not restored", ev["error"])
+        self.assertEqual(sp.volume, 20, "the rest of the restore still ran")
+        ev = self.say("cq2")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(ev.get("error", ""), "")
+
+
+class GroupRestoreTest(harness.E2ETestCase):
+
+    def test_group_member_rejoins_its_coordinator(self):
+        broker = self.start_broker()
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        living = self.start_speaker(LIVING_IP, "Living Room")
+        living.set_media(living.queue_uri, queue_length=3)
+        living.set_transport_state("PLAYING")
+        kitchen.join(living)
+        self.start_bridge(broker)
+        mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        mark = mq.mark()
+        mq.publish("sonos/%s/tts" % kitchen.uuid, '{"id": "g1", "text": "only here"}')
+        ev = mq.wait_event(lambda e: e.get("id") == "g1" and e["status"] in ("done", "failed"),
+                           40, after=mark)
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(kitchen.coordinator, living.uuid)
+        self.assertEqual(kitchen.current_uri, "x-rincon:%s" % living.uuid)
+        self.assertEqual(living.transport_state, "PLAYING", "the group played on")
+        self.assertEqual(living.actions_named("SetAVTransportURI"), [])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -52,6 +52,9 @@ STREAM_PREFIXES = ("x-sonosapi-stream:", "x-sonosapi-radio:", "x-rincon-mp3radio
                    "x-sonosapi-hls:", "x-sonosapi-hls-static:", "x-rincon-stream:",
                    "x-sonos-htastream:", "aac:", "hls-radio:")
 NO_PAUSE_PREFIXES = ("x-rincon-stream:", "x-sonos-htastream:")
+# Cloud queues (Spotify Connect and the like) are set by the service, never by a controller:
+# a SetAVTransportURI with one answers 714, as real players do when a bridge tries to restore.
+CLOUD_PREFIXES = ("x-sonos-vli:",)
 
 CONTROL_PATHS = {
     "/MediaRenderer/AVTransport/Control": "AVTransport",
@@ -1041,6 +1044,8 @@ class Speaker:
                 safe_xml(meta)
             except (ValueError, ET.ParseError) as e:
                 raise UPnPFault(402, "CurrentURIMetaData is not well-formed XML: %s" % e)
+        if uri.startswith(CLOUD_PREFIXES):
+            raise UPnPFault(714, "illegal MIME type for %s" % uri)
         target = None
         if uri.startswith("x-rincon:"):
             target = _speaker_by_uuid(uri[len("x-rincon:"):], self.household)
