@@ -9,10 +9,10 @@
 #define SHA256_HEX_LEN 64
 
 struct sha256 {
-	uint32_t state[8];   /* H0..H7 */
-	uint64_t total;      /* message bytes so far */
-	uint8_t block[64];   /* partial block */
-	size_t fill;         /* bytes in block */
+	uint32_t state[8]; /* H0..H7 */
+	uint64_t total;    /* message bytes so far */
+	uint8_t block[64]; /* partial block */
+	size_t fill;       /* bytes in block */
 };
 
 void sha256_init(struct sha256 *h);

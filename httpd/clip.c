@@ -50,7 +50,7 @@ clip_text_check(const char *text, size_t len, size_t max_len, char *err, size_t 
 	}
 	if (len > max_len) {
 		snprintf(err, errlen, "text of %zu bytes is longer than the limit of %zu", len,
-			 max_len);
+		         max_len);
 		return -EMSGSIZE;
 	}
 	if (memchr(text, '\0', len) != NULL || !util_utf8_valid(text, len)) {

@@ -4,8 +4,8 @@
 
 #include <stddef.h>
 
-#define CLIP_NAME_MAX 72    /* 64 hex + ".wav" + NUL, rounded up */
-#define CLIP_VOICE_MAX 32   /* as in struct msg_clip_request */
+#define CLIP_NAME_MAX 72  /* 64 hex + ".wav" + NUL, rounded up */
+#define CLIP_VOICE_MAX 32 /* as in struct msg_clip_request */
 #define CLIP_MIME "audio/wav"
 
 /* Cache file name of (voice, text): lower-case hex SHA-256 of voice, NUL, text, plus ".wav".

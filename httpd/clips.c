@@ -51,13 +51,13 @@ clips_after_work_cb(uv_work_t *w, int status)
 	}
 	if (c->status == 0)
 		log_info("%.12s: %zu bytes of text, voice %s, %s, %u ms of audio, %u bytes, took "
-			 "%llu ms",
-			 c->result.name, c->text_len, c->voice, c->result.cached ? "hit" : "miss",
-			 c->result.duration_ms, (unsigned)c->result.bytes,
-			 (unsigned long long)took);
+		         "%llu ms",
+		         c->result.name, c->text_len, c->voice, c->result.cached ? "hit" : "miss",
+		         c->result.duration_ms, (unsigned)c->result.bytes,
+		         (unsigned long long)took);
 	else
 		log_warnx("%zu bytes of text, voice %s: %s (took %llu ms)", c->text_len, c->voice,
-			  c->result.error, (unsigned long long)took);
+		          c->result.error, (unsigned long long)took);
 	clips_reply(c, c->status, &c->result, c->result.error);
 	free(c->text);
 	c->text = NULL;
@@ -79,7 +79,7 @@ clips_request(struct clips *c, const struct msg_clip_request *req)
 		return;
 	}
 	rv = clip_text_check(req->text, req->text_len, (size_t)c->cfg->max_text_length, err,
-			     sizeof(err));
+	                     sizeof(err));
 	if (rv < 0) {
 		log_warnx("rejected: %s", err);
 		clips_reply(c, rv, NULL, err);

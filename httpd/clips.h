@@ -15,11 +15,11 @@
 struct clips {
 	uv_loop_t *loop;
 	const struct config *cfg;
-	nng_socket sock;            /* REP, bound at <runtime_dir>/httpd.rep */
+	nng_socket sock; /* REP, bound at <runtime_dir>/httpd.rep */
 	int sock_open;
 	struct bus_reader reader;
 	int reader_started;
-	uv_work_t work;             /* the one synthesis in flight */
+	uv_work_t work; /* the one synthesis in flight */
 	int busy;
 	int stopping;
 	/* The request being worked on: copied, since the bus message is freed after the

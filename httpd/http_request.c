@@ -67,14 +67,14 @@ parse_request_line(const char *p, size_t n, struct http_request *req)
 	}
 	ver = sp2 + 1;
 	vlen = n - (size_t)(ver - p);
-	if (vlen != 8 || memcmp(ver, "HTTP/", 5) != 0 || ver[6] != '.' ||
-	    ver[5] < '0' || ver[5] > '9' || ver[7] < '0' || ver[7] > '9')
+	if (vlen != 8 || memcmp(ver, "HTTP/", 5) != 0 || ver[6] != '.' || ver[5] < '0' ||
+	    ver[5] > '9' || ver[7] < '0' || ver[7] > '9')
 		return -400;
 	if (ver[5] != '1' || (ver[7] != '0' && ver[7] != '1'))
 		return -505;
 	req->version = ver[7] == '1' ? 11 : 10;
-	memcpy(req->method_name, p, mlen < sizeof(req->method_name) ? mlen
-								   : sizeof(req->method_name) - 1);
+	memcpy(req->method_name, p,
+	       mlen < sizeof(req->method_name) ? mlen : sizeof(req->method_name) - 1);
 	if (mlen == 3 && memcmp(p, "GET", 3) == 0)
 		req->method = HTTP_METHOD_GET;
 	else if (mlen == 4 && memcmp(p, "HEAD", 4) == 0)

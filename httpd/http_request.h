@@ -5,23 +5,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_HEAD_MAX 8192    /* request line + header fields + blank line */
-#define HTTP_FIELDS_MAX 64    /* header fields per request */
-#define HTTP_TARGET_MAX 1024  /* longest request target kept */
-#define HTTP_RANGE_MAX 128    /* longest Range value kept */
+#define HTTP_HEAD_MAX 8192   /* request line + header fields + blank line */
+#define HTTP_FIELDS_MAX 64   /* header fields per request */
+#define HTTP_TARGET_MAX 1024 /* longest request target kept */
+#define HTTP_RANGE_MAX 128   /* longest Range value kept */
 
 enum http_method { HTTP_METHOD_OTHER = 0, HTTP_METHOD_GET, HTTP_METHOD_HEAD };
 
 struct http_request {
 	enum http_method method;
-	char method_name[16];          /* as sent, truncated, for logs */
-	char target[HTTP_TARGET_MAX];  /* request target as sent */
-	int version;                   /* 10 or 11 */
-	int keep_alive;                /* 1: the connection may carry another request */
-	int has_range;                 /* a Range field was present */
-	char range[HTTP_RANGE_MAX];    /* its value, trimmed; "" when too long */
-	int has_body;                  /* Content-Length > 0: not read, connection must close */
-	size_t head_len;               /* bytes of the head, including the blank line */
+	char method_name[16];         /* as sent, truncated, for logs */
+	char target[HTTP_TARGET_MAX]; /* request target as sent */
+	int version;                  /* 10 or 11 */
+	int keep_alive;               /* 1: the connection may carry another request */
+	int has_range;                /* a Range field was present */
+	char range[HTTP_RANGE_MAX];   /* its value, trimmed; "" when too long */
+	int has_body;                 /* Content-Length > 0: not read, connection must close */
+	size_t head_len;              /* bytes of the head, including the blank line */
 };
 
 /* Parse one request head from buf[0..len). Returns the head length (> 0) when complete,

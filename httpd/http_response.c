@@ -8,20 +8,34 @@ const char *
 http_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 206: return "Partial Content";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 414: return "URI Too Long";
-	case 416: return "Range Not Satisfiable";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
+	case 200:
+		return "OK";
+	case 206:
+		return "Partial Content";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 414:
+		return "URI Too Long";
+	case 416:
+		return "Range Not Satisfiable";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -51,8 +65,8 @@ http_response_head(char *buf, size_t size, const struct http_response *r)
 		return -1;
 	gmtime_r(&r->date, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	append(buf, size, &n, "HTTP/1.1 %d %s\r\nServer: sonos-bridge\r\nDate: %s\r\n",
-	       r->status, http_reason(r->status), date);
+	append(buf, size, &n, "HTTP/1.1 %d %s\r\nServer: sonos-bridge\r\nDate: %s\r\n", r->status,
+	       http_reason(r->status), date);
 	if (r->content_type != NULL)
 		append(buf, size, &n, "Content-Type: %s\r\n", r->content_type);
 	append(buf, size, &n, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);

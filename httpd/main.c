@@ -9,9 +9,13 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 struct httpd {
 	struct config cfg;
@@ -31,6 +35,27 @@ httpd_signal_cb(uv_signal_t *sig, int signum)
 	clips_stop(&h->clips);
 	uv_close((uv_handle_t *)&h->sigterm, NULL);
 	uv_close((uv_handle_t *)&h->sigint, NULL);
+}
+
+/* Hold <runtime_dir>/httpd.lock for the life of the process. A second httpd must stop before
+ * bus_listen: nng 1.5.2 probes a socket in use by connecting and closing at once, and that
+ * disconnect during negotiation stops the first instance's listener from accepting for good
+ * (nng issue #1518, fixed in later releases). */
+static void
+httpd_lock(const struct config *cfg)
+{
+	char path[CONFIG_STR_MAX + 16];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/httpd.lock", cfg->runtime_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		fatal("%s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			fatalx("another httpd is running with runtime_dir %s", cfg->runtime_dir);
+		fatal("flock %s", path);
+	}
+	/* fd stays open: the lock goes with the process. */
 }
 
 /* Speech synthesis is optional at run time: without it the cache is still served. */
@@ -62,6 +87,7 @@ main(int argc, char **argv)
 		fatal("%s", h.cfg.cache_dir);
 	if (util_mkdir_p(h.cfg.runtime_dir, 0700) < 0)
 		fatal("%s", h.cfg.runtime_dir);
+	httpd_lock(&h.cfg);
 	httpd_synth_setup(&h.cfg);
 	rv = server_start(&h.server, h.loop, h.cfg.http_bind, h.cfg.http_port, h.cfg.cache_dir);
 	if (rv == -EINVAL)
@@ -77,11 +103,12 @@ main(int argc, char **argv)
 	uv_signal_start(&h.sigterm, httpd_signal_cb, SIGTERM);
 	uv_signal_start(&h.sigint, httpd_signal_cb, SIGINT);
 	log_info("serving %s on %s port %d, voice %s", h.cfg.cache_dir, h.cfg.http_bind,
-		 h.cfg.http_port, h.cfg.tts_voice);
+	         h.cfg.http_port, h.cfg.tts_voice);
 
 	uv_run(h.loop, UV_RUN_DEFAULT);
 
 	clips_close(&h.clips);
+	nng_fini(); /* joins nng's threads, so leak checkers see a clean exit */
 	synth_shutdown();
 	if ((rv = uv_loop_close(h.loop)) != 0)
 		log_warnx("loop still has handles: %s", uv_strerror(rv));

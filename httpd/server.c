@@ -35,19 +35,19 @@ struct conn {
 	struct server *srv;
 	struct conn *prev, *next;
 	enum conn_state state;
-	int handles;             /* initialised handles not yet closed */
-	int fs_busy;             /* fs_req in flight: the conn must outlive it */
+	int handles; /* initialised handles not yet closed */
+	int fs_busy; /* fs_req in flight: the conn must outlive it */
 	char peer[64];
-	char in[HTTP_HEAD_MAX];  /* received bytes not yet consumed */
+	char in[HTTP_HEAD_MAX]; /* received bytes not yet consumed */
 	size_t in_len;
 	/* The response in progress. */
-	char head[768];          /* response head, plus the body of short error replies */
+	char head[768]; /* response head, plus the body of short error replies */
 	size_t head_len;
 	int head_sent;
-	int fd;                  /* clip file, -1 when none */
-	uint64_t offset;         /* next file byte to send */
-	uint64_t remaining;      /* file bytes still to send */
-	uint8_t *chunk;          /* SERVER_CHUNK bytes while a file is being sent */
+	int fd;             /* clip file, -1 when none */
+	uint64_t offset;    /* next file byte to send */
+	uint64_t remaining; /* file bytes still to send */
+	uint8_t *chunk;     /* SERVER_CHUNK bytes while a file is being sent */
 	int keep_alive;
 	/* For the request log line. */
 	char method[16];
@@ -171,7 +171,7 @@ static void
 conn_response_done(struct conn *c)
 {
 	log_debug("%s %s %d %llu bytes %s", c->method, c->path, c->status,
-		  (unsigned long long)c->body_sent, c->peer);
+	          (unsigned long long)c->body_sent, c->peer);
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -245,7 +245,7 @@ conn_fs_read_cb(uv_fs_t *req)
 	if (n <= 0) {
 		/* The head promised more bytes: the only honest end is to close. */
 		log_warnx("%s: reading %s: %s", c->peer, c->path,
-			  n < 0 ? uv_strerror((int)n) : "file shrank");
+		          n < 0 ? uv_strerror((int)n) : "file shrank");
 		conn_close(c);
 		return;
 	}
@@ -265,7 +265,7 @@ conn_read_chunk(struct conn *c)
 	c->fs_req.data = c;
 	c->fs_busy = 1;
 	rv = uv_fs_read(c->srv->loop, &c->fs_req, c->fd, &buf, 1, (int64_t)c->offset,
-			conn_fs_read_cb);
+	                conn_fs_read_cb);
 	if (rv < 0) {
 		c->fs_busy = 0;
 		log_warnx("%s: reading %s: %s", c->peer, c->path, uv_strerror(rv));
@@ -302,6 +302,7 @@ conn_respond_status(struct conn *c, int status, int head_only, int version)
 	if (!head_only && c->head_len + (size_t)blen <= sizeof(c->head)) {
 		memcpy(c->head + c->head_len, body, (size_t)blen);
 		c->head_len += (size_t)blen;
+		c->body_sent = (uint64_t)blen;
 	}
 	c->remaining = 0;
 	conn_write(c, NULL, 0);

@@ -14,8 +14,7 @@ struct server;
 /* Listen on bind:port and serve GET/HEAD /clips/<name>.wav from dir. Returns 0, -EINVAL
  * when bind is not an IP address (a configuration error), or another negative libuv error
  * (bind failed: port in use, address not local). */
-int server_start(struct server **out, uv_loop_t *loop, const char *bind, int port,
-		 const char *dir);
+int server_start(struct server **out, uv_loop_t *loop, const char *bind, int port, const char *dir);
 
 /* Stop listening and close every connection; memory is freed by the close callbacks. */
 void server_stop(struct server *s);

@@ -25,10 +25,10 @@ struct synth_job {
 	size_t fill;
 	uint64_t data_bytes;
 	uint64_t max_bytes;
-	int error;              /* errno of the first failure; aborts synthesis */
+	int error; /* errno of the first failure; aborts synthesis */
 };
 
-static int synth_rate;          /* samples per second, from espeak_Initialize */
+static int synth_rate; /* samples per second, from espeak_Initialize */
 static char synth_voice[CLIP_VOICE_MAX];
 static struct synth_job *synth_current;
 
@@ -161,7 +161,7 @@ synth_to_file(struct synth_job *job, const char *text, size_t len, char *err, si
 	job->max_bytes = (uint64_t)synth_rate * 2 * SYNTH_MAX_SECONDS;
 	synth_current = job;
 	e = espeak_Synth(text, len + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8 | espeakENDPAUSE,
-			 NULL, NULL);
+	                 NULL, NULL);
 	synth_current = NULL;
 	if (job->error != 0) {
 		snprintf(err, errlen, "writing samples: %s", strerror(job->error));
@@ -226,7 +226,7 @@ synth_probe(const char *path, uint64_t *bytes, uint32_t *duration_ms, char *err,
 
 int
 synth_clip(const char *dir, const char *voice, const char *text, size_t len,
-	   struct synth_result *res)
+           struct synth_result *res)
 {
 	char path[512], tmp[560], why[160];
 	struct synth_job *job;
@@ -280,12 +280,13 @@ synth_clip(const char *dir, const char *voice, const char *text, size_t len,
 		if (rv < 0)
 			unlink(tmp);
 		else if (fsync_dir(dir) < 0)
-			log_warn("%s: fsync", dir); /* the clip is complete; only its name may lag */
+			log_warn("%s: fsync",
+			         dir); /* the clip is complete; only its name may lag */
 	}
 	free(job);
 	free(copy);
-	if (rv == 0 && (rv = synth_probe(path, &res->bytes, &res->duration_ms, why,
-					 sizeof(why))) < 0)
+	if (rv == 0 &&
+	    (rv = synth_probe(path, &res->bytes, &res->duration_ms, why, sizeof(why))) < 0)
 		snprintf(res->error, sizeof(res->error), "reading back the clip: %s", why);
 	return rv;
 }

@@ -27,11 +27,10 @@ int synth_voice_known(const char *voice);
  * holds a whole clip. Returns 0, or a negative errno-style code with res->error set.
  * espeak-ng is not thread-safe: at most one call at a time, from any one thread. */
 int synth_clip(const char *dir, const char *voice, const char *text, size_t len,
-	       struct synth_result *res);
+               struct synth_result *res);
 
 /* Read the header of a cached clip: size and duration. Returns 0 or a negative errno. */
-int synth_probe(const char *path, uint64_t *bytes, uint32_t *duration_ms, char *err,
-		size_t errlen);
+int synth_probe(const char *path, uint64_t *bytes, uint32_t *duration_ms, char *err, size_t errlen);
 
 /* Remove temporary files a crash left in dir. Returns how many were removed. */
 int synth_clean_temp(const char *dir);

@@ -34,7 +34,7 @@ get32(const uint8_t *p)
 
 int
 wav_header_build(uint8_t out[WAV_HEADER_LEN], uint32_t sample_rate, uint16_t channels,
-		 uint16_t bits, uint32_t data_bytes)
+                 uint16_t bits, uint32_t data_bytes)
 {
 	uint32_t align = (uint32_t)channels * (bits / 8);
 
@@ -75,23 +75,23 @@ wav_fmt_parse(const uint8_t *p, uint32_t size, struct wav_info *info, char *err,
 		return -1;
 	}
 	if (info->channels == 0 || info->channels > 8 || info->sample_rate == 0 ||
-	    info->sample_rate > 384000 || (info->bits != 8 && info->bits != 16 &&
-					   info->bits != 24 && info->bits != 32)) {
+	    info->sample_rate > 384000 ||
+	    (info->bits != 8 && info->bits != 16 && info->bits != 24 && info->bits != 32)) {
 		snprintf(err, errlen, "implausible format: %u channels, %u Hz, %u bits",
-			 info->channels, info->sample_rate, info->bits);
+		         info->channels, info->sample_rate, info->bits);
 		return -1;
 	}
 	if (info->block_align != info->channels * (info->bits / 8u)) {
 		snprintf(err, errlen, "block align %u does not match %u x %u bits",
-			 info->block_align, info->channels, info->bits);
+		         info->block_align, info->channels, info->bits);
 		return -1;
 	}
 	return 0;
 }
 
 int
-wav_header_parse(const void *buf, size_t len, uint64_t file_size, struct wav_info *info,
-		 char *err, size_t errlen)
+wav_header_parse(const void *buf, size_t len, uint64_t file_size, struct wav_info *info, char *err,
+                 size_t errlen)
 {
 	const uint8_t *p = buf;
 	uint64_t pos = 12;
@@ -122,17 +122,17 @@ wav_header_parse(const void *buf, size_t len, uint64_t file_size, struct wav_inf
 			info->data_offset = pos + 8;
 			if (size > file_size - info->data_offset) {
 				snprintf(err, errlen, "data chunk of %u bytes, file has %llu", size,
-					 (unsigned long long)(file_size - info->data_offset));
+				         (unsigned long long)(file_size - info->data_offset));
 				return -1;
 			}
 			if (size % info->block_align != 0) {
 				snprintf(err, errlen, "data chunk of %u bytes is not whole frames",
-					 size);
+				         size);
 				return -1;
 			}
 			info->data_bytes = size;
 			info->duration_ms = (uint32_t)((uint64_t)size / info->block_align * 1000 /
-						       info->sample_rate);
+			                               info->sample_rate);
 			return 0;
 		}
 		if (memcmp(p + pos, "fmt ", 4) == 0) {

@@ -29,7 +29,7 @@ test_sha256(void)
 {
 	const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
 	const char *m896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmno"
-			   "pjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+	                   "pjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
 	char hex[SHA256_HEX_LEN + 1], hex2[SHA256_HEX_LEN + 1];
 	uint8_t d[SHA256_DIGEST_LEN];
 	struct sha256 h;
@@ -100,7 +100,10 @@ test_clip(void)
 	CHECK_INT(clip_text_check("a\0b", 3, 100, err, sizeof(err)), -EILSEQ);
 	CHECK_INT(clip_text_check("\xc3\x28", 2, 100, err, sizeof(err)), -EILSEQ);
 	CHECK(strstr(err, "UTF-8") != NULL);
-	CHECK_INT(clip_text_check("Gr\xc3\xbc\xc3\x9f" "e", 6, 100, err, sizeof(err)), 0);
+	CHECK_INT(clip_text_check("Gr\xc3\xbc\xc3\x9f"
+	                          "e",
+	                          6, 100, err, sizeof(err)),
+	          0);
 }
 
 static void
@@ -209,7 +212,7 @@ static void
 test_http_request(void)
 {
 	const char *get = "GET /clips/x.wav HTTP/1.1\r\nHost: 10.0.0.2:8047\r\n"
-			  "User-Agent: Linux UPnP/1.0 Sonos/70.3\r\nRange: bytes=0-99\r\n\r\n";
+	                  "User-Agent: Linux UPnP/1.0 Sonos/70.3\r\nRange: bytes=0-99\r\n\r\n";
 	struct http_request req;
 	char big[HTTP_HEAD_MAX + 100];
 	uint32_t rng = 99;
@@ -273,11 +276,14 @@ test_http_request(void)
 	CHECK_INT(http_request_parse("GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n", 30, &req), -400);
 	CHECK_INT(parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n", &req), -400);
 	CHECK_INT(parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
-			"Content-Length: 2\r\n\r\n", &req), -400);
+	                "Content-Length: 2\r\n\r\n",
+	                &req),
+	          -400);
 	CHECK_INT(parse("GET / HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1\r\nRange: bytes=2-3\r\n\r\n",
-			&req), -400);
+	                &req),
+	          -400);
 	CHECK_INT(parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", &req),
-		  -501);
+	          -501);
 	/* A TLS hello is refused at once, without waiting for a line end. */
 	CHECK_INT(http_request_parse("\x16\x03\x01\x02\x00\x01\x00", 7, &req), -400);
 	CHECK_INT(http_request_parse("GET /\x01", 6, &req), -400);
@@ -384,10 +390,11 @@ test_clip_target(void)
 	CHECK_INT(http_clip_target("/clips/", name, sizeof(name)), 0);
 	CHECK_INT(http_clip_target("", name, sizeof(name)), 0);
 	/* 64 characters that look like a name but walk up the tree. */
-	CHECK_INT(http_clip_target("/clips/../../../../../../../../../../../../../../../../../../../"
-				   "../../etc/pass.wav",
-				   name, sizeof(name)),
-		  0);
+	CHECK_INT(
+	    http_clip_target("/clips/../../../../../../../../../../../../../../../../../../../"
+	                     "../../etc/pass.wav",
+	                     name, sizeof(name)),
+	    0);
 }
 
 static void

@@ -27,6 +27,20 @@ static char dir[64];
 static int port;
 static pid_t httpd_pid;
 
+/* Wait up to ms for pid to exit. Returns its wait status, or -1 if it is still running. */
+static int
+wait_exit(pid_t pid, int ms)
+{
+	int status;
+
+	for (int i = 0; i < ms / 50; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(50000);
+	}
+	return -1;
+}
+
 static double
 now_ms(void)
 {
@@ -50,12 +64,14 @@ free_port(void)
 	return p;
 }
 
-static void
-start_httpd(void)
+/* Start httpd on http_port; returns its pid. */
+static pid_t
+start_httpd(int http_port, const char *logname)
 {
 	char exe[PATH_MAX], bin[PATH_MAX + 32], state[128], run[128], portstr[16], logf[128];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	const char *bindir = getenv("SB_BIN_DIR");
+	pid_t pid;
 
 	if (n < 0)
 		exit(2);
@@ -66,9 +82,9 @@ start_httpd(void)
 		snprintf(bin, sizeof(bin), "%s/../bin/sonos-bridge-httpd", exe);
 	snprintf(state, sizeof(state), "%s/state", dir);
 	snprintf(run, sizeof(run), "%s/run", dir);
-	snprintf(logf, sizeof(logf), "%s/httpd.log", dir);
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	if ((httpd_pid = fork()) == 0) {
+	snprintf(logf, sizeof(logf), "%s/%s", dir, logname);
+	snprintf(portstr, sizeof(portstr), "%d", http_port);
+	if ((pid = fork()) == 0) {
 		int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 		dup2(fd, 2);
@@ -77,11 +93,12 @@ start_httpd(void)
 		      (char *)NULL);
 		_exit(127);
 	}
+	return pid;
 }
 
 static int
 clip_call(nng_socket req, const char *voice, const char *text, size_t len,
-	  struct msg_clip_reply *reply, double *took)
+          struct msg_clip_reply *reply, double *took)
 {
 	char buf[sizeof(struct msg_clip_request) + 512];
 	struct msg_clip_request *r = (struct msg_clip_request *)buf;
@@ -94,7 +111,7 @@ clip_call(nng_socket req, const char *voice, const char *text, size_t len,
 	memcpy(r->text, text, len);
 	memset(reply, 0, sizeof(*reply));
 	rv = bus_call(req, MSG_CLIP_REQUEST, r, sizeof(*r) + len, MSG_CLIP_REPLY, reply,
-		      sizeof(*reply), 20000);
+	              sizeof(*reply), 20000);
 	if (took != NULL)
 		*took = now_ms() - t0;
 	return rv;
@@ -104,8 +121,9 @@ clip_call(nng_socket req, const char *voice, const char *text, size_t len,
 static size_t
 http_exchange(const char *request, size_t len, char *out, size_t size)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 	double deadline = now_ms() + 5000;
 	size_t got = 0;
@@ -172,7 +190,7 @@ test_bus(nng_socket req, struct msg_clip_reply *clip)
 	CHECK_STR(r.name, clip->name);
 	CHECK_INT(r.duration_ms, clip->duration_ms);
 	fprintf(stderr, "one sentence (%u ms of audio): first %.1f ms, cached %.1f ms\n",
-		clip->duration_ms, first, cached);
+	        clip->duration_ms, first, cached);
 
 	CHECK_INT(clip_call(req, "de", "Guten Tag", 9, &r, NULL), 0);
 	CHECK_INT(r.status, 0);
@@ -203,8 +221,9 @@ test_http(const struct msg_clip_reply *clip)
 	size_t n;
 	int len;
 
-	len = snprintf(req, sizeof(req),
-		       "GET /clips/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", clip->name);
+	len =
+	    snprintf(req, sizeof(req),
+	             "GET /clips/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", clip->name);
 	n = http_exchange(req, (size_t)len, resp, sizeof(resp) - 1);
 	resp[n] = '\0';
 	CHECK_INT(status_of(resp), 200);
@@ -215,14 +234,15 @@ test_http(const struct msg_clip_reply *clip)
 	CHECK(body != NULL && n - (size_t)(body - resp) == clip->bytes);
 	if (body != NULL) {
 		CHECK_INT(wav_header_parse(body, n - (size_t)(body - resp), clip->bytes, &wi, err,
-					   sizeof(err)),
-			  0);
+		                           sizeof(err)),
+		          0);
 		CHECK_INT(wi.duration_ms, clip->duration_ms);
 		CHECK_INT(wi.sample_rate, 22050);
 	}
 
-	len = snprintf(req, sizeof(req),
-		       "HEAD /clips/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", clip->name);
+	len =
+	    snprintf(req, sizeof(req),
+	             "HEAD /clips/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", clip->name);
 	n = http_exchange(req, (size_t)len, resp, sizeof(resp) - 1);
 	resp[n] = '\0';
 	CHECK_INT(status_of(resp), 200);
@@ -230,8 +250,9 @@ test_http(const struct msg_clip_reply *clip)
 	CHECK(body_of(resp) != NULL && *body_of(resp) == '\0');
 
 	len = snprintf(req, sizeof(req),
-		       "GET /clips/%s HTTP/1.1\r\nHost: x\r\nRange: bytes=0-43\r\n"
-		       "Connection: close\r\n\r\n", clip->name);
+	               "GET /clips/%s HTTP/1.1\r\nHost: x\r\nRange: bytes=0-43\r\n"
+	               "Connection: close\r\n\r\n",
+	               clip->name);
 	n = http_exchange(req, (size_t)len, resp, sizeof(resp) - 1);
 	resp[n] = '\0';
 	CHECK_INT(status_of(resp), 206);
@@ -241,8 +262,9 @@ test_http(const struct msg_clip_reply *clip)
 	CHECK(body_of(resp) != NULL && strncmp(body_of(resp), "RIFF", 4) == 0);
 
 	len = snprintf(req, sizeof(req),
-		       "GET /clips/%s HTTP/1.1\r\nHost: x\r\nRange: bytes=%u-\r\n"
-		       "Connection: close\r\n\r\n", clip->name, clip->bytes);
+	               "GET /clips/%s HTTP/1.1\r\nHost: x\r\nRange: bytes=%u-\r\n"
+	               "Connection: close\r\n\r\n",
+	               clip->name, clip->bytes);
 	n = http_exchange(req, (size_t)len, resp, sizeof(resp) - 1);
 	resp[n] = '\0';
 	CHECK_INT(status_of(resp), 416);
@@ -251,9 +273,9 @@ test_http(const struct msg_clip_reply *clip)
 
 	/* Keep-alive: two pipelined requests, answered in order on one connection. */
 	len = snprintf(req, sizeof(req),
-		       "GET /clips/%s HTTP/1.1\r\nHost: x\r\nRange: bytes=-10\r\n\r\n"
-		       "HEAD /clips/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-		       clip->name, clip->name);
+	               "GET /clips/%s HTTP/1.1\r\nHost: x\r\nRange: bytes=-10\r\n\r\n"
+	               "HEAD /clips/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	               clip->name, clip->name);
 	n = http_exchange(req, (size_t)len, resp, sizeof(resp) - 1);
 	resp[n] = '\0';
 	CHECK_INT(status_of(resp), 206);
@@ -262,11 +284,11 @@ test_http(const struct msg_clip_reply *clip)
 	CHECK(body != NULL && status_of(body + 10) == 200);
 
 	n = http_exchange("GET /clips/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 50, resp,
-			  sizeof(resp) - 1);
+	                  sizeof(resp) - 1);
 	resp[n] = '\0';
 	CHECK_INT(status_of(resp), 404);
 	n = http_exchange("DELETE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 49, resp,
-			  sizeof(resp) - 1);
+	                  sizeof(resp) - 1);
 	resp[n] = '\0';
 	CHECK_INT(status_of(resp), 405);
 	n = http_exchange("\x16\x03\x01garbage", 10, resp, sizeof(resp) - 1);
@@ -281,6 +303,27 @@ test_http(const struct msg_clip_reply *clip)
 		resp[n] = '\0';
 		CHECK_INT(status_of(resp), 431);
 	}
+}
+
+/* A second httpd on the same runtime directory must leave without touching the bus socket,
+ * and the first must still accept new bus connections afterwards (nng 1.5.2 issue #1518). */
+static void
+test_second_instance(void)
+{
+	struct msg_clip_reply r;
+	char run[96];
+	nng_socket req;
+	pid_t second = start_httpd(free_port(), "second.log");
+	int status = wait_exit(second, 5000);
+
+	CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	if (status == -1)
+		kill(second, SIGKILL), waitpid(second, &status, 0);
+	snprintf(run, sizeof(run), "%s/run", dir);
+	CHECK_INT(bus_dial(&req, nng_req0_open, run, "httpd", "rep"), 0);
+	CHECK_INT(clip_call(req, "", "Still here.", 11, &r, NULL), 0);
+	CHECK_INT(r.status, 0);
+	nng_close(req);
 }
 
 static int
@@ -313,19 +356,19 @@ main(void)
 	if (mkdtemp(dir) == NULL)
 		return 2;
 	port = free_port();
-	start_httpd();
+	httpd_pid = start_httpd(port, "httpd.log");
 	snprintf(run, sizeof(run), "%s/run", dir);
 	CHECK_INT(bus_dial(&req, nng_req0_open, run, "httpd", "rep"), 0);
 	test_bus(req, &clip);
 	if (clip.status == 0)
 		test_http(&clip);
 	nng_close(req);
+	test_second_instance();
 
 	kill(httpd_pid, SIGTERM);
-	for (int i = 0; i < 100 && waitpid(httpd_pid, &status, WNOHANG) == 0; i++)
-		usleep(50000);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	if (!(WIFEXITED(status)))
+	status = wait_exit(httpd_pid, 5000);
+	CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (status == -1)
 		kill(httpd_pid, SIGKILL);
 	if (check_failures)
 		show_log();
