@@ -33,7 +33,8 @@ static const struct key keys[] = {
 	INT(http_port, 1, 65535, "port httpd serves clips on"),
 	STR(http_bind, "address httpd binds"),
 	STR(advertise_host, "host the speakers fetch clips from (default: from the route)"),
-	STR(multicast_if, "IPv4 address of the interface for SSDP (default: system choice)"),
+	STR(multicast_if, "interfaces for SSDP: names or IPv4 addresses, comma separated "
+	    "(default: every multicast interface)"),
 	INT(discovery_timeout_ms, 100, 60000, "how long an SSDP search waits for answers"),
 	STR(state_dir, "directory for the client id, spool and clip cache"),
 	STR(runtime_dir, "private directory for bus sockets (default: $XDG_RUNTIME_DIR/sonos-bridge)"),
@@ -43,6 +44,10 @@ static const struct key keys[] = {
 	INT(request_expiry_s, 1, 86400, "seconds after which a request is expired, not played"),
 	{"log_level", KEY_LEVEL, offsetof(struct config, log_level), 0, 0, 0,
 	 "error, warn, info or debug"},
+	STR(household, "household ids (X-RINCON-HOUSEHOLD) to use, comma separated "
+	    "(default: every household)"),
+	INT(search_interval_s, 1, 3600, "seconds between SSDP searches; a speaker silent "
+	    "for two is probed"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -62,6 +67,7 @@ config_defaults(struct config *cfg)
 	cfg->max_text_length = 1000;
 	cfg->request_expiry_s = 300;
 	cfg->log_level = LOG_LVL_INFO;
+	cfg->search_interval_s = 60;
 }
 
 static const struct key *
@@ -316,8 +322,16 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "speakers: '%s' is not an IPv4 address", list[i]);
 			return -1;
 		}
-	if (cfg->multicast_if[0] != '\0' && inet_pton(AF_INET, cfg->multicast_if, &a) != 1) {
-		snprintf(err, errlen, "multicast_if: '%s' is not an IPv4 address", cfg->multicast_if);
+	if (strspn(cfg->multicast_if, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "0123456789_.:@-, ") != strlen(cfg->multicast_if)) {
+		snprintf(err, errlen, "multicast_if: '%s' is not a list of interface names or IPv4 "
+			 "addresses", cfg->multicast_if);
+		return -1;
+	}
+	if (strspn(cfg->household, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789_.-, ") != strlen(cfg->household)) {
+		snprintf(err, errlen, "household: '%s' is not a list of household ids",
+			 cfg->household);
 		return -1;
 	}
 	if (cfg->base_topic[0] == '\0' || strpbrk(cfg->base_topic, "+#") != NULL) {

@@ -26,6 +26,8 @@ struct config {
 	int max_text_length;                /* longest TTS text accepted, in bytes */
 	int request_expiry_s;               /* a request older than this is not played */
 	int log_level;                      /* enum log_level */
+	char household[CONFIG_STR_MAX];    /* household ids to use, comma separated; "" = all */
+	int search_interval_s;              /* SSDP re-search period; liveness follows it */
 };
 
 /* Fill cfg with the built-in defaults (runtime_dir and cache_dir derived later). */
