@@ -119,70 +119,6 @@ copy_value(const struct soap_result *r, const char *name, char *out, size_t size
 	msg_strlcpy(out, v != NULL ? v : "", size);
 }
 
-/* Read what the speaker is doing. Returns -1 only when it cannot be reached at all. */
-static int
-snapshot_take(struct announcement *a, struct snapshot *s)
-{
-	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
-	static const struct soap_arg master[] = {{"InstanceID", "0"}, {"Channel", "Master"}};
-	const struct msg_speaker *sp = &a->speaker;
-	struct soap_result r;
-	char err[256];
-	int rv;
-
-	memset(s, 0, sizeof(*s));
-	rv = sonos_call(sp, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r, err, sizeof(err));
-	if (rv < 0) {
-		fail(a, "speaker unreachable: %s", err);
-		return -1;
-	}
-	if (rv == 0) {
-		copy_value(&r, "CurrentTransportState", s->transport_state,
-			   sizeof(s->transport_state));
-		s->have_transport = 1;
-		soap_result_free(&r);
-	}
-	if (sonos_call(sp, SOAP_AVTRANSPORT, "GetMediaInfo", inst, 1, &r, err, sizeof(err)) == 0) {
-		copy_value(&r, "CurrentURI", s->uri, sizeof(s->uri));
-		copy_value(&r, "CurrentURIMetaData", s->metadata, sizeof(s->metadata));
-		s->kind = source_classify(s->uri);
-		if (source_is_own_clip(s->uri, a->ctx->cfg->http_port))
-			s->kind = SOURCE_NONE;
-		s->have_media = 1;
-		soap_result_free(&r);
-	}
-	if (sonos_call(sp, SOAP_AVTRANSPORT, "GetPositionInfo", inst, 1, &r, err, sizeof(err)) ==
-	    0) {
-		s->have_position = get_int(&r, "Track", &s->track) == 0;
-		copy_value(&r, "RelTime", s->rel_time, sizeof(s->rel_time));
-		soap_result_free(&r);
-	}
-	if (sonos_call(sp, SOAP_RENDERING, "GetVolume", master, 2, &r, err, sizeof(err)) == 0) {
-		s->have_volume = get_int(&r, "CurrentVolume", &s->volume) == 0;
-		soap_result_free(&r);
-	}
-	if (sonos_call(sp, SOAP_RENDERING, "GetMute", master, 2, &r, err, sizeof(err)) == 0) {
-		s->have_mute = get_int(&r, "CurrentMute", &s->mute) == 0;
-		soap_result_free(&r);
-	}
-	if (a->req->has_volume &&
-	    sonos_call(sp, SOAP_RENDERING, "GetOutputFixed", inst, 1, &r, err, sizeof(err)) == 0) {
-		get_int(&r, "CurrentFixed", &s->output_fixed);
-		soap_result_free(&r);
-	}
-	log_info("%s: snapshot: %s %s (%s), track %d at %s, volume %d%s", sp->room,
-		 s->transport_state, source_kind_name(s->kind), s->uri, s->track, s->rel_time,
-		 s->volume, s->mute ? " muted" : "");
-	return 0;
-}
-
-static int
-was_playing(const struct snapshot *s)
-{
-	return strcmp(s->transport_state, "PLAYING") == 0 ||
-	       strcmp(s->transport_state, "TRANSITIONING") == 0;
-}
-
 static int
 set_volume(const struct msg_speaker *sp, int volume, char *err, size_t errlen)
 {
@@ -193,32 +129,115 @@ set_volume(const struct msg_speaker *sp, int volume, char *err, size_t errlen)
 	return sonos_call(sp, SOAP_RENDERING, "SetVolume", args, 3, NULL, err, errlen);
 }
 
-/* 1 when the announcement changes the volume: asked for, and the output is not fixed. */
-static int
-changes_volume(const struct announcement *a, const struct snapshot *s)
+/* Volume, mute and fixed output of one member. */
+static void
+snapshot_member(struct announcement *a, const struct msg_speaker *sp, struct member_volume *m)
 {
-	return a->req->has_volume && !s->output_fixed;
+	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
+	static const struct soap_arg master[] = {{"InstanceID", "0"}, {"Channel", "Master"}};
+	struct soap_result r;
+	char err[256];
+
+	if (sonos_call(sp, SOAP_RENDERING, "GetVolume", master, 2, &r, err, sizeof(err)) == 0) {
+		m->have_volume = get_int(&r, "CurrentVolume", &m->volume) == 0;
+		soap_result_free(&r);
+	}
+	if (sonos_call(sp, SOAP_RENDERING, "GetMute", master, 2, &r, err, sizeof(err)) == 0) {
+		m->have_mute = get_int(&r, "CurrentMute", &m->mute) == 0;
+		soap_result_free(&r);
+	}
+	if (a->req->has_volume &&
+	    sonos_call(sp, SOAP_RENDERING, "GetOutputFixed", inst, 1, &r, err, sizeof(err)) == 0) {
+		get_int(&r, "CurrentFixed", &m->output_fixed);
+		soap_result_free(&r);
+	}
+}
+
+/* Read what the group is doing. Returns -1 only when the coordinator cannot be reached. */
+static int
+snapshot_take(struct announcement *a, struct snapshot *s)
+{
+	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
+	const struct msg_speaker *co = &a->coordinator;
+	struct soap_result r;
+	char err[256];
+	int rv;
+
+	memset(s, 0, sizeof(*s));
+	rv = sonos_call(co, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r, err, sizeof(err));
+	if (rv < 0) {
+		fail(a, "speaker unreachable: %s", err);
+		return -1;
+	}
+	if (rv == 0) {
+		copy_value(&r, "CurrentTransportState", s->transport_state,
+			   sizeof(s->transport_state));
+		s->have_transport = 1;
+		soap_result_free(&r);
+	}
+	if (sonos_call(co, SOAP_AVTRANSPORT, "GetMediaInfo", inst, 1, &r, err, sizeof(err)) == 0) {
+		copy_value(&r, "CurrentURI", s->uri, sizeof(s->uri));
+		copy_value(&r, "CurrentURIMetaData", s->metadata, sizeof(s->metadata));
+		s->kind = source_classify(s->uri);
+		if (source_is_own_clip(s->uri, a->ctx->cfg->http_port))
+			s->kind = SOURCE_NONE;
+		s->have_media = 1;
+		soap_result_free(&r);
+	}
+	if (sonos_call(co, SOAP_AVTRANSPORT, "GetPositionInfo", inst, 1, &r, err, sizeof(err)) ==
+	    0) {
+		s->have_position = get_int(&r, "Track", &s->track) == 0;
+		copy_value(&r, "RelTime", s->rel_time, sizeof(s->rel_time));
+		soap_result_free(&r);
+	}
+	for (int i = 0; i < a->nmembers; i++)
+		snapshot_member(a, &a->members[i], &s->members[i]);
+	log_info("%s: snapshot: %s %s (%s), track %d at %s, %d member(s), volume %d%s",
+		 co->room, s->transport_state, source_kind_name(s->kind), s->uri, s->track,
+		 s->rel_time, a->nmembers, s->members[0].volume, s->members[0].mute ? " muted" : "");
+	return 0;
+}
+
+static int
+was_playing(const struct snapshot *s)
+{
+	return strcmp(s->transport_state, "PLAYING") == 0 ||
+	       strcmp(s->transport_state, "TRANSITIONING") == 0;
+}
+
+/* 1 when the announcement changes member i's volume: asked for, and its output not fixed. */
+static int
+changes_volume(const struct announcement *a, const struct snapshot *s, int i)
+{
+	return a->req->has_volume && !s->members[i].output_fixed;
 }
 
 /* Pause what plays (not TV: it offers only Set and Play; a 701 from a Pause it refuses is
- * harmless), take a group member out of its group, set the announcement volume. */
+ * harmless), take a coordinator that turned out to be a group member out of its group, set
+ * the announcement volume on every member. */
 static void
 prepare(struct announcement *a, struct snapshot *s)
 {
 	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
+	const struct msg_speaker *co = &a->coordinator;
 	char err[256];
 
 	if (s->kind == SOURCE_GROUP)
-		sonos_call(&a->speaker, SOAP_AVTRANSPORT, "BecomeCoordinatorOfStandaloneGroup", inst,
-			   1, NULL, err, sizeof(err));
+		sonos_call(co, SOAP_AVTRANSPORT, "BecomeCoordinatorOfStandaloneGroup", inst, 1, NULL,
+			   err, sizeof(err));
 	else if (was_playing(s) && s->kind != SOURCE_TV)
-		sonos_call(&a->speaker, SOAP_AVTRANSPORT, "Pause", inst, 1, NULL, err, sizeof(err));
-	if (a->req->has_volume && s->output_fixed)
-		log_info("%s: fixed volume output; announcing at its level", a->speaker.room);
-	if (changes_volume(a, s) && set_volume(&a->speaker, a->req->volume, err, sizeof(err)) != 0) {
-		/* 501 on a fixed output that GetOutputFixed did not report: skip the restore too. */
-		log_warnx("%s: announcement volume not set: %s", a->speaker.room, err);
-		s->output_fixed = 1;
+		sonos_call(co, SOAP_AVTRANSPORT, "Pause", inst, 1, NULL, err, sizeof(err));
+	for (int i = 0; i < a->nmembers; i++) {
+		const struct msg_speaker *m = &a->members[i];
+
+		if (a->req->has_volume && s->members[i].output_fixed)
+			log_info("%s: fixed volume output; announcing at its level", m->room);
+		if (changes_volume(a, s, i) &&
+		    set_volume(m, a->req->volume, err, sizeof(err)) != 0) {
+			/* 501 on a fixed output GetOutputFixed did not report: skip its restore */
+			log_warnx("%s: announcement volume not set: %s", m->room, err);
+			s->members[i].output_fixed = 1;
+		}
 	}
 }
 
@@ -236,12 +255,12 @@ play_clip(struct announcement *a, const char *url, const char *mime)
 					  {"CurrentURI", url},
 					  {"CurrentURIMetaData", meta.s != NULL ? meta.s : ""}};
 
-		rv = sonos_call(&a->speaker, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3, NULL,
+		rv = sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3, NULL,
 				err, sizeof(err));
 	}
 	strbuf_free(&meta);
 	if (rv == 0)
-		rv = sonos_call(&a->speaker, SOAP_AVTRANSPORT, "Play", inst_play, 2, NULL, err,
+		rv = sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "Play", inst_play, 2, NULL, err,
 				sizeof(err));
 	if (rv != 0) {
 		fail(a, "%s", err);
@@ -272,7 +291,7 @@ wait_end(struct announcement *a)
 			return;
 		}
 		sleep_ms(WAIT_POLL_MS);
-		if (sonos_call(&a->speaker, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r, err,
+		if (sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r, err,
 			       sizeof(err)) != 0)
 			continue;
 		state = soap_value(&r, "CurrentTransportState");
@@ -293,12 +312,13 @@ wait_end(struct announcement *a)
 	}
 }
 
-/* Put back what was playing, step by step; a failing step is reported, the rest still run. */
+/* Put back what was playing, step by step; a failing step is reported, the rest still run.
+ * Source and transport on the coordinator, volume on each member. */
 static void
 restore(struct announcement *a, const struct snapshot *s)
 {
 	static const struct soap_arg inst_play[] = {{"InstanceID", "0"}, {"Speed", "1"}};
-	const struct msg_speaker *sp = &a->speaker;
+	const struct msg_speaker *sp = &a->coordinator;
 	char err[256], problems[256] = "";
 	int rv;
 
@@ -328,8 +348,10 @@ restore(struct announcement *a, const struct snapshot *s)
 				log_warnx("%s: position not restored: %s", sp->room, err);
 		}
 	}
-	if (changes_volume(a, s) && s->have_volume && set_volume(sp, s->volume, err, sizeof(err)) != 0)
-		log_warnx("%s: volume not restored: %s", sp->room, err);
+	for (int i = 0; i < a->nmembers; i++)
+		if (changes_volume(a, s, i) && s->members[i].have_volume &&
+		    set_volume(&a->members[i], s->members[i].volume, err, sizeof(err)) != 0)
+			log_warnx("%s: volume not restored: %s", a->members[i].room, err);
 	/* A group member follows its coordinator once rejoined: no Play of its own. */
 	if (s->have_media && s->kind != SOURCE_NONE && s->kind != SOURCE_GROUP && was_playing(s) &&
 	    problems[0] == '\0' &&

@@ -38,17 +38,27 @@ const char *source_kind_name(enum source_kind kind);
 int source_is_own_clip(const char *uri, int http_port);
 
 /* The speaker's state before the announcement, as far as it could be read. */
+#define GROUP_MAX 16 /* members of one group handled by an announcement */
+
+/* Volume state of one group member; saved and restored per member, never the coordinator's. */
+struct member_volume {
+	int have_volume, have_mute;
+	int volume;
+	int mute;
+	int output_fixed; /* GetOutputFixed: volume cannot be changed (line-level out) */
+};
+
+/* The group's state before the announcement, as far as it could be read. Transport state is
+ * the coordinator's; volumes are per member, in the order of announcement.members. */
 struct snapshot {
-	int have_media, have_transport, have_position, have_volume, have_mute;
+	int have_media, have_transport, have_position;
 	char uri[1024];
 	char metadata[8192];
 	enum source_kind kind;
 	char transport_state[32]; /* PLAYING, PAUSED_PLAYBACK, STOPPED, TRANSITIONING */
 	int track;                /* 1-based queue position */
 	char rel_time[16];        /* H:MM:SS */
-	int volume;
-	int mute;
-	int output_fixed;         /* GetOutputFixed: volume cannot be changed (line-level out) */
+	struct member_volume members[GROUP_MAX];
 };
 
 struct announcement {
@@ -59,6 +69,8 @@ struct announcement {
 	struct msg_request *req;       /* owned copy of the request */
 	struct msg_speaker speaker;    /* the target, copied when it was resolved */
 	struct msg_speaker coordinator; /* its group's coordinator (transport actions go there) */
+	struct msg_speaker members[GROUP_MAX]; /* the group's visible members, coordinator first */
+	int nmembers;
 	struct command *cmd;           /* REQUEST_SET: the parsed command, else NULL */
 	char join_uuid[48];            /* REQUEST_SET with join: the coordinator to join */
 	/* outcome, written by the thread, read in the after-work callback */

@@ -134,7 +134,25 @@ static void reject(struct msg_request *req, uint8_t status, const char *why);
 static const struct msg_speaker *
 coordinator_of(const struct msg_speaker *sp)
 {
+	if (sp->coordinator[0] != '\0' && strcmp(sp->coordinator, sp->uuid) != 0)
+		for (int i = 0; i < P.count; i++)
+			if (strcmp(P.table[i].uuid, sp->coordinator) == 0)
+				return &P.table[i];
 	return sp;
+}
+
+/* The visible members of co's group, co first. */
+static int
+members_of(const struct msg_speaker *co, struct msg_speaker *out, int max)
+{
+	int n = 0;
+
+	out[n++] = *co;
+	for (int i = 0; i < P.count && n < max; i++)
+		if (strcmp(P.table[i].uuid, co->uuid) != 0 &&
+		    strcmp(P.table[i].coordinator, co->uuid) == 0)
+			out[n++] = P.table[i];
+	return n;
 }
 
 /* Parse a control command and resolve what it names; on error rejects req. */
@@ -171,7 +189,9 @@ static void
 announce_on(struct msg_request *req, const struct msg_speaker *sp)
 {
 	struct announcement *a = calloc(1, sizeof(*a));
-	struct speaker_queue *q = queue_get(sp->uuid);
+	const struct msg_speaker *co = coordinator_of(sp);
+	/* One queue per group: announcements to a group run one at a time. */
+	struct speaker_queue *q = queue_get(co->uuid);
 
 	if (a == NULL || q == NULL) {
 		log_warnx("request %s: out of memory", req->id);
@@ -187,7 +207,8 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp)
 	a->ctx = &P.ctx;
 	a->req = req;
 	a->speaker = *sp;
-	a->coordinator = *coordinator_of(sp);
+	a->coordinator = *co;
+	a->nmembers = members_of(co, a->members, GROUP_MAX);
 	a->queue = q;
 	if (a->cmd == NULL)
 		announce_event(a, EVENT_QUEUED, NULL);
