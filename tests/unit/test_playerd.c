@@ -81,6 +81,16 @@ test_parse_capture(void)
 	meta = soap_value(&r, "TrackMetaData");
 	/* One level of escaping is gone: the metadata is DIDL-Lite XML again. */
 	CHECK(meta != NULL && strstr(meta, "<DIDL-Lite") != NULL);
+	if (meta != NULL) {
+		struct didl_track t;
+
+		CHECK_INT(didl_parse_track(meta, strlen(meta), &t), 0);
+		CHECK_STR(t.title, "Ex's & Oh's");
+		CHECK_STR(t.artist, "Elle King");
+		CHECK_STR(t.album, "Love Stuff");
+		CHECK_INT(didl_parse_track("<a/>", 4, &t), -1);
+		CHECK_INT(didl_parse_track("<DIDL-Lite", 10, &t), -1);
+	}
 	soap_result_free(&r);
 	free(body);
 }
