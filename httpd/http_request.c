@@ -280,6 +280,11 @@ http_clip_target(const char *target, char *name, size_t size)
 	static const char prefix[] = "/clips/", suffix[] = ".wav";
 	const size_t plen = sizeof(prefix) - 1, hexlen = 64, slen = sizeof(suffix) - 1;
 
+	/* absolute-form, which servers must accept (RFC 9112 3.2.2): the authority is ignored. */
+	if (strncasecmp(target, "http://", 7) == 0) {
+		if ((target = strchr(target + 7, '/')) == NULL)
+			return 0;
+	}
 	if (strlen(target) != plen + hexlen + slen || strncmp(target, prefix, plen) != 0 ||
 	    strcmp(target + plen + hexlen, suffix) != 0 || size < hexlen + slen + 1)
 		return 0;

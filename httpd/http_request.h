@@ -36,8 +36,9 @@ int http_request_parse(const char *buf, size_t len, struct http_request *req);
  * unsatisfiable. Pure. */
 int http_range_parse(const char *value, uint64_t size, uint64_t *first, uint64_t *last);
 
-/* 1 if target is exactly "/clips/<64 lower-case hex>.wav"; then the file name part is
- * copied to name (at least 69 bytes). Anything else (query, encoding, dots) is 0. Pure. */
+/* 1 if target is exactly "/clips/<64 lower-case hex>.wav" (or that path in absolute form,
+ * "http://host/clips/..."); then the file name part is copied to name (at least 69 bytes).
+ * Anything else (query, encoding, dots) is 0. Pure. */
 int http_clip_target(const char *target, char *name, size_t size);
 
 #endif

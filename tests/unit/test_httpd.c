@@ -380,8 +380,16 @@ test_clip_target(void)
 	CHECK_INT(http_clip_target(t, name, sizeof(name)), 0);
 	snprintf(t, sizeof(t), "//clips/%s.wav", hex);
 	CHECK_INT(http_clip_target(t, name, sizeof(name)), 0);
-	snprintf(t, sizeof(t), "http://a/clips/%s.wav", hex);
+	snprintf(t, sizeof(t), "http://10.0.0.2:8047/clips/%s.wav", hex);
+	CHECK_INT(http_clip_target(t, name, sizeof(name)), 1);
+	snprintf(t, sizeof(t), "HTTP://a/clips/%s.wav", hex);
+	CHECK_INT(http_clip_target(t, name, sizeof(name)), 1);
+	snprintf(t, sizeof(t), "http://a/b/clips/%s.wav", hex);
 	CHECK_INT(http_clip_target(t, name, sizeof(name)), 0);
+	snprintf(t, sizeof(t), "https://a/clips/%s.wav", hex);
+	CHECK_INT(http_clip_target(t, name, sizeof(name)), 0);
+	CHECK_INT(http_clip_target("http://a", name, sizeof(name)), 0);
+	CHECK_INT(http_clip_target("http://a/../../etc/passwd", name, sizeof(name)), 0);
 	snprintf(t, sizeof(t), "/clips/%s.wav/", hex);
 	CHECK_INT(http_clip_target(t, name, sizeof(name)), 0);
 	CHECK_INT(http_clip_target("/clips/../../etc/passwd", name, sizeof(name)), 0);
