@@ -1,6 +1,7 @@
 /* synth.c -- espeak-ng synthesis streamed into a WAV file, published by an atomic rename. */
 #include "synth.h"
 #include "log.h"
+#include "util.h"
 #include "wav.h"
 
 #include <dirent.h>
@@ -264,6 +265,10 @@ synth_clip(const char *dir, const char *voice, const char *text, size_t len,
 	copy[len] = '\0';
 	snprintf(tmp, sizeof(tmp), "%s%s%ld", path, SYNTH_TEMP_MARK, (long)getpid());
 	job->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (job->fd < 0 && errno == ENOENT && util_mkdir_p(dir, 0700) == 0) {
+		log_warnx("%s was gone; created it again", dir);
+		job->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	}
 	if (job->fd < 0) {
 		rv = -errno;
 		snprintf(res->error, sizeof(res->error), "creating %s: %s", tmp, strerror(-rv));
