@@ -48,6 +48,11 @@ static const struct key keys[] = {
 	    "(default: every household)"),
 	INT(search_interval_s, 1, 3600, "seconds between SSDP searches; a speaker silent "
 	    "for two is probed"),
+	INT(restart_intensity, 1, 10000, "more restarts of one worker than this within "
+	    "restart_period_s: the bridge exits 3"),
+	INT(restart_period_s, 1, 86400, "window of restart_intensity, in seconds"),
+	INT(restart_stable_s, 0, 3600, "a worker up this long restarts at once, else after a "
+	    "doubling delay"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -68,6 +73,9 @@ config_defaults(struct config *cfg)
 	cfg->request_expiry_s = 300;
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->search_interval_s = 60;
+	cfg->restart_intensity = 10;
+	cfg->restart_period_s = 60;
+	cfg->restart_stable_s = 10;
 }
 
 static const struct key *

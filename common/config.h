@@ -28,6 +28,9 @@ struct config {
 	int log_level;                      /* enum log_level */
 	char household[CONFIG_STR_MAX];    /* household ids to use, comma separated; "" = all */
 	int search_interval_s;              /* SSDP re-search period; liveness follows it */
+	int restart_intensity;              /* more restarts of one worker than this ... */
+	int restart_period_s;               /* ... within this many seconds: the bridge gives up */
+	int restart_stable_s;               /* a worker up this long restarts at once */
 };
 
 /* Fill cfg with the built-in defaults (runtime_dir and cache_dir derived later). */

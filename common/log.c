@@ -11,6 +11,7 @@
 static char log_procname[32] = "sonos-bridge";
 static enum log_level log_level_max = LOG_LVL_INFO;
 
+static void (*log_fatal_hook)(int status, const char *message);
 static const char *const log_level_names[] = {"error", "warn", "info", "debug"};
 
 void
@@ -83,12 +84,29 @@ log_emit(enum log_level level, const char *func, int errnum, const char *fmt, ..
 }
 
 void
+log_set_fatal_hook(void (*hook)(int status, const char *message))
+{
+	log_fatal_hook = hook;
+}
+
+void
 log_fatal_emit(const char *func, int errnum, int status, const char *fmt, ...)
 {
-	va_list ap;
+	va_list ap, copy;
+	char msg[512];
+	int n;
 
 	va_start(ap, fmt);
+	va_copy(copy, ap);
 	log_vemit(LOG_LVL_ERROR, func, errnum, fmt, ap);
+	if (log_fatal_hook != NULL) {
+		n = vsnprintf(msg, sizeof(msg), fmt, copy);
+		if (errnum != 0 && n >= 0 && (size_t)n < sizeof(msg))
+			snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s",
+				 errnum > 0 ? strerror(errnum) : "unknown error");
+		log_fatal_hook(status, msg);
+	}
+	va_end(copy);
 	va_end(ap);
 	exit(status);
 }

@@ -19,6 +19,10 @@ void log_emit(enum log_level level, const char *func, int errnum, const char *fm
 _Noreturn void log_fatal_emit(const char *func, int errnum, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Called by fatal and its kin with the exit status and the message (no timestamp), just before
+ * the process exits: a worker passes the reason on to its supervisor this way. */
+void log_set_fatal_hook(void (*hook)(int status, const char *message));
+
 /* _warn and fatal append strerror(errno); _warnx and fatalx do not. */
 #define log_debug(...) log_emit(LOG_LVL_DEBUG, __func__, 0, __VA_ARGS__)
 #define log_info(...) log_emit(LOG_LVL_INFO, __func__, 0, __VA_ARGS__)

@@ -38,6 +38,10 @@ enum msg_type {
 	MSG_CLIP_REQUEST,  /* struct msg_clip_request + text */
 	MSG_CLIP_REPLY,    /* struct msg_clip_reply */
 
+	/* supervisor -> every worker (SURVEYOR on supervisor.health, workers RESPONDENT) */
+	MSG_HEALTH_SURVEY, /* struct msg_health_survey */
+	MSG_HEALTH_REPLY,  /* struct msg_health_reply + facts (a JSON object) */
+
 	MSG_TYPE_MAX
 };
 
@@ -123,6 +127,23 @@ struct msg_clip_reply {
 	char name[96];     /* clip file name, served by httpd under its clips path */
 	char mime[32];     /* Content-Type httpd serves it with */
 	char error[160];
+};
+
+struct msg_health_survey {
+	uint32_t round;    /* supervisor's survey counter, echoed in the reply */
+	uint32_t pad;
+};
+
+#define MSG_HEALTH_FACTS_MAX 32768
+
+struct msg_health_reply {
+	char worker[16];   /* "mqttd", "discoveryd", "playerd", "httpd" */
+	int32_t pid;
+	uint32_t round;    /* from the survey */
+	uint64_t uptime_ms;
+	uint32_t facts_len; /* bytes of facts that follow, no terminator, <= MSG_HEALTH_FACTS_MAX */
+	uint32_t pad;
+	char facts[];      /* the worker's own facts as one JSON object */
 };
 
 /* Name of a type for logs ("MSG_REQUEST"), "unknown" when out of range. */

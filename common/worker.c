@@ -1,5 +1,6 @@
 /* worker.c -- shared worker start-up: die with the supervisor, config, logging, process name. */
 #include "worker.h"
+#include "health.h"
 #include "log.h"
 
 #include <signal.h>
@@ -17,6 +18,8 @@ worker_setup(const char *name, int argc, char **argv, struct config *cfg)
 	char err[512], title[16];
 
 	log_init(name, LOG_LVL_INFO);
+	/* A fatal error's reason also goes to the supervisor, which reports it when it gives up. */
+	log_set_fatal_hook(health_fatal_hook);
 	/* An orphaned worker would hold the broker client id or the bus sockets and fight the
 	 * next start, so every worker dies with its supervisor. The getppid check closes the race
 	 * where the supervisor died before prctl. */
