@@ -188,16 +188,34 @@ bridge_speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	bridge_speakers(b, payload);
 }
 
+/* A speaker's state document from playerd: retained on <base>/<slug>/state. */
+static void
+bridge_publish_state(struct bridge *b, const struct msg_speaker_state *st)
+{
+	char slug[MSG_TARGET_MAX], topic[CONFIG_STR_MAX + MSG_TARGET_MAX + 16];
+
+	if (util_slug(st->room, slug, sizeof(slug)) <= 0)
+		return;
+	snprintf(topic, sizeof(topic), "%s/%s/state", b->cfg->base_topic, slug);
+	mqtt_publish(b->mqtt, topic, st->json, st->json_len, 1);
+}
+
 static void
 bridge_inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 {
 	struct bridge *b = ctx;
 
-	if (hdr->type != MSG_EVENT) {
+	switch (hdr->type) {
+	case MSG_EVENT:
+		bridge_publish_event(b, payload);
+		break;
+	case MSG_SPEAKER_STATE:
+		bridge_publish_state(b, payload);
+		break;
+	default:
 		log_warnx("unexpected %s on the inbox", msg_type_name(hdr->type));
-		return;
+		break;
 	}
-	bridge_publish_event(b, payload);
 }
 
 /* Ask discoveryd for its table: a restarted mqttd should not wait for the next periodic one.

@@ -2,6 +2,7 @@
  * announcement per speaker at a time on the thread pool, report every state as an event. */
 #include "player.h"
 #include "bus.h"
+#include "state.h"
 #include "log.h"
 #include "util.h"
 
@@ -21,6 +22,23 @@ struct speaker_queue {
 	int busy;
 };
 
+/* State polling of one speaker: at most one poll in flight, last document for change
+ * detection (without the position, which moves all the time). */
+struct state_poller {
+	char uuid[48];
+	int busy;
+	char *last;              /* JSON without position of the last publish */
+	uint64_t last_publish_ms;
+};
+
+/* A poll on the thread pool. */
+struct state_job {
+	uv_work_t work;
+	struct state_poller *poller;
+	struct msg_speaker speaker, coordinator;
+	char *json, *json_short; /* with and without position; NULL when unreachable */
+};
+
 /* A request that arrived before its target was known. */
 struct pending {
 	struct pending *next;
@@ -34,6 +52,9 @@ static struct {
 	nng_socket inbox, speakers, to_discoveryd;
 	struct bus_reader inbox_reader, speakers_reader;
 	uv_timer_t pending_timer;
+	uv_timer_t state_timer;
+	struct state_poller pollers[MSG_SPEAKERS_MAX];
+	int npollers;
 	struct msg_speaker table[MSG_SPEAKERS_MAX];
 	int count;
 	int have_table;
@@ -60,6 +81,7 @@ queue_get(const char *uuid)
 }
 
 static void queue_run_next(struct speaker_queue *q);
+static void state_poll_start(const struct msg_speaker *sp);
 
 static void
 work_cb(uv_work_t *w)
@@ -93,8 +115,11 @@ after_work_cb(uv_work_t *w, int status)
 	log_info("request %s on %s: %s%s%s", a->req->id, a->speaker.room,
 		 event_status_name(a->status), a->error[0] ? ": " : "", a->error);
 	announce_event(a, a->status, a->error);
-	announcement_free(a);
 	q->busy = 0;
+	/* What a command or an announcement changed shows in the state at once. */
+	for (int i = 0; i < a->nmembers; i++)
+		state_poll_start(&a->members[i]);
+	announcement_free(a);
 	queue_run_next(q);
 }
 
@@ -360,6 +385,103 @@ speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 		pending_check();
 }
 
+static struct state_poller *
+poller_get(const char *uuid)
+{
+	for (int i = 0; i < P.npollers; i++)
+		if (strcmp(P.pollers[i].uuid, uuid) == 0)
+			return &P.pollers[i];
+	if (P.npollers == MSG_SPEAKERS_MAX)
+		return NULL;
+	msg_strlcpy(P.pollers[P.npollers].uuid, uuid, sizeof(P.pollers[0].uuid));
+	return &P.pollers[P.npollers++];
+}
+
+static void
+state_work_cb(uv_work_t *w)
+{
+	struct state_job *j = w->data;
+	struct speaker_state st;
+	char err[256];
+
+	if (state_poll(&j->speaker, &j->coordinator, &st, err, sizeof(err)) < 0) {
+		log_debug("%s: state: %s", j->speaker.room, err);
+		return;
+	}
+	j->json = state_json(&j->speaker, &j->coordinator, &st, 1);
+	j->json_short = state_json(&j->speaker, &j->coordinator, &st, 0);
+}
+
+/* Publish on change; the position alone refreshes the document once a minute. */
+static void
+state_after_cb(uv_work_t *w, int status)
+{
+	struct state_job *j = w->data;
+	struct state_poller *p = j->poller;
+	uint64_t now = util_mono_ms();
+
+	p->busy = 0;
+	if (status == 0 && j->json != NULL && j->json_short != NULL &&
+	    (p->last == NULL || strcmp(p->last, j->json_short) != 0 ||
+	     now - p->last_publish_ms > 60000)) {
+		size_t len = strlen(j->json);
+		struct msg_speaker_state *m = malloc(sizeof(*m) + len);
+
+		if (m != NULL && len <= MSG_STATE_JSON_MAX) {
+			memset(m, 0, sizeof(*m));
+			msg_strlcpy(m->uuid, j->speaker.uuid, sizeof(m->uuid));
+			msg_strlcpy(m->room, j->speaker.room, sizeof(m->room));
+			m->json_len = (uint32_t)len;
+			memcpy(m->json, j->json, len);
+			if (bus_send(P.ctx.events, MSG_SPEAKER_STATE, m, sizeof(*m) + len) == 0) {
+				free(p->last);
+				p->last = j->json_short;
+				j->json_short = NULL;
+				p->last_publish_ms = now;
+			}
+		}
+		free(m);
+	}
+	free(j->json);
+	free(j->json_short);
+	free(j);
+}
+
+/* Poll sp now unless a poll is in flight or its group is announcing. */
+static void
+state_poll_start(const struct msg_speaker *sp)
+{
+	struct state_poller *p = poller_get(sp->uuid);
+	const struct msg_speaker *co = coordinator_of(sp);
+	struct speaker_queue *q;
+	struct state_job *j;
+
+	if (p == NULL || p->busy || P.stopping)
+		return;
+	for (q = P.queues; q != NULL; q = q->next)
+		if (strcmp(q->uuid, co->uuid) == 0 && q->busy)
+			return;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	j->poller = p;
+	j->speaker = *sp;
+	j->coordinator = *co;
+	j->work.data = j;
+	p->busy = 1;
+	if (uv_queue_work(P.loop, &j->work, state_work_cb, state_after_cb) != 0) {
+		p->busy = 0;
+		free(j);
+	}
+}
+
+static void
+state_timer_cb(uv_timer_t *t)
+{
+	(void)t;
+	for (int i = 0; i < P.count; i++)
+		state_poll_start(&P.table[i]);
+}
+
 int
 player_start(uv_loop_t *loop, const struct config *cfg)
 {
@@ -382,6 +504,8 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 			     NULL) < 0)
 		return -1;
 	uv_timer_init(loop, &P.pending_timer);
+	uv_timer_init(loop, &P.state_timer);
+	uv_timer_start(&P.state_timer, state_timer_cb, 1000, (uint64_t)cfg->state_poll_ms);
 	/* A restarted playerd asks for the table instead of waiting for the next broadcast. */
 	bus_send(P.to_discoveryd, MSG_SPEAKERS_QUERY, NULL, 0);
 	return 0;
@@ -395,6 +519,7 @@ player_stop(void)
 	bus_reader_close(&P.inbox_reader);
 	bus_reader_close(&P.speakers_reader);
 	uv_close((uv_handle_t *)&P.pending_timer, NULL);
+	uv_close((uv_handle_t *)&P.state_timer, NULL);
 }
 
 void
@@ -407,6 +532,8 @@ player_close(void)
 		free(p->req);
 		free(p);
 	}
+	for (int i = 0; i < P.npollers; i++)
+		free(P.pollers[i].last);
 	while (P.queues != NULL) {
 		struct speaker_queue *q = P.queues;
 

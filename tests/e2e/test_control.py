@@ -46,6 +46,27 @@ class ControlTest(harness.E2ETestCase):
         self.assertEqual(self.living.volume, 20, "the other room is untouched")
         self.assertEqual(self.living.actions_named("SetVolume"), [])
 
+    def test_state_published_retained_and_on_change(self):
+        sp = self.kitchen
+        sp.set_media(sp.queue_uri, queue_length=5, track=3)
+        sp.set_transport_state("PLAYING")
+        mark = self.mq.mark()
+        self.assertEqual(self.command("kitchen", {"volume": 42})["status"], "done")
+        state = self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/state" and
+                                 m.json().get("volume") == 42, 10, after=mark)
+        doc = state.json()
+        self.assertEqual(doc["name"], "Kitchen")
+        self.assertEqual(doc["uuid"], sp.uuid)
+        self.assertEqual(doc["transport"], "PLAYING")
+        self.assertEqual(doc["source"], "queue")
+        self.assertEqual(doc["track"]["number"], 3)
+        self.assertFalse(doc["mute"])
+        # A late subscriber gets it from the broker: it is retained.
+        late = self.mqtt(self.broker, subscribe=["sonos/kitchen/state"])
+        got = late.wait_for(lambda m: m.topic == "sonos/kitchen/state", 10)
+        self.assertTrue(got.retain)
+        self.assertEqual(got.json()["volume"], 42)
+
     def test_mute_and_transport(self):
         sp = self.kitchen
         sp.set_media(sp.queue_uri, queue_length=5, track=1)
