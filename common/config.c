@@ -46,6 +46,7 @@ static const struct key keys[] = {
 	 "error, warn, info or debug"},
 	STR(household, "household ids (X-RINCON-HOUSEHOLD) to use, comma separated "
 	    "(default: every household)"),
+	INT(state_poll_ms, 200, 600000, "how often speaker state is read when no event came"),
 	INT(search_interval_s, 1, 3600, "seconds between SSDP searches; a speaker silent "
 	    "for two is probed"),
 	INT(restart_intensity, 1, 10000, "more restarts of one worker than this within "
@@ -73,6 +74,7 @@ config_defaults(struct config *cfg)
 	cfg->request_expiry_s = 300;
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->search_interval_s = 60;
+	cfg->state_poll_ms = 5000;
 	cfg->restart_intensity = 10;
 	cfg->restart_period_s = 60;
 	cfg->restart_stable_s = 10;

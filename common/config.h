@@ -31,6 +31,7 @@ struct config {
 	int restart_intensity;              /* more restarts of one worker than this ... */
 	int restart_period_s;               /* ... within this many seconds: the bridge gives up */
 	int restart_stable_s;               /* a worker up this long restarts at once */
+	int state_poll_ms;                  /* speaker state polling period (GENA fallback) */
 };
 
 /* Fill cfg with the built-in defaults (runtime_dir and cache_dir derived later). */

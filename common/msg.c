@@ -19,6 +19,7 @@ static const struct msg_rule msg_rules[MSG_TYPE_MAX] = {
 	[MSG_SPEAKERS_QUERY] = {"MSG_SPEAKERS_QUERY", 0, 0},
 	[MSG_CLIP_REQUEST] = {"MSG_CLIP_REQUEST", sizeof(struct msg_clip_request), 1},
 	[MSG_CLIP_REPLY] = {"MSG_CLIP_REPLY", sizeof(struct msg_clip_reply), 0},
+	[MSG_SPEAKER_STATE] = {"MSG_SPEAKER_STATE", sizeof(struct msg_speaker_state), 1},
 	[MSG_HEALTH_SURVEY] = {"MSG_HEALTH_SURVEY", sizeof(struct msg_health_survey), 0},
 	[MSG_HEALTH_REPLY] = {"MSG_HEALTH_REPLY", sizeof(struct msg_health_reply), 1},
 };
@@ -63,6 +64,10 @@ msg_tail_len(unsigned type, const void *payload)
 		memcpy(&n, (const char *)payload + offsetof(struct msg_health_reply, facts_len),
 		       sizeof(n));
 		return n > MSG_HEALTH_FACTS_MAX ? SIZE_MAX : n;
+	case MSG_SPEAKER_STATE:
+		memcpy(&n, (const char *)payload + offsetof(struct msg_speaker_state, json_len),
+		       sizeof(n));
+		return n > MSG_STATE_JSON_MAX ? SIZE_MAX : n;
 	default:
 		return 0;
 	}
@@ -86,6 +91,8 @@ static const struct msg_field msg_strings[] = {
 	FIELD(MSG_CLIP_REPLY, msg_clip_reply, name),
 	FIELD(MSG_CLIP_REPLY, msg_clip_reply, mime),
 	FIELD(MSG_CLIP_REPLY, msg_clip_reply, error),
+	FIELD(MSG_SPEAKER_STATE, msg_speaker_state, uuid),
+	FIELD(MSG_SPEAKER_STATE, msg_speaker_state, room),
 	FIELD(MSG_HEALTH_REPLY, msg_health_reply, worker),
 };
 

@@ -42,6 +42,9 @@ enum msg_type {
 	MSG_HEALTH_SURVEY, /* struct msg_health_survey */
 	MSG_HEALTH_REPLY,  /* struct msg_health_reply + facts (a JSON object) */
 
+	/* playerd -> mqttd (PUSH to mqttd's inbox): a speaker's state changed */
+	MSG_SPEAKER_STATE, /* struct msg_speaker_state + JSON */
+
 	MSG_TYPE_MAX
 };
 
@@ -144,6 +147,16 @@ struct msg_health_reply {
 	uint32_t facts_len; /* bytes of facts that follow, no terminator, <= MSG_HEALTH_FACTS_MAX */
 	uint32_t pad;
 	char facts[];      /* the worker's own facts as one JSON object */
+};
+
+#define MSG_STATE_JSON_MAX 8192
+
+struct msg_speaker_state {
+	char uuid[48];
+	char room[64];     /* room name; mqttd publishes on its slug */
+	uint32_t json_len; /* bytes of JSON that follow, no terminator, <= MSG_STATE_JSON_MAX */
+	uint32_t pad;
+	char json[];       /* the retained state document */
 };
 
 /* Name of a type for logs ("MSG_REQUEST"), "unknown" when out of range. */
