@@ -322,6 +322,26 @@ def parse_soap_request(body):
 
 
 # ---------------------------------------------------------------------------------------------
+# Real topologies
+
+def captured_topology(name, addresses):
+    """The ZoneGroupState document of a real capture (path relative to captures_dir(), e.g.
+    "node-sonos-ts/zone-group.GroupState.ChannelMapSet.stereo.xml"), as the text a player puts
+    in its GetZoneGroupState answer, with each member's Location host rewritten by addresses
+    ({"192.168.1.21": "127.0.0.2"}). Everything else stays as captured."""
+    with open(os.path.join(captures_dir(), name), "rb") as f:
+        root = safe_xml(f.read())
+    node = root if _local(root.tag) == "ZoneGroupState" else next(
+        (el for el in root.iter() if _local(el.tag) == "ZoneGroupState"), None)
+    if node is None or not (node.text or "").strip():
+        raise ValueError("%s holds no ZoneGroupState" % name)
+    text = node.text
+    for old, new in addresses.items():
+        text = text.replace("http://%s:" % old, "http://%s:" % new)
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
 # The speaker
 
 _registry_lock = threading.Lock()
@@ -424,7 +444,7 @@ class Speaker:
                  output_fixed=False, uri="", metadata="", transport_state="STOPPED",
                  queue_length=None, track=1, rel_time="0:00:00", play_mode="NORMAL",
                  bootseq=None, notify=True, model_number="S9", allow_nonlocal_fetch=False,
-                 observer=None):
+                 observer=None, topology=None, ssdp_if=SSDP_IF):
         octets = [int(x) for x in ip.split(".")]
         self.ip = ip
         self.room = room
@@ -442,6 +462,12 @@ class Speaker:
         self.server_header = "Linux UPnP/1.0 Sonos/%s (ZP%s)" % (SOFTWARE_VERSION, model_number)
         self.observers = [observer] if observer else []
         self.ssdp_reply_delay = 0.05  # real players wait a random part of MX; keep tests quick
+        # ZoneGroupState to serve instead of the generated one: the inner document as text
+        # (see captured_topology), so tests can replay a real household.
+        self.topology = topology
+        # Interface (address) SSDP multicast goes out on and is joined on; loopback in tests,
+        # a veth address inside a private network namespace.
+        self.ssdp_if = ssdp_if
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -757,13 +783,13 @@ class Speaker:
         mc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         mc.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         mc.bind((SSDP_GROUP, SSDP_PORT))
-        mreq = struct.pack("4s4s", socket.inet_aton(SSDP_GROUP), socket.inet_aton(SSDP_IF))
+        mreq = struct.pack("4s4s", socket.inet_aton(SSDP_GROUP), socket.inet_aton(self.ssdp_if))
         mc.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
         # Our own address: answers (and NOTIFYs) leave from it; unicast M-SEARCH arrives on it.
         uc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         uc.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         uc.bind((self.ip, SSDP_PORT))
-        uc.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(SSDP_IF))
+        uc.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(self.ssdp_if))
         uc.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
         self._ssdp_socks = [mc, uc]
 
@@ -837,8 +863,10 @@ class Speaker:
             mx = max(0.0, float(parsed[1].get("MX", "1")))
         except ValueError:
             mx = 1.0
-        if addr[0].split(".")[0] != "127":
-            return  # never answer off loopback
+        if addr[0].split(".")[0] != "127" and not (
+                self.ssdp_if.split(".")[0] != "127" and
+                addr[0].rsplit(".", 1)[0] == self.ssdp_if.rsplit(".", 1)[0]):
+            return  # never answer off loopback (or off the private test subnet of ssdp_if)
         self._stop_evt.wait(random.uniform(0, min(mx, self.ssdp_reply_delay)))
         for st, usn in answers:
             try:
@@ -1361,6 +1389,8 @@ class Speaker:
         return "<ZoneGroupMember %s/>" % " ".join('%s="%s"' % (n, xml_attr(v)) for n, v in attrs)
 
     def _a_ZoneGroupTopology_GetZoneGroupState(self, args):
+        if self.topology is not None:
+            return [("ZoneGroupState", self.topology)]
         return [("ZoneGroupState", self.zone_group_state())]
 
     def _a_ZoneGroupTopology_GetZoneGroupAttributes(self, args):
@@ -1375,6 +1405,9 @@ class Speaker:
     def _a_DeviceProperties_GetZoneAttributes(self, args):
         return [("CurrentZoneName", self.room), ("CurrentIcon", "x-rincon-roomicon:living"),
                 ("CurrentConfiguration", "1"), ("CurrentTargetRoomName", self.room)]
+
+    def _a_DeviceProperties_GetHouseholdID(self, args):
+        return [("CurrentHouseholdID", self.household)]
 
     def _a_DeviceProperties_GetZoneInfo(self, args):
         return [("SerialNumber", self.mac.replace(":", "-") + ":D"),
@@ -1481,6 +1514,12 @@ def main(argv=None):
     ap.add_argument("--model", default="Sonos Play:1")
     ap.add_argument("--volume", type=int, default=20)
     ap.add_argument("--port", type=int, default=SONOS_PORT)
+    ap.add_argument("--uuid", help="UUID of the (single) speaker, e.g. to move one across runs")
+    ap.add_argument("--household", default="Sonos_test_household")
+    ap.add_argument("--ssdp-if", default=SSDP_IF,
+                    help="interface address for SSDP (a private test network only)")
+    ap.add_argument("--allow-nonlocal-fetch", action="store_true",
+                    help="fetch clips from non-loopback hosts (a private test network only)")
     opts = ap.parse_args(argv)
 
     out_lock = threading.Lock()
@@ -1496,7 +1535,9 @@ def main(argv=None):
         if not sep or not room:
             ap.error("--speaker wants IP:ROOM, got %r" % spec)
         sp = Speaker(ip, room, model=opts.model, ssdp=not opts.no_ssdp, volume=opts.volume,
-                     port=opts.port)
+                     port=opts.port, uuid=opts.uuid if len(opts.speaker) == 1 else None,
+                     household=opts.household, ssdp_if=opts.ssdp_if,
+                     allow_nonlocal_fetch=opts.allow_nonlocal_fetch)
         sp.observers.append(observer)
         speakers.append(sp)
     stop = threading.Event()
