@@ -3,6 +3,7 @@
 Real mosquitto, real espeak-ng speech, real HTTP, emulated speakers that speak the Sonos protocol
 on 127.0.0.2 and 127.0.0.3 (port 1400), discovered by real SSDP on loopback."""
 
+import json
 import time
 import unittest
 
@@ -91,6 +92,35 @@ class AnnounceTest(harness.E2ETestCase):
         self.assertEqual(urls[0], urls[1])
         # The first clip, left loaded on the speaker, is not "restored" after the second.
         self.assertEqual(len(kitchen.actions_named("SetAVTransportURI")), 2)
+
+    def test_utf8_text_end_to_end(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        texts = [("fr", "fr", "L'été à Noël, ça c'est génial & drôle <vraiment>"),
+                 ("ru", "ru", "Входная дверь открыта"),
+                 ("zh", "cmn", "前门开着"),
+                 ("en", None, "Tom & Jerry's \"show\" <tonight>")]
+        for rid, voice, text in texts:
+            payload = {"id": rid, "text": text}
+            if voice:
+                payload["voice"] = voice
+            final, _ = self.announce("sonos/kitchen/tts", json.dumps(payload, ensure_ascii=False),
+                                     rid)
+            self.assertEqual(final["status"], "done", (rid, final))
+        fetches = [r for r in kitchen.actions() if r["action"] == "fetch"]
+        self.assertEqual(len(fetches), len(texts))
+        for clip in fetches:
+            self.assertTrue(clip["valid"], clip)
+            self.assertGreater(clip["duration_s"], 0.5, clip)
+        self.assertEqual(len({c["url"] for c in fetches}), len(texts), "one clip per text")
+
+    def test_text_too_long_is_rejected(self):
+        self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online(extra={"max_text_length": 50})
+        final, _ = self.announce("sonos/kitchen/tts", json.dumps({"id": "long", "text": "x" * 51}),
+                                 "long")
+        self.assertEqual(final["status"], "rejected")
+        self.assertIn("longer than 50", final["error"])
 
     def test_manual_fallback(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", ssdp=False)
