@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@ static struct {
 	void *ctx;
 	char name[16];
 	uint64_t started_ms;
+	nng_aio *aio;          /* the reply in flight */
+	atomic_int sending;
+	uint32_t seq;
 } H = {.fd = -2};
 
 /* The readiness fd from the environment, checked to be a pipe we inherited. Kept open for the
@@ -113,6 +117,49 @@ health_json_string(struct strbuf *b, const char *s)
 	strbuf_append(b, "\"", 1);
 }
 
+/* A respondent has no send buffer: a non-blocking send fails while the pipe is busy, and a
+ * blocking one would stall the loop if the supervisor stopped reading. So the reply leaves
+ * asynchronously, bounded in time, one at a time. Runs on an nng thread. */
+static void
+health_sent_cb(void *arg)
+{
+	(void)arg;
+	if (nng_aio_result(H.aio) != 0) {
+		nng_msg_free(nng_aio_get_msg(H.aio));
+		nng_aio_set_msg(H.aio, NULL);
+	}
+	atomic_store(&H.sending, 0);
+}
+
+static void
+health_send(const void *payload, size_t len)
+{
+	void *buf;
+	nng_msg *m;
+	size_t n;
+
+	if (atomic_exchange(&H.sending, 1)) {
+		log_debug("health reply: the last one is still being sent");
+		return;
+	}
+	if ((buf = msg_build(MSG_HEALTH_REPLY, H.seq++, payload, len, &n)) == NULL ||
+	    nng_msg_alloc(&m, 0) != 0) {
+		free(buf);
+		atomic_store(&H.sending, 0);
+		return;
+	}
+	if (nng_msg_append(m, buf, n) != 0) {
+		nng_msg_free(m);
+		free(buf);
+		atomic_store(&H.sending, 0);
+		return;
+	}
+	free(buf);
+	nng_aio_set_msg(H.aio, m);
+	nng_aio_set_timeout(H.aio, 500);
+	nng_send_aio(H.sock, H.aio);
+}
+
 static void
 health_survey_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 {
@@ -120,7 +167,6 @@ health_survey_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	struct strbuf facts = STRBUF_INIT;
 	struct msg_health_reply *reply;
 	size_t n;
-	int rv;
 
 	(void)ctx;
 	if (hdr->type != MSG_HEALTH_SURVEY) {
@@ -145,8 +191,7 @@ health_survey_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	reply->uptime_ms = util_mono_ms() - H.started_ms;
 	reply->facts_len = (uint32_t)facts.len;
 	memcpy(reply->facts, facts.s, facts.len);
-	if ((rv = bus_send(H.sock, MSG_HEALTH_REPLY, reply, n)) != 0)
-		log_debug("health reply: %s", nng_strerror(rv));
+	health_send(reply, n);
 	free(reply);
 	strbuf_free(&facts);
 }
@@ -187,6 +232,11 @@ health_start(uv_loop_t *loop, const char *rundir, const char *name, health_facts
 	if ((rv = bus_dial(&H.sock, nng_respondent0_open, rundir, HEALTH_SOCKET, HEALTH_SUFFIX)) !=
 	    0) {
 		log_warnx("health socket in %s: %s", rundir, nng_strerror(rv));
+		return -1;
+	}
+	if ((rv = nng_aio_alloc(&H.aio, health_sent_cb, NULL)) != 0) {
+		log_warnx("health: %s", nng_strerror(rv));
+		nng_close(H.sock);
 		return -1;
 	}
 	if (bus_reader_start(&H.reader, loop, H.sock, "health", health_survey_cb, NULL) < 0) {

@@ -4,6 +4,7 @@
 #include "bus.h"
 #include "description.h"
 #include "http_client.h"
+#include "health.h"
 #include "log.h"
 #include "msg.h"
 #include "speaker_table.h"
@@ -716,6 +717,40 @@ discovery_open(struct discovery *d)
 	return 0;
 }
 
+/* Health facts for the supervisor (health_facts_fn): the table and how searching goes. The
+ * time of the last search is noted when a survey sees the count move (to about a period). */
+static void
+discovery_health_facts(void *ctx, struct strbuf *out)
+{
+	static unsigned seen_searches;
+	static uint64_t seen_ms;
+	struct discovery *d = ctx;
+	uint64_t now = util_mono_ms();
+
+	if (d->searches != seen_searches) {
+		seen_searches = d->searches;
+		seen_ms = now;
+	}
+	strbuf_printf(out, "{\"speakers_known\":%d,\"searches\":%u,\"last_search_ago_ms\":%llu,"
+	              "\"searching\":%s,\"speakers\":[",
+	              d->table.count, d->searches, (unsigned long long)(now - seen_ms),
+	              d->window_end_ms != 0 ? "true" : "false");
+	for (int i = 0; i < d->table.count; i++) {
+		const struct msg_speaker *s = &d->table.entries[i].speaker;
+
+		strbuf_puts(out, i ? ",{\"room\":" : "{\"room\":");
+		health_json_string(out, s->room);
+		strbuf_puts(out, ",\"uuid\":");
+		health_json_string(out, s->uuid);
+		strbuf_puts(out, ",\"ip\":");
+		health_json_string(out, s->ip);
+		strbuf_printf(out, ",\"port\":%u,\"model\":", s->port);
+		health_json_string(out, s->model);
+		strbuf_puts(out, "}");
+	}
+	strbuf_puts(out, "]}");
+}
+
 int
 discovery_run(const struct config *cfg)
 {
@@ -743,6 +778,9 @@ discovery_run(const struct config *cfg)
 		 * an empty table after a restart; a change or a query publishes sooner. */
 		d->next_publish_ms = d->window_end_ms;
 		cron_arm(d);
+		/* Sockets bound, first search under way: ready. */
+		health_start(&d->loop, cfg->runtime_dir, "discoveryd", discovery_health_facts, d);
+		health_ready();
 	}
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	if (d->cron.loop != NULL) {

@@ -2,12 +2,14 @@
  * and serves the cache to the speakers over HTTP. */
 #include "clips.h"
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "server.h"
 #include "synth.h"
 #include "util.h"
 #include "worker.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct httpd {
@@ -23,6 +26,11 @@ struct httpd {
 	struct server *server;
 	struct clips clips;
 	uv_signal_t sigterm, sigint;
+	int stopping;
+	/* The cache as last counted for health replies; recounted at most every few seconds. */
+	uint64_t cache_counted_ms;
+	unsigned long cache_entries;
+	unsigned long long cache_bytes;
 };
 
 static void
@@ -31,6 +39,7 @@ httpd_signal_cb(uv_signal_t *sig, int signum)
 	struct httpd *h = sig->data;
 
 	log_info("signal %d, stopping", signum);
+	h->stopping = 1;
 	server_stop(h->server);
 	clips_stop(&h->clips);
 	uv_close((uv_handle_t *)&h->sigterm, NULL);
@@ -56,6 +65,49 @@ httpd_lock(const struct config *cfg)
 		fatal("flock %s", path);
 	}
 	/* fd stays open: the lock goes with the process. */
+}
+
+/* Count the finished clips in the cache (temporary files do not end in .wav). */
+static void
+httpd_count_cache(struct httpd *h)
+{
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	h->cache_counted_ms = util_mono_ms();
+	h->cache_entries = 0;
+	h->cache_bytes = 0;
+	if ((d = opendir(h->cfg.cache_dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+
+		if (n < 5 || strcmp(e->d_name + n - 4, ".wav") != 0 ||
+		    fstatat(dirfd(d), e->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		h->cache_entries++;
+		h->cache_bytes += (unsigned long long)st.st_size;
+	}
+	closedir(d);
+}
+
+/* Health facts for the supervisor (health_facts_fn). */
+static void
+httpd_health_facts(void *ctx, struct strbuf *out)
+{
+	struct httpd *h = ctx;
+
+	if (h->stopping) {
+		strbuf_puts(out, "{\"stopping\":true}");
+		return;
+	}
+	if (h->cache_counted_ms == 0 || util_mono_ms() - h->cache_counted_ms >= 5000)
+		httpd_count_cache(h);
+	strbuf_printf(out,
+		      "{\"cache_entries\":%lu,\"cache_bytes\":%llu,\"requests_served\":%lu,"
+		      "\"port\":%d}",
+		      h->cache_entries, h->cache_bytes, server_requests(h->server), h->cfg.http_port);
 }
 
 /* Speech synthesis is optional at run time: without it the cache is still served. */
@@ -104,6 +156,9 @@ main(int argc, char **argv)
 	uv_signal_start(&h.sigint, httpd_signal_cb, SIGINT);
 	log_info("serving %s on %s port %d, voice %s", h.cfg.cache_dir, h.cfg.http_bind,
 	         h.cfg.http_port, h.cfg.tts_voice);
+	/* Bound and answering clip requests: ready. */
+	health_start(h.loop, h.cfg.runtime_dir, "httpd", httpd_health_facts, &h);
+	health_ready();
 
 	uv_run(h.loop, UV_RUN_DEFAULT);
 

@@ -65,6 +65,7 @@ struct server {
 	int stopping;
 	int listener_closed;
 	uint64_t refused_log_ms; /* last time a refused connection was logged */
+	unsigned long requests;  /* request heads answered, for health */
 };
 
 static void conn_read_start(struct conn *c);
@@ -351,6 +352,7 @@ conn_respond(struct conn *c, const struct http_request *req)
 	log_copy(c->method, sizeof(c->method), req->method_name);
 	log_copy(c->path, sizeof(c->path), req->target);
 	c->keep_alive = req->keep_alive;
+	c->srv->requests++;
 	if (req->method == HTTP_METHOD_OTHER) {
 		conn_respond_status(c, 405, 0, req->version);
 		return;
@@ -607,4 +609,10 @@ server_stop(struct server *s)
 	uv_close((uv_handle_t *)&s->listener, server_listener_close_cb);
 	for (struct conn *c = s->conns; c != NULL; c = c->next)
 		conn_close(c);
+}
+
+unsigned long
+server_requests(const struct server *s)
+{
+	return s->requests;
 }

@@ -16,6 +16,9 @@ struct server;
  * (bind failed: port in use, address not local). */
 int server_start(struct server **out, uv_loop_t *loop, const char *bind, int port, const char *dir);
 
+/* Requests answered since the start (any status), for the health reply. */
+unsigned long server_requests(const struct server *s);
+
 /* Stop listening and close every connection; memory is freed by the close callbacks. */
 void server_stop(struct server *s);
 

@@ -2,13 +2,33 @@
 #include "bridge.h"
 #include "clientid.h"
 #include "config.h"
+#include "health.h"
 #include "log.h"
+#include "mqtt.h"
 #include "util.h"
 #include "worker.h"
 
 #include <nng/nng.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <uv.h>
+
+/* Health facts for the supervisor (health_facts_fn). */
+static void
+mqttd_health_facts(void *ctx, struct strbuf *out)
+{
+	struct bridge *b = ctx;
+	char broker[CONFIG_STR_MAX + 8];
+
+	snprintf(broker, sizeof(broker), "%s:%d", b->cfg->broker_host, b->cfg->broker_port);
+	strbuf_printf(out, "{\"broker_connected\":%s,\"broker\":",
+		      b->mqtt != NULL && mqtt_is_connected(b->mqtt) ? "true" : "false");
+	health_json_string(out, broker);
+	strbuf_puts(out, ",\"client_id\":");
+	health_json_string(out, b->client_id);
+	/* The spool (issue 4) adds its depth; until then nothing is kept. */
+	strbuf_printf(out, ",\"spool_depth\":0,\"speakers_known\":%zu}", b->table_count);
+}
 
 int
 main(int argc, char **argv)
@@ -34,6 +54,9 @@ main(int argc, char **argv)
 		fatalx("uv_loop_init: %s", uv_strerror(rv));
 	if (bridge_start(&bridge, &loop, &cfg, client_id) < 0)
 		exit(EXIT_TEMPORARY);
+	/* Connecting or retrying with backoff: ready (a broker that is down is not our failure). */
+	health_start(&loop, cfg.runtime_dir, "mqttd", mqttd_health_facts, &bridge);
+	health_ready();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	bridge_cleanup(&bridge);
 	if (uv_loop_close(&loop) != 0)

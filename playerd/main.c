@@ -1,4 +1,5 @@
 /* main.c -- sonos-bridge-playerd: turns requests into speaker actions and announcements. */
+#include "health.h"
 #include "log.h"
 #include "player.h"
 #include "worker.h"
@@ -36,6 +37,9 @@ main(int argc, char **argv)
 	uv_signal_init(loop, &sigint);
 	uv_signal_start(&sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&sigint, signal_cb, SIGINT);
+	/* On the bus (inbox bound, peers dialled): ready. */
+	health_start(loop, cfg.runtime_dir, "playerd", player_health_facts, NULL);
+	health_ready();
 	log_info("ready");
 	uv_run(loop, UV_RUN_DEFAULT);
 	player_close();

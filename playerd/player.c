@@ -2,6 +2,7 @@
  * announcement per speaker at a time on the thread pool, report every state as an event. */
 #include "player.h"
 #include "bus.h"
+#include "health.h"
 #include "state.h"
 #include "log.h"
 #include "util.h"
@@ -551,4 +552,36 @@ player_close(void)
 	nng_close(P.to_discoveryd);
 	nng_close(P.ctx.events);
 	nng_close(P.ctx.httpd);
+}
+
+/* Health facts for the supervisor (health_facts_fn): per speaker with a queue, the
+ * announcements waiting and whether one is playing; requests waiting for their target. */
+void
+player_health_facts(void *ctx, struct strbuf *out)
+{
+	int pending = 0, first = 1;
+
+	(void)ctx;
+	for (struct pending *p = P.pending; p != NULL; p = p->next)
+		pending++;
+	strbuf_printf(out, "{\"speakers_known\":%d,\"pending\":%d,\"queues\":[", P.count, pending);
+	for (struct speaker_queue *q = P.queues; q != NULL; q = q->next) {
+		const char *room = q->uuid;
+		int queued = 0;
+
+		for (struct announcement *a = q->head; a != NULL; a = a->next)
+			queued++;
+		if (queued == 0 && !q->busy)
+			continue;
+		for (int i = 0; i < P.count; i++)
+			if (strcmp(P.table[i].uuid, q->uuid) == 0)
+				room = P.table[i].room;
+		strbuf_puts(out, first ? "{\"speaker\":" : ",{\"speaker\":");
+		health_json_string(out, room);
+		strbuf_printf(out, ",\"uuid\":");
+		health_json_string(out, q->uuid);
+		strbuf_printf(out, ",\"queued\":%d,\"busy\":%s}", queued, q->busy ? "true" : "false");
+		first = 0;
+	}
+	strbuf_printf(out, "],\"stopping\":%s}", P.stopping ? "true" : "false");
 }

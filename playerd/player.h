@@ -14,4 +14,8 @@ int player_start(uv_loop_t *loop, const struct config *cfg);
 void player_stop(void);
 void player_close(void);
 
+struct strbuf;
+/* Health facts for the supervisor's survey (health_facts_fn): queues and pending requests. */
+void player_health_facts(void *ctx, struct strbuf *out);
+
 #endif

@@ -1,6 +1,8 @@
-/* policy.c -- restart delay (doubling, capped, reset when stable) and OTP-style intensity. */
+/* policy.c -- restart delay (doubling, capped, reset when stable), OTP-style intensity, and
+ * which workers a new configuration concerns. */
 #include "policy.h"
 
+#include <stddef.h>
 #include <string.h>
 
 void
@@ -40,4 +42,58 @@ restart_record(const struct restart_policy *p, struct restart_history *h, uint64
 	}
 	h->at[h->count++] = now_ms;
 	return h->count > p->intensity;
+}
+
+struct reload_key {
+	size_t offset, size;
+	unsigned workers;
+};
+
+#define KEY(f, w) {offsetof(struct config, f), sizeof(((struct config *)0)->f), w}
+
+/* Who reads which key; see each worker's use of its struct config. */
+static const struct reload_key reload_keys[] = {
+	KEY(config_file, 0),
+	KEY(broker_host, WORKER_MQTTD),
+	KEY(broker_port, WORKER_MQTTD),
+	KEY(base_topic, WORKER_MQTTD),
+	KEY(speakers, WORKER_DISCOVERYD),
+	KEY(http_port, WORKER_PLAYERD | WORKER_HTTPD),
+	KEY(http_bind, WORKER_HTTPD),
+	KEY(advertise_host, WORKER_PLAYERD),
+	KEY(multicast_if, WORKER_DISCOVERYD),
+	KEY(discovery_timeout_ms, WORKER_DISCOVERYD),
+	KEY(state_dir, WORKER_MQTTD | WORKER_HTTPD),
+	KEY(runtime_dir, 0),
+	KEY(cache_dir, WORKER_HTTPD),
+	KEY(tts_voice, WORKER_HTTPD),
+	KEY(max_text_length, WORKER_MQTTD),
+	KEY(request_expiry_s, WORKER_MQTTD),
+	KEY(log_level, WORKER_ALL),
+	KEY(restart_intensity, 0),
+	KEY(restart_period_s, 0),
+	KEY(restart_stable_s, 0),
+	KEY(household, WORKER_DISCOVERYD),
+	KEY(search_interval_s, WORKER_DISCOVERYD),
+};
+
+unsigned
+reload_affected(const struct config *old, const struct config *cur)
+{
+	struct config a, b;
+	unsigned mask = 0;
+
+	a = *old;
+	b = *cur;
+	for (size_t i = 0; i < sizeof(reload_keys) / sizeof(reload_keys[0]); i++) {
+		const struct reload_key *k = &reload_keys[i];
+
+		if (memcmp((char *)&a + k->offset, (char *)&b + k->offset, k->size) != 0)
+			mask |= k->workers;
+		/* Known keys compared: make them equal so that only unknown ones remain. */
+		memcpy((char *)&a + k->offset, (char *)&b + k->offset, k->size);
+	}
+	if (memcmp(&a, &b, sizeof(a)) != 0)
+		mask = WORKER_ALL;
+	return mask;
 }

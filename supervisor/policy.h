@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "config.h"
+
 struct restart_policy {
 	uint64_t stable_ms;     /* a worker up this long restarts at once */
 	uint64_t min_delay_ms;  /* first delay for a worker that died quickly */
@@ -29,5 +31,19 @@ uint64_t restart_delay(const struct restart_policy *p, uint64_t uptime_ms, uint6
 /* Record a restart at now_ms; returns 1 if that makes more than intensity restarts within
  * period_ms (the supervisor should give up), else 0. */
 int restart_record(const struct restart_policy *p, struct restart_history *h, uint64_t now_ms);
+
+/* Workers, as bits of the mask reload_affected returns. */
+enum {
+	WORKER_MQTTD = 1,
+	WORKER_DISCOVERYD = 2,
+	WORKER_PLAYERD = 4,
+	WORKER_HTTPD = 8,
+	WORKER_ALL = 15,
+};
+
+/* Which workers must restart to take a new configuration (SIGHUP): a mask of WORKER_* bits.
+ * A change to a key this function does not know restarts every worker. The supervisor's own
+ * keys (restart_*) and runtime_dir (which needs a restart of the whole bridge) count for none. */
+unsigned reload_affected(const struct config *old, const struct config *cur);
 
 #endif

@@ -1,11 +1,18 @@
-/* supervise.c -- the worker table: spawn with uv_spawn, restart by policy, stop on signal. */
+/* supervise.c -- the worker table: spawn with a readiness pipe, survey health, restart by
+ * policy, report status, stop on signal, re-read the configuration on SIGHUP. */
 #include "supervise.h"
+#include "bus.h"
+#include "health.h"
 #include "log.h"
 #include "policy.h"
+#include "status.h"
 #include "util.h"
 #include "worker.h"
 
+#include <jansson.h>
 #include <limits.h>
+#include <nng/nng.h>
+#include <nng/protocol/survey0/survey.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +24,17 @@
 #define SB_LIBEXECDIR "/usr/libexec/sonos-bridge"
 #endif
 
-#define STOP_GRACE_MS 5000
+enum worker_state {
+	W_STOPPED,     /* not running and not due to run (before the start, while stopping) */
+	W_STARTING,    /* running, readiness line not seen yet */
+	W_READY,       /* running, ready, answering health surveys */
+	W_UNHEALTHY,   /* running, missed health replies (or killed for it, or not ready in time) */
+	W_BACKING_OFF, /* exited; restart timer running */
+	W_FAILED,      /* exited; will not be restarted */
+};
 
-enum worker_state { W_STOPPED, W_RUNNING, W_BACKING_OFF, W_FAILED };
+static const char *const state_names[] = {"stopped", "starting", "ready", "unhealthy",
+					  "backing-off", "failed"};
 
 struct worker {
 	const char *name;
@@ -27,13 +42,33 @@ struct worker {
 	enum worker_state state;
 	uv_process_t proc;
 	int proc_open;          /* proc handle initialised and not yet closed */
-	uv_timer_t restart_timer;
+	int running;            /* the process exists (spawned, exit not yet seen) */
+	int pid;                /* current or last process */
+	uv_pipe_t ready;        /* read end of the readiness pipe */
+	int ready_open;
+	char ready_buf[512];    /* partial line */
+	size_t ready_len;
+	uv_timer_t timer;       /* ready timeout, kill grace or restart delay, by state */
 	uint64_t started_ms;    /* monotonic */
+	uint64_t ready_ms;      /* monotonic; 0 until ready */
 	uint64_t last_delay_ms;
 	unsigned restarts;
 	struct restart_history history;
+	int killing;            /* SIGTERM sent outside a bridge stop */
+	int restart_now;        /* after this exit, restart at once (configuration changed) */
+	unsigned missed;        /* health surveys missed in a row */
+	int surveyed;           /* was ready when the last survey went out */
+	int replied;            /* answered the last survey */
+	json_t *facts;          /* last health reply's facts, NULL if none */
+	uint64_t facts_ms;      /* monotonic time of that reply */
+	int exits;              /* exits seen */
+	int64_t last_status;    /* last exit: status, or -1 when killed by a signal */
+	int last_signal;
+	uint64_t last_exit_ms;  /* wall clock */
+	char reason[400];       /* last reason line from the worker (fatal error) */
 };
 
+/* In the order of the WORKER_* bits of policy.h. */
 static struct worker workers[] = {
 	{.name = "mqttd"}, {.name = "discoveryd"}, {.name = "playerd"}, {.name = "httpd"},
 };
@@ -41,17 +76,34 @@ static struct worker workers[] = {
 
 static struct {
 	uv_loop_t *loop;
-	uv_signal_t sigterm, sigint;
-	uv_timer_t grace_timer;
+	struct config cfg;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_timer_t grace_timer, health_timer;
+	nng_socket surveyor;
+	uv_poll_t survey_poll;
+	int surveyor_open, survey_polling;
+	uint32_t round;
 	struct restart_policy policy;
 	char **argv;            /* argv for workers: path slot, flags..., NULL */
 	int nargs;
-	int stopping;
+	uint64_t started_ms, started_wall_ms;
+	int stopping, closed;
 	int exit_status;
+	char exit_reason[512];
 } sup;
 
 static void worker_spawn(struct worker *w);
-static void supervise_stop(int status);
+static void worker_kill(struct worker *w, const char *why);
+static void supervise_stop(int status, const char *reason);
+
+static void
+policy_from_config(struct restart_policy *p, const struct config *cfg)
+{
+	restart_policy_defaults(p);
+	p->intensity = (unsigned)cfg->restart_intensity;
+	p->period_ms = (uint64_t)cfg->restart_period_s * 1000;
+	p->stable_ms = (uint64_t)cfg->restart_stable_s * 1000;
+}
 
 /* Workers live next to the sonos-bridge executable (build tree, bare install into one bin
  * directory), else in the libexec directory chosen at build time. */
@@ -75,23 +127,69 @@ worker_find_path(struct worker *w)
 	snprintf(w->path, sizeof(w->path), "%s/sonos-bridge-%s", SB_LIBEXECDIR, w->name);
 }
 
-static int
-all_stopped(void)
+static struct worker *
+worker_named(const char *name)
 {
 	for (size_t i = 0; i < NWORKERS; i++)
-		if (workers[i].state == W_RUNNING)
-			return 0;
-	return 1;
+		if (strcmp(workers[i].name, name) == 0)
+			return &workers[i];
+	return NULL;
 }
 
 static void
+worker_set_state(struct worker *w, enum worker_state s)
+{
+	if (w->state != s)
+		log_debug("%s: %s -> %s", w->name, state_names[w->state], state_names[s]);
+	w->state = s;
+}
+
+/* ---- stopping and closing ------------------------------------------------------------ */
+
+static int
+any_process_open(void)
+{
+	for (size_t i = 0; i < NWORKERS; i++)
+		if (workers[i].proc_open || workers[i].running)
+			return 1;
+	return 0;
+}
+
+static void
+close_if_open(uv_handle_t *h)
+{
+	if (h->loop != NULL && !uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* Once every child is reaped: close everything, so the loop ends. */
+static void
 close_all_handles(void)
 {
-	uv_close((uv_handle_t *)&sup.sigterm, NULL);
-	uv_close((uv_handle_t *)&sup.sigint, NULL);
-	uv_close((uv_handle_t *)&sup.grace_timer, NULL);
-	for (size_t i = 0; i < NWORKERS; i++)
-		uv_close((uv_handle_t *)&workers[i].restart_timer, NULL);
+	if (sup.closed)
+		return;
+	sup.closed = 1;
+	close_if_open((uv_handle_t *)&sup.sigterm);
+	close_if_open((uv_handle_t *)&sup.sigint);
+	close_if_open((uv_handle_t *)&sup.sighup);
+	close_if_open((uv_handle_t *)&sup.grace_timer);
+	close_if_open((uv_handle_t *)&sup.health_timer);
+	if (sup.survey_polling)
+		close_if_open((uv_handle_t *)&sup.survey_poll);
+	status_close();
+	for (size_t i = 0; i < NWORKERS; i++) {
+		close_if_open((uv_handle_t *)&workers[i].timer);
+		if (workers[i].ready_open)
+			close_if_open((uv_handle_t *)&workers[i].ready);
+		workers[i].ready_open = 0;
+	}
+}
+
+static void
+maybe_finish(void)
+{
+	if (sup.stopping && !any_process_open())
+		close_all_handles();
 }
 
 static void
@@ -100,23 +198,111 @@ proc_close_cb(uv_handle_t *h)
 	struct worker *w = h->data;
 
 	w->proc_open = 0;
-	if (sup.stopping && all_stopped()) {
-		int busy = 0;
+	maybe_finish();
+}
 
-		for (size_t i = 0; i < NWORKERS; i++)
-			busy |= workers[i].proc_open;
-		if (!busy)
-			close_all_handles();
+/* ---- readiness pipe ------------------------------------------------------------------ */
+
+/* One line from the worker: empty means ready, anything else is why it is about to exit. */
+static void
+ready_line(struct worker *w, const char *line)
+{
+	if (line[0] != '\0') {
+		msg_strlcpy(w->reason, line, sizeof(w->reason));
+		return;
+	}
+	if (w->state != W_STARTING || !w->running)
+		return;
+	w->ready_ms = util_mono_ms();
+	uv_timer_stop(&w->timer);
+	worker_set_state(w, W_READY);
+	w->missed = 0;
+	w->surveyed = 0;
+	log_info("%s (pid %d) ready after %llu ms", w->name, w->pid,
+		 (unsigned long long)(w->ready_ms - w->started_ms));
+}
+
+static void
+ready_feed(struct worker *w, const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			w->ready_buf[w->ready_len] = '\0';
+			ready_line(w, w->ready_buf);
+			w->ready_len = 0;
+		} else if (w->ready_len < sizeof(w->ready_buf) - 1) {
+			w->ready_buf[w->ready_len++] = buf[i];
+		}
 	}
 }
+
+static void
+ready_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char space[512];
+
+	(void)h;
+	(void)suggested;
+	buf->base = space;
+	buf->len = sizeof(space);
+}
+
+static void
+ready_close(struct worker *w)
+{
+	if (!w->ready_open)
+		return;
+	w->ready_open = 0;
+	uv_close((uv_handle_t *)&w->ready, NULL);
+}
+
+static void
+ready_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct worker *w = s->data;
+
+	if (n > 0)
+		ready_feed(w, buf->base, (size_t)n);
+	else if (n < 0)
+		ready_close(w);
+}
+
+/* The worker has exited: whatever it wrote last may not have been read yet. */
+static void
+ready_drain(struct worker *w)
+{
+	uv_os_fd_t fd;
+	char buf[512];
+	ssize_t n;
+
+	if (!w->ready_open || uv_fileno((uv_handle_t *)&w->ready, &fd) != 0)
+		return;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		ready_feed(w, buf, (size_t)n);
+	ready_close(w);
+}
+
+/* ---- exits and restarts -------------------------------------------------------------- */
 
 static void
 restart_timer_cb(uv_timer_t *t)
 {
 	struct worker *w = t->data;
 
-	if (!sup.stopping)
+	if (!sup.stopping && w->state == W_BACKING_OFF)
 		worker_spawn(w);
+}
+
+static void
+worker_record_exit(struct worker *w, int64_t status, int signo)
+{
+	w->exits++;
+	w->last_status = signo != 0 ? -1 : status;
+	w->last_signal = signo;
+	w->last_exit_ms = util_now_ms();
+	w->ready_ms = 0;
+	w->missed = 0;
+	w->surveyed = w->replied = 0;
 }
 
 /* A worker exited: decide, by its status and the policy, what happens next. */
@@ -125,86 +311,402 @@ worker_exit_cb(uv_process_t *p, int64_t status, int signo)
 {
 	struct worker *w = p->data;
 	uint64_t now = util_mono_ms(), uptime = now - w->started_ms;
+	int killed = w->killing;
 
-	w->state = W_STOPPED;
+	w->running = 0;
+	w->killing = 0;
+	uv_timer_stop(&w->timer);
 	uv_close((uv_handle_t *)p, proc_close_cb);
+	ready_drain(w);
+	worker_record_exit(w, status, signo);
 	if (sup.stopping && (signo == SIGTERM || (signo == 0 && status == 0)))
-		log_info("%s (pid %d) stopped", w->name, p->pid);
+		log_info("%s (pid %d) stopped", w->name, w->pid);
 	else if (signo != 0)
-		log_warnx("%s (pid %d) killed by signal %d (%s) after %llu ms", w->name, p->pid,
+		log_warnx("%s (pid %d) killed by signal %d (%s) after %llu ms", w->name, w->pid,
 			  signo, strsignal(signo), (unsigned long long)uptime);
 	else
-		log_warnx("%s (pid %d) exited with status %lld after %llu ms", w->name, p->pid,
-			  (long long)status, (unsigned long long)uptime);
-	if (sup.stopping)
+		log_warnx("%s (pid %d) exited with status %lld after %llu ms%s%s", w->name,
+			  w->pid, (long long)status, (unsigned long long)uptime,
+			  w->reason[0] ? ": " : "", w->reason);
+	if (sup.stopping) {
+		if (w->state != W_FAILED)
+			worker_set_state(w, W_STOPPED);
+		maybe_finish();
 		return;
+	}
 	if (signo == 0 && status == EXIT_CONFIG) {
-		log_errorx("%s reports a bad configuration; stopping the bridge", w->name);
-		w->state = W_FAILED;
-		supervise_stop(EXIT_CONFIG);
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s reports a bad configuration%s%s", w->name,
+			 w->reason[0] ? ": " : "", w->reason);
+		log_errorx("%s; stopping the bridge (not restarting it)", why);
+		worker_set_state(w, W_FAILED);
+		supervise_stop(EXIT_CONFIG, why);
+		return;
+	}
+	w->restarts++;
+	if (w->restart_now) {
+		/* Stopped by us for a new configuration: no penalty, no delay. */
+		w->restart_now = 0;
+		worker_spawn(w);
 		return;
 	}
 	if (restart_record(&sup.policy, &w->history, now)) {
-		log_errorx("%s restarted more than %u times in %llu s; giving up so the service "
-			   "manager can restart the whole bridge",
-			   w->name, sup.policy.intensity,
-			   (unsigned long long)(sup.policy.period_ms / 1000));
-		w->state = W_FAILED;
-		supervise_stop(EXIT_GAVE_UP);
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s restarted more than %u times in %llu s", w->name,
+			 sup.policy.intensity, (unsigned long long)(sup.policy.period_ms / 1000));
+		log_errorx("%s; giving up so that the service manager restarts the whole bridge",
+			   why);
+		worker_set_state(w, W_FAILED);
+		supervise_stop(EXIT_GAVE_UP, why);
 		return;
 	}
 	w->last_delay_ms = restart_delay(&sup.policy, uptime, w->last_delay_ms);
-	w->restarts++;
-	w->state = W_BACKING_OFF;
+	if (killed)
+		w->last_delay_ms = 0; /* it was hung, not crashing: no reason to wait */
+	if (w->last_delay_ms == 0) {
+		log_info("restarting %s (restart %u)", w->name, w->restarts);
+		worker_spawn(w);
+		return;
+	}
+	worker_set_state(w, W_BACKING_OFF);
 	log_info("restarting %s in %llu ms (restart %u)", w->name,
 		 (unsigned long long)w->last_delay_ms, w->restarts);
-	uv_timer_start(&w->restart_timer, restart_timer_cb, w->last_delay_ms, 0);
+	uv_timer_start(&w->timer, restart_timer_cb, w->last_delay_ms, 0);
+}
+
+static void
+ready_timeout_cb(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+
+	if (w->state == W_STARTING && w->running)
+		worker_kill(w, "not ready in time");
+}
+
+static int
+ready_pipe_open(struct worker *w, int *write_fd)
+{
+	uv_file fds[2];
+	int rv;
+
+	if ((rv = uv_pipe(fds, 0, 0)) != 0) {
+		log_warnx("%s: readiness pipe: %s", w->name, uv_strerror(rv));
+		return -1;
+	}
+	uv_pipe_init(sup.loop, &w->ready, 0);
+	w->ready.data = w;
+	if ((rv = uv_pipe_open(&w->ready, fds[0])) != 0 ||
+	    (rv = uv_read_start((uv_stream_t *)&w->ready, ready_alloc_cb, ready_read_cb)) != 0) {
+		log_warnx("%s: readiness pipe: %s", w->name, uv_strerror(rv));
+		uv_close((uv_handle_t *)&w->ready, NULL);
+		close(fds[1]);
+		return -1;
+	}
+	w->ready_open = 1;
+	w->ready_len = 0;
+	*write_fd = fds[1];
+	return 0;
 }
 
 static void
 worker_spawn(struct worker *w)
 {
 	uv_process_options_t opt;
-	uv_stdio_container_t stdio[3];
-	int rv;
+	uv_stdio_container_t stdio[4];
+	int rv, ready_fd;
 
+	if (w->proc_open) {
+		/* The last process's handle is still closing; try again in a moment. */
+		worker_set_state(w, W_BACKING_OFF);
+		uv_timer_start(&w->timer, restart_timer_cb, 10, 0);
+		return;
+	}
+	ready_close(w);
+	if (ready_pipe_open(w, &ready_fd) < 0) {
+		worker_set_state(w, W_BACKING_OFF);
+		uv_timer_start(&w->timer, restart_timer_cb, sup.policy.min_delay_ms, 0);
+		return;
+	}
 	memset(&opt, 0, sizeof(opt));
 	sup.argv[0] = w->path;
 	for (int i = 0; i < 3; i++) {
 		stdio[i].flags = i == 0 ? UV_IGNORE : UV_INHERIT_FD;
 		stdio[i].data.fd = i;
 	}
+	stdio[HEALTH_READY_FD].flags = UV_INHERIT_FD;
+	stdio[HEALTH_READY_FD].data.fd = ready_fd;
 	opt.file = w->path;
 	opt.args = sup.argv;
 	opt.exit_cb = worker_exit_cb;
 	opt.stdio = stdio;
-	opt.stdio_count = 3;
+	opt.stdio_count = 4;
 	w->proc.data = w;
+	w->reason[0] = '\0';
 	w->started_ms = util_mono_ms();
-	if ((rv = uv_spawn(sup.loop, &w->proc, &opt)) != 0) {
+	rv = uv_spawn(sup.loop, &w->proc, &opt);
+	close(ready_fd);
+	w->proc_open = 1;
+	if (rv != 0) {
 		/* uv_spawn initialises the handle even when it fails; it must still be closed. */
 		log_warnx("%s: cannot start %s: %s", w->name, w->path, uv_strerror(rv));
-		w->proc_open = 1;
 		uv_close((uv_handle_t *)&w->proc, proc_close_cb);
+		ready_close(w);
 		if (rv == UV_ENOENT || rv == UV_EACCES) {
-			supervise_stop(EXIT_CONFIG);
+			char why[PATH_MAX + 64];
+
+			snprintf(why, sizeof(why), "cannot start %s: %s", w->path, uv_strerror(rv));
+			worker_set_state(w, W_FAILED);
+			supervise_stop(EXIT_CONFIG, why);
 			return;
 		}
-		w->state = W_BACKING_OFF;
-		uv_timer_start(&w->restart_timer, restart_timer_cb, sup.policy.min_delay_ms, 0);
+		worker_set_state(w, W_BACKING_OFF);
+		uv_timer_start(&w->timer, restart_timer_cb, sup.policy.min_delay_ms, 0);
 		return;
 	}
-	w->proc_open = 1;
-	w->state = W_RUNNING;
-	log_info("started %s (pid %d)", w->name, w->proc.pid);
+	w->running = 1;
+	w->pid = w->proc.pid;
+	worker_set_state(w, W_STARTING);
+	uv_timer_start(&w->timer, ready_timeout_cb, READY_TIMEOUT_MS, 0);
+	log_info("started %s (pid %d)", w->name, w->pid);
 }
+
+static void
+kill_grace_cb(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+
+	if (w->running) {
+		log_warnx("%s (pid %d) did not stop within %d ms; sending SIGKILL", w->name, w->pid,
+			  KILL_GRACE_MS);
+		uv_process_kill(&w->proc, SIGKILL);
+	}
+}
+
+/* SIGTERM now (with SIGCONT, so a stopped process can act on it), SIGKILL after a grace. */
+static void
+worker_kill(struct worker *w, const char *why)
+{
+	if (!w->running || w->killing)
+		return;
+	if (w->restart_now) {
+		log_info("%s (pid %d): %s; restarting it", w->name, w->pid, why);
+	} else {
+		log_warnx("%s (pid %d): %s; stopping it", w->name, w->pid, why);
+		worker_set_state(w, W_UNHEALTHY);
+	}
+	w->killing = 1;
+	uv_process_kill(&w->proc, SIGTERM);
+	uv_process_kill(&w->proc, SIGCONT);
+	uv_timer_start(&w->timer, kill_grace_cb, KILL_GRACE_MS, 0);
+}
+
+/* ---- health surveys ------------------------------------------------------------------ */
+
+static void
+health_reply(const struct msg_health_reply *r)
+{
+	struct worker *w = worker_named(r->worker);
+	json_error_t jerr;
+	json_t *facts;
+
+	if (w == NULL || !w->running || r->pid != w->pid) {
+		log_debug("stale health reply from %s pid %d", r->worker, r->pid);
+		return;
+	}
+	facts = json_loadb(r->facts, r->facts_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (facts == NULL || !json_is_object(facts)) {
+		log_warnx("%s: health facts are not a JSON object: %s", w->name,
+			  facts == NULL ? jerr.text : "not an object");
+		json_decref(facts);
+		facts = json_object();
+	}
+	json_decref(w->facts);
+	w->facts = facts;
+	w->facts_ms = util_mono_ms();
+	if (r->round == sup.round)
+		w->replied = 1;
+}
+
+static void
+survey_poll_cb(uv_poll_t *p, int status, int events)
+{
+	const struct msg_hdr *hdr;
+	const void *payload;
+	char err[160];
+	nng_msg *m;
+
+	(void)p;
+	(void)events;
+	if (status < 0)
+		return;
+	/* Errors end the drain: EAGAIN, or ESTATE/ETIMEDOUT once the survey has expired. */
+	while (nng_recvmsg(sup.surveyor, &m, NNG_FLAG_NONBLOCK) == 0) {
+		if (msg_check(nng_msg_body(m), nng_msg_len(m), &hdr, &payload, err, sizeof(err)) <
+		    0)
+			log_warnx("health: dropped a reply: %s", err);
+		else if (hdr->type != MSG_HEALTH_REPLY)
+			log_warnx("health: unexpected %s", msg_type_name(hdr->type));
+		else
+			health_reply(payload);
+		nng_msg_free(m);
+	}
+}
+
+/* Judge the replies to the last survey, then send the next one. */
+static void
+health_timer_cb(uv_timer_t *t)
+{
+	struct msg_health_survey survey = {0};
+	int rv;
+
+	(void)t;
+	for (size_t i = 0; i < NWORKERS; i++) {
+		struct worker *w = &workers[i];
+		int watched = w->running && !w->killing &&
+			      (w->state == W_READY || w->state == W_UNHEALTHY);
+
+		if (watched && w->surveyed) {
+			if (w->replied) {
+				if (w->state == W_UNHEALTHY)
+					log_info("%s (pid %d) answers health checks again after "
+						 "%u missed",
+						 w->name, w->pid, w->missed);
+				w->missed = 0;
+				worker_set_state(w, W_READY);
+			} else if (++w->missed >= HEALTH_MISSES) {
+				char why[96];
+
+				snprintf(why, sizeof(why), "missed %u health checks in a row",
+					 w->missed);
+				worker_kill(w, why);
+				watched = 0;
+			} else {
+				if (w->state == W_READY)
+					log_warnx("%s (pid %d) missed a health check", w->name,
+						  w->pid);
+				worker_set_state(w, W_UNHEALTHY);
+			}
+		}
+		w->surveyed = watched;
+		w->replied = 0;
+	}
+	survey.round = ++sup.round;
+	if ((rv = bus_send(sup.surveyor, MSG_HEALTH_SURVEY, &survey, sizeof(survey))) != 0)
+		log_debug("health survey: %s", nng_strerror(rv));
+}
+
+static int
+health_open(void)
+{
+	int rv, fd;
+
+	if ((rv = bus_listen(&sup.surveyor, nng_surveyor0_open, sup.cfg.runtime_dir, HEALTH_SOCKET,
+			     HEALTH_SUFFIX)) != 0) {
+		log_errorx("health socket in %s: %s", sup.cfg.runtime_dir, nng_strerror(rv));
+		return -1;
+	}
+	sup.surveyor_open = 1;
+	nng_socket_set_ms(sup.surveyor, NNG_OPT_SURVEYOR_SURVEYTIME, HEALTH_PERIOD_MS * 9 / 10);
+	if ((rv = nng_socket_get_int(sup.surveyor, NNG_OPT_RECVFD, &fd)) != 0) {
+		log_errorx("health socket: %s", nng_strerror(rv));
+		return -1;
+	}
+	uv_poll_init(sup.loop, &sup.survey_poll, fd);
+	sup.survey_polling = 1;
+	uv_poll_start(&sup.survey_poll, UV_READABLE, survey_poll_cb);
+	uv_timer_start(&sup.health_timer, health_timer_cb, HEALTH_PERIOD_MS, HEALTH_PERIOD_MS);
+	return 0;
+}
+
+/* ---- status -------------------------------------------------------------------------- */
+
+static const char *
+signal_name(int signo)
+{
+	static const struct {
+		int signo;
+		const char *name;
+	} names[] = {{SIGHUP, "HUP"},   {SIGINT, "INT"},   {SIGQUIT, "QUIT"}, {SIGILL, "ILL"},
+		     {SIGABRT, "ABRT"}, {SIGBUS, "BUS"},   {SIGFPE, "FPE"},   {SIGKILL, "KILL"},
+		     {SIGUSR1, "USR1"}, {SIGSEGV, "SEGV"}, {SIGUSR2, "USR2"}, {SIGPIPE, "PIPE"},
+		     {SIGALRM, "ALRM"}, {SIGTERM, "TERM"}, {SIGXCPU, "XCPU"}, {SIGSYS, "SYS"}};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].signo == signo)
+			return names[i].name;
+	return "other";
+}
+
+static json_t *
+worker_json(const struct worker *w, uint64_t now)
+{
+	json_t *o = json_object(), *exit = json_null();
+
+	json_object_set_new(o, "state", json_string(state_names[w->state]));
+	json_object_set_new(o, "pid", w->running ? json_integer(w->pid) : json_null());
+	json_object_set_new(o, "uptime_ms",
+			    w->running ? json_integer((json_int_t)(now - w->started_ms))
+				       : json_null());
+	json_object_set_new(o, "ready_ms", w->ready_ms ? json_integer((json_int_t)(
+							    w->ready_ms - w->started_ms))
+						      : json_null());
+	json_object_set_new(o, "restarts", json_integer(w->restarts));
+	if (w->exits > 0) {
+		exit = json_object();
+		if (w->last_signal != 0) {
+			json_object_set_new(exit, "signal", json_integer(w->last_signal));
+			json_object_set_new(exit, "signal_name",
+					    json_string(signal_name(w->last_signal)));
+		} else {
+			json_object_set_new(exit, "status", json_integer(w->last_status));
+		}
+		json_object_set_new(exit, "at_ms", json_integer((json_int_t)w->last_exit_ms));
+		if (w->reason[0] != '\0')
+			json_object_set_new(exit, "reason", json_string(w->reason));
+	}
+	json_object_set_new(o, "last_exit", exit);
+	json_object_set_new(o, "missed_health_checks", json_integer(w->missed));
+	json_object_set_new(o, "health", w->facts ? json_incref(w->facts) : json_null());
+	json_object_set_new(o, "health_age_ms",
+			    w->facts ? json_integer((json_int_t)(now - w->facts_ms)) : json_null());
+	return o;
+}
+
+/* The status document: bridge version and uptime, every worker, how the bridge is set up. */
+static char *
+status_json(void)
+{
+	uint64_t now = util_mono_ms();
+	json_t *root = json_object(), *ws = json_object();
+	char *text;
+
+	json_object_set_new(root, "version", json_string(SB_VERSION));
+	json_object_set_new(root, "pid", json_integer(getpid()));
+	json_object_set_new(root, "uptime_ms", json_integer((json_int_t)(now - sup.started_ms)));
+	json_object_set_new(root, "started_at_ms", json_integer((json_int_t)sup.started_wall_ms));
+	json_object_set_new(root, "stopping", json_boolean(sup.stopping));
+	json_object_set_new(root, "broker", json_pack("{s:s,s:i}", "host", sup.cfg.broker_host,
+						       "port", sup.cfg.broker_port));
+	json_object_set_new(root, "state_dir", json_string(sup.cfg.state_dir));
+	json_object_set_new(root, "runtime_dir", json_string(sup.cfg.runtime_dir));
+	for (size_t i = 0; i < NWORKERS; i++)
+		json_object_set_new(ws, workers[i].name, worker_json(&workers[i], now));
+	json_object_set_new(root, "workers", ws);
+	text = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return text;
+}
+
+/* ---- signals and stop ---------------------------------------------------------------- */
 
 static void
 grace_timer_cb(uv_timer_t *t)
 {
 	(void)t;
 	for (size_t i = 0; i < NWORKERS; i++)
-		if (workers[i].state == W_RUNNING) {
+		if (workers[i].running) {
 			log_warnx("%s did not stop within %d ms; killing it", workers[i].name,
 				  STOP_GRACE_MS);
 			uv_process_kill(&workers[i].proc, SIGKILL);
@@ -212,26 +714,30 @@ grace_timer_cb(uv_timer_t *t)
 }
 
 static void
-supervise_stop(int status)
+supervise_stop(int status, const char *reason)
 {
 	if (sup.stopping)
 		return;
 	sup.stopping = 1;
 	sup.exit_status = status;
+	msg_strlcpy(sup.exit_reason, reason ? reason : "", sizeof(sup.exit_reason));
+	uv_timer_stop(&sup.health_timer);
 	for (size_t i = 0; i < NWORKERS; i++) {
-		uv_timer_stop(&workers[i].restart_timer);
-		if (workers[i].state == W_RUNNING)
-			uv_process_kill(&workers[i].proc, SIGTERM);
+		struct worker *w = &workers[i];
+
+		uv_timer_stop(&w->timer);
+		if (w->running) {
+			uv_process_kill(&w->proc, SIGTERM);
+			uv_process_kill(&w->proc, SIGCONT);
+		} else if (w->state != W_FAILED) {
+			worker_set_state(w, W_STOPPED);
+		}
 	}
 	uv_signal_stop(&sup.sigterm);
 	uv_signal_stop(&sup.sigint);
-	if (all_stopped()) {
-		int busy = 0;
-
-		for (size_t i = 0; i < NWORKERS; i++)
-			busy |= workers[i].proc_open;
-		if (!busy)
-			close_all_handles();
+	uv_signal_stop(&sup.sighup);
+	if (!any_process_open()) {
+		close_all_handles();
 		return;
 	}
 	uv_timer_start(&sup.grace_timer, grace_timer_cb, STOP_GRACE_MS, 0);
@@ -243,17 +749,66 @@ signal_cb(uv_signal_t *s, int signo)
 {
 	(void)s;
 	log_info("received %s; stopping the workers", strsignal(signo));
-	supervise_stop(0);
+	supervise_stop(0, NULL);
+}
+
+extern char **environ;
+
+/* SIGHUP: read the configuration again from the same sources; restart the workers whose keys
+ * changed, gracefully and without counting it as a failure. A bad file changes nothing. */
+static void
+supervise_reload(void)
+{
+	struct config cfg;
+	char err[512];
+	unsigned mask;
+
+	if (config_load(&cfg, sup.nargs, sup.argv + 1, environ, NULL, err, sizeof(err)) < 0) {
+		log_errorx("SIGHUP: configuration not reloaded: %s", err);
+		return;
+	}
+	if (strcmp(cfg.runtime_dir, sup.cfg.runtime_dir) != 0)
+		log_warnx("SIGHUP: runtime_dir changes only when the bridge is restarted");
+	mask = reload_affected(&sup.cfg, &cfg);
+	msg_strlcpy(cfg.runtime_dir, sup.cfg.runtime_dir, sizeof(cfg.runtime_dir));
+	sup.cfg = cfg;
+	log_set_level((enum log_level)cfg.log_level);
+	policy_from_config(&sup.policy, &cfg);
+	log_info("SIGHUP: configuration reloaded; %s", mask ? "restarting the workers it concerns"
+							 : "no worker concerned");
+	for (size_t i = 0; i < NWORKERS; i++) {
+		struct worker *w = &workers[i];
+
+		if (!(mask & (1u << i)))
+			continue;
+		if (w->running) {
+			w->restart_now = 1;
+			worker_kill(w, "configuration changed");
+		} else if (w->state == W_BACKING_OFF) {
+			uv_timer_stop(&w->timer);
+			worker_spawn(w);
+		}
+	}
+}
+
+static void
+sighup_cb(uv_signal_t *s, int signo)
+{
+	(void)s;
+	(void)signo;
+	supervise_reload();
 }
 
 int
-supervise(const char *rundir, int nargs, char **args)
+supervise(const struct config *cfg, int nargs, char **args)
 {
-	char pidbuf[32];
+	char pidbuf[32], fdbuf[16];
 
-	(void)rundir;
 	sup.loop = uv_default_loop();
-	restart_policy_defaults(&sup.policy);
+	sup.cfg = *cfg;
+	sup.started_ms = util_mono_ms();
+	sup.started_wall_ms = util_now_ms();
+	policy_from_config(&sup.policy, cfg);
 	if ((sup.argv = calloc((size_t)nargs + 2, sizeof(char *))) == NULL)
 		fatal("calloc");
 	for (int i = 0; i < nargs; i++)
@@ -261,25 +816,42 @@ supervise(const char *rundir, int nargs, char **args)
 	sup.nargs = nargs;
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
 	setenv(WORKER_SUPERVISOR_ENV, pidbuf, 1);
+	snprintf(fdbuf, sizeof(fdbuf), "%d", HEALTH_READY_FD);
+	setenv(HEALTH_READY_ENV, fdbuf, 1);
 
 	uv_signal_init(sup.loop, &sup.sigterm);
 	uv_signal_init(sup.loop, &sup.sigint);
+	uv_signal_init(sup.loop, &sup.sighup);
 	uv_signal_start(&sup.sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&sup.sigint, signal_cb, SIGINT);
+	uv_signal_start(&sup.sighup, sighup_cb, SIGHUP);
 	uv_timer_init(sup.loop, &sup.grace_timer);
+	uv_timer_init(sup.loop, &sup.health_timer);
 	for (size_t i = 0; i < NWORKERS; i++) {
 		struct worker *w = &workers[i];
 
 		worker_find_path(w);
-		uv_timer_init(sup.loop, &w->restart_timer);
-		w->restart_timer.data = w;
+		uv_timer_init(sup.loop, &w->timer);
+		w->timer.data = w;
 	}
+	if (health_open() < 0)
+		supervise_stop(EXIT_TEMPORARY, "cannot open the health socket");
+	else if (status_listen(sup.loop, sup.cfg.runtime_dir, status_json) < 0)
+		supervise_stop(EXIT_TEMPORARY, "cannot open the status socket");
 	for (size_t i = 0; i < NWORKERS && !sup.stopping; i++)
 		worker_spawn(&workers[i]);
 
 	uv_run(sup.loop, UV_RUN_DEFAULT);
-	uv_loop_close(sup.loop);
+	if (uv_loop_close(sup.loop) != 0)
+		log_warnx("loop closed with handles left");
+	if (sup.surveyor_open)
+		nng_close(sup.surveyor);
+	for (size_t i = 0; i < NWORKERS; i++)
+		json_decref(workers[i].facts);
 	free(sup.argv);
-	log_info("stopped (status %d)", sup.exit_status);
+	if (sup.exit_reason[0] != '\0')
+		log_errorx("stopped (status %d): %s", sup.exit_status, sup.exit_reason);
+	else
+		log_info("stopped (status %d)", sup.exit_status);
 	return sup.exit_status;
 }

@@ -1,9 +1,14 @@
-/* test_policy.c -- the supervisor's restart delay and intensity rules. */
+/* test_policy.c -- the supervisor's pure parts: restart delay and intensity, which workers a
+ * new configuration concerns, and what the CLI makes of a status document. */
 #include "check.h"
+#include "config.h"
 #include "policy.h"
+#include "report.h"
 
-int
-main(void)
+#include <stdlib.h>
+
+static void
+test_restart(void)
 {
 	struct restart_policy p;
 	struct restart_history h = {0};
@@ -29,5 +34,128 @@ main(void)
 	h.count = 0;
 	for (unsigned i = 0; i < 5 * p.intensity; i++)
 		CHECK_INT(restart_record(&p, &h, (uint64_t)i * (p.period_ms / 2)), 0);
+	/* An intensity above the history size still trips (the history keeps the newest). */
+	p.intensity = 1000;
+	h.count = 0;
+	for (unsigned i = 0; i < 2000; i++)
+		CHECK_INT(restart_record(&p, &h, 1000 + i), 0);
+}
+
+static void
+test_reload(void)
+{
+	struct config a, b;
+
+	config_defaults(&a);
+	b = a;
+	CHECK_INT(reload_affected(&a, &b), 0);
+	b.broker_port = 1884;
+	CHECK_INT(reload_affected(&a, &b), WORKER_MQTTD);
+	b = a;
+	b.http_port = 9000;
+	CHECK_INT(reload_affected(&a, &b), WORKER_PLAYERD | WORKER_HTTPD);
+	b = a;
+	snprintf(b.speakers, sizeof(b.speakers), "10.0.0.2");
+	CHECK_INT(reload_affected(&a, &b), WORKER_DISCOVERYD);
+	b = a;
+	b.log_level = 3;
+	CHECK_INT(reload_affected(&a, &b), WORKER_ALL);
+	/* The supervisor's own keys restart nobody. */
+	b = a;
+	b.restart_intensity = 99;
+	b.restart_stable_s = 1;
+	CHECK_INT(reload_affected(&a, &b), 0);
+}
+
+#define DOC_OK                                                                                 \
+	"{\"version\":\"0.1.0\",\"pid\":10,\"uptime_ms\":65000,\"stopping\":false,\"workers\":{" \
+	"\"mqttd\":{\"state\":\"ready\",\"pid\":11,\"uptime_ms\":65000,\"restarts\":0,"        \
+	"\"last_exit\":null,\"health\":{\"broker_connected\":true,\"broker\":\"b:1883\"}},"     \
+	"\"discoveryd\":{\"state\":\"ready\",\"pid\":12,\"restarts\":2,\"last_exit\":"         \
+	"{\"signal\":9,\"signal_name\":\"KILL\"},\"health\":{\"speakers_known\":1,"            \
+	"\"last_search_ago_ms\":4000,\"speakers\":[{\"room\":\"Kitchen\",\"uuid\":"            \
+	"\"RINCON_1\",\"ip\":\"10.0.0.2\",\"port\":1400,\"model\":\"One\"}]}},"                 \
+	"\"playerd\":{\"state\":\"ready\",\"pid\":13,\"health\":{\"queues\":[{\"speaker\":"    \
+	"\"Kitchen\",\"queued\":2,\"busy\":true}]}},"                                           \
+	"\"httpd\":{\"state\":\"ready\",\"pid\":14,\"health\":{\"cache_entries\":3,"           \
+	"\"cache_bytes\":4096,\"requests_served\":7}}}}"
+
+static void
+test_verdict(void)
+{
+	char why[256], doc[2048];
+	struct strbuf out = STRBUF_INIT;
+
+	CHECK_INT(report_verdict(DOC_OK, strlen(DOC_OK), why, sizeof(why)), 0);
+	CHECK_STR(why, "healthy: 4 workers ready, broker connected, 1 speakers");
+
+	snprintf(doc, sizeof(doc), "%s", DOC_OK);
+	memcpy(strstr(doc, "\"broker_connected\":true"), "\"broker_connected\":fals", 23);
+	/* "fals" is not JSON: a document that does not parse is unhealthy, not a crash. */
+	CHECK_INT(report_verdict(doc, strlen(doc), why, sizeof(why)), 1);
+
+	snprintf(doc, sizeof(doc), "%s", DOC_OK);
+	{
+		char *p = strstr(doc, "\"broker_connected\":true");
+
+		memmove(p + 24, p + 23, strlen(p + 23) + 1);
+		memcpy(p, "\"broker_connected\":false", 24);
+	}
+	CHECK_INT(report_verdict(doc, strlen(doc), why, sizeof(why)), 1);
+	CHECK_STR(why, "mqttd is not connected to the broker b:1883");
+
+	snprintf(doc, sizeof(doc), "%s", DOC_OK);
+	memcpy(strstr(doc, "\"state\":\"ready\",\"pid\":14"), "\"state\":\"faild\"", 15);
+	CHECK_INT(report_verdict(doc, strlen(doc), why, sizeof(why)), 1);
+	CHECK(strncmp(why, "httpd is faild", 14) == 0);
+
+	CHECK_INT(report_verdict("", 0, why, sizeof(why)), 1);
+	CHECK_INT(report_verdict("[1,2]", 5, why, sizeof(why)), 1);
+	CHECK_INT(report_verdict("{\"workers\":{}}", 14, why, sizeof(why)), 1);
+	CHECK_INT(report_verdict("{\"workers\":{\"mqttd\":{\"state\":\"ready\"}}}", 39, why,
+				 sizeof(why)),
+		  1);
+	CHECK_STR(why, "mqttd has not answered a health check yet");
+	/* Hostile shapes: wrong types everywhere are reported, never trusted. */
+	CHECK_INT(report_verdict("{\"workers\":{\"mqttd\":7,\"x\":[]}}", 30, why, sizeof(why)), 1);
+
+	CHECK_INT(report_table(DOC_OK, strlen(DOC_OK), &out), 0);
+	CHECK(strstr(out.s, "sonos-bridge 0.1.0 (pid 10), up 1m05s") != NULL);
+	CHECK(strstr(out.s, "discoveryd  ready") != NULL);
+	CHECK(strstr(out.s, "signal KILL") != NULL);
+	CHECK(strstr(out.s, "1 speakers, last search 4s ago") != NULL);
+	CHECK(strstr(out.s, "Kitchen: playing") == NULL); /* no request id: shown as busy */
+	CHECK(strstr(out.s, "Kitchen: busy, 2 queued") != NULL);
+	CHECK(strstr(out.s, "3 clips (4 KiB), 7 requests served") != NULL);
+	CHECK(strstr(out.s, "10.0.0.2:1400") != NULL);
+	strbuf_free(&out);
+	CHECK_INT(report_table("{}", 2, &out), -1);
+	strbuf_free(&out);
+}
+
+static void
+test_duration(void)
+{
+	char s[32];
+
+	report_duration(850, s, sizeof(s));
+	CHECK_STR(s, "850ms");
+	report_duration(42000, s, sizeof(s));
+	CHECK_STR(s, "42s");
+	report_duration(192000, s, sizeof(s));
+	CHECK_STR(s, "3m12s");
+	report_duration(5 * 3600000ULL + 7 * 60000, s, sizeof(s));
+	CHECK_STR(s, "5h07m");
+	report_duration(2 * 86400000ULL + 3 * 3600000ULL, s, sizeof(s));
+	CHECK_STR(s, "2d03h");
+}
+
+int
+main(void)
+{
+	test_restart();
+	test_reload();
+	test_verdict();
+	test_duration();
 	CHECK_DONE();
 }
