@@ -47,6 +47,8 @@ static const struct key keys[] = {
 	STR(household, "household ids (X-RINCON-HOUSEHOLD) to use, comma separated "
 	    "(default: every household)"),
 	INT(state_poll_ms, 200, 600000, "how often speaker state is read when no event came"),
+	STR(announce_all, "parallel (each group on its own) or grouped (one synchronized "
+	    "stream) for sonos/all/tts and clip"),
 	INT(search_interval_s, 1, 3600, "seconds between SSDP searches; a speaker silent "
 	    "for two is probed"),
 	INT(restart_intensity, 1, 10000, "more restarts of one worker than this within "
@@ -74,10 +76,11 @@ config_defaults(struct config *cfg)
 	cfg->request_expiry_s = 300;
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->search_interval_s = 60;
-	cfg->state_poll_ms = 5000;
 	cfg->restart_intensity = 10;
 	cfg->restart_period_s = 60;
 	cfg->restart_stable_s = 10;
+	cfg->state_poll_ms = 5000;
+	strcpy(cfg->announce_all, "parallel");
 }
 
 static const struct key *
@@ -346,6 +349,11 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->base_topic[0] == '\0' || strpbrk(cfg->base_topic, "+#") != NULL) {
 		snprintf(err, errlen, "base_topic: must be non-empty, without + or #");
+		return -1;
+	}
+	if (strcmp(cfg->announce_all, "parallel") != 0 && strcmp(cfg->announce_all, "grouped") != 0) {
+		snprintf(err, errlen, "announce_all: '%s' is not parallel or grouped",
+			 cfg->announce_all);
 		return -1;
 	}
 	if (cfg->state_dir[0] == '\0') {

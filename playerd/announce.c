@@ -364,6 +364,91 @@ restore(struct announcement *a, const struct snapshot *s)
 	}
 }
 
+/* Make sp a member of coordinator's group. */
+static int
+join_group(const struct msg_speaker *sp, const char *coordinator, char *err, size_t errlen)
+{
+	char uri[64];
+	struct soap_arg args[] = {{"InstanceID", "0"}, {"CurrentURI", uri}, {"CurrentURIMetaData", ""}};
+
+	snprintf(uri, sizeof(uri), "x-rincon:%s", coordinator);
+	return sonos_call(sp, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3, NULL, err, errlen);
+}
+
+/* `all`, grouped: snapshot every group, join every speaker to the first reachable
+ * coordinator, play once, then split the groups as they were and restore each. The
+ * trade-off against parallel mode: one synchronized stream, but every group is taken apart
+ * and rebuilt, which takes a few SOAP calls per speaker. */
+static void
+announce_all_grouped(struct announcement *a, const char *url, const char *mime)
+{
+	struct announce_all *all = a->all;
+	struct announcement *subs = calloc((size_t)all->ngroups, sizeof(*subs));
+	struct snapshot *snaps = calloc((size_t)all->ngroups, sizeof(*snaps));
+	int *ok = calloc((size_t)all->ngroups, sizeof(*ok));
+	int chosen = -1;
+	char err[256];
+
+	if (subs == NULL || snaps == NULL || ok == NULL) {
+		fail(a, "%s", "out of memory");
+		goto out;
+	}
+	for (int g = 0; g < all->ngroups; g++) {
+		subs[g] = *a;
+		subs[g].coordinator = all->groups[g].coordinator;
+		memcpy(subs[g].members, all->groups[g].members, sizeof(subs[g].members));
+		subs[g].nmembers = all->groups[g].nmembers;
+		subs[g].status = EVENT_DONE;
+		ok[g] = snapshot_take(&subs[g], &snaps[g]) == 0;
+		if (ok[g] && chosen < 0)
+			chosen = g;
+		else if (!ok[g])
+			log_warnx("all: %s left out: %s", subs[g].coordinator.room, subs[g].error);
+	}
+	if (chosen < 0) {
+		fail(a, "no speaker reachable%s", "");
+		goto out;
+	}
+	for (int g = 0; g < all->ngroups; g++) {
+		if (!ok[g])
+			continue;
+		prepare(&subs[g], &snaps[g]);
+		for (int m = 0; g != chosen && m < subs[g].nmembers; m++)
+			if (join_group(&subs[g].members[m], subs[chosen].coordinator.uuid, err,
+				       sizeof(err)) != 0)
+				log_warnx("all: %s did not join: %s", subs[g].members[m].room, err);
+	}
+	a->coordinator = subs[chosen].coordinator;
+	if (play_clip(a, url, mime) == 0) {
+		announce_event(a, EVENT_PLAYING, NULL);
+		wait_end(a);
+	}
+	for (int g = 0; g < all->ngroups; g++) {
+		static const struct soap_arg inst[] = {{"InstanceID", "0"}};
+
+		if (!ok[g] || g == chosen)
+			continue;
+		sonos_call(&subs[g].coordinator, SOAP_AVTRANSPORT,
+			   "BecomeCoordinatorOfStandaloneGroup", inst, 1, NULL, err, sizeof(err));
+		for (int m = 1; m < subs[g].nmembers; m++)
+			if (join_group(&subs[g].members[m], subs[g].coordinator.uuid, err,
+				       sizeof(err)) != 0)
+				log_warnx("all: %s did not rejoin: %s", subs[g].members[m].room, err);
+	}
+	for (int g = 0; g < all->ngroups; g++) {
+		if (!ok[g])
+			continue;
+		restore(&subs[g], &snaps[g]);
+		if (subs[g].error[0] != '\0' && a->error[0] == '\0')
+			snprintf(a->error, sizeof(a->error), "%s: %s", subs[g].coordinator.room,
+				 subs[g].error);
+	}
+out:
+	free(subs);
+	free(snaps);
+	free(ok);
+}
+
 void
 announce_run(struct announcement *a)
 {
@@ -380,6 +465,10 @@ announce_run(struct announcement *a)
 	}
 	if (clip_prepare(a, url, sizeof(url), mime, sizeof(mime)) < 0)
 		return;
+	if (a->all != NULL) {
+		announce_all_grouped(a, url, mime);
+		return;
+	}
 	if (snapshot_take(a, &snap) < 0)
 		return;
 	prepare(a, &snap);

@@ -61,6 +61,21 @@ struct snapshot {
 	struct member_volume members[GROUP_MAX];
 };
 
+/* One group as it was before a grouped announcement to all speakers. */
+struct announce_group {
+	struct msg_speaker coordinator;
+	struct msg_speaker members[GROUP_MAX]; /* coordinator first */
+	int nmembers;
+};
+
+#define ALL_GROUPS_MAX 32
+
+/* `all` in grouped mode: every group joins one coordinator for one synchronized stream. */
+struct announce_all {
+	int ngroups;
+	struct announce_group groups[ALL_GROUPS_MAX];
+};
+
 struct announcement {
 	struct announcement *next;     /* in its speaker's queue */
 	struct speaker_queue *queue;
@@ -73,6 +88,7 @@ struct announcement {
 	int nmembers;
 	struct command *cmd;           /* REQUEST_SET: the parsed command, else NULL */
 	char join_uuid[48];            /* REQUEST_SET with join: the coordinator to join */
+	struct announce_all *all;      /* grouped announcement to every speaker, else NULL */
 	/* outcome, written by the thread, read in the after-work callback */
 	uint8_t status;                /* EVENT_DONE, EVENT_FAILED, EVENT_EXPIRED */
 	uint32_t duration_ms;

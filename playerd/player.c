@@ -98,6 +98,7 @@ work_cb(uv_work_t *w)
 static void
 announcement_free(struct announcement *a)
 {
+	free(a->all);
 	free(a->cmd);
 	free(a->req);
 	free(a);
@@ -212,7 +213,7 @@ command_prepare(struct msg_request *req, char *join_uuid, size_t size)
 
 /* Queue an announcement or command of req on one speaker; takes ownership of req. */
 static void
-announce_on(struct msg_request *req, const struct msg_speaker *sp)
+announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announce_all *all)
 {
 	struct announcement *a = calloc(1, sizeof(*a));
 	const struct msg_speaker *co = coordinator_of(sp);
@@ -223,8 +224,10 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp)
 		log_warnx("request %s: out of memory", req->id);
 		free(a);
 		free(req);
+		free(all);
 		return;
 	}
+	a->all = all;
 	if (req->kind == REQUEST_SET &&
 	    (a->cmd = command_prepare(req, a->join_uuid, sizeof(a->join_uuid))) == NULL) {
 		free(a);
@@ -244,6 +247,32 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp)
 		q->head = a;
 	q->tail = a;
 	queue_run_next(q);
+}
+
+/* `all` in grouped mode: one announcement over every group, queued on the first one's. */
+static void
+announce_all_grouped_on(struct msg_request *req)
+{
+	struct announce_all *all = calloc(1, sizeof(*all));
+
+	if (all == NULL) {
+		reject(req, EVENT_FAILED, "out of memory");
+		return;
+	}
+	for (int i = 0; i < P.count && all->ngroups < ALL_GROUPS_MAX; i++) {
+		const struct msg_speaker *co = coordinator_of(&P.table[i]);
+		int g;
+
+		for (g = 0; g < all->ngroups; g++)
+			if (strcmp(all->groups[g].coordinator.uuid, co->uuid) == 0)
+				break;
+		if (g < all->ngroups)
+			continue;
+		all->groups[g].coordinator = *co;
+		all->groups[g].nmembers = members_of(co, all->groups[g].members, GROUP_MAX);
+		all->ngroups++;
+	}
+	announce_on(req, &all->groups[0].coordinator, all);
 }
 
 static void
@@ -273,17 +302,25 @@ dispatch(struct msg_request *req, int final)
 			reject(req, EVENT_FAILED, "no speakers known");
 			return 1;
 		}
+		if (req->kind != REQUEST_SET && strcmp(P.cfg->announce_all, "grouped") == 0) {
+			announce_all_grouped_on(req);
+			return 1;
+		}
+		/* Parallel: once per group (members hear their coordinator); commands: once
+		 * per speaker, since volume and mute are per speaker. */
 		for (i = 0; i < P.count; i++) {
-			struct msg_request *copy = request_copy(req);
+			struct msg_request *copy;
 
-			if (copy != NULL)
-				announce_on(copy, &P.table[i]);
+			if (req->kind != REQUEST_SET && coordinator_of(&P.table[i]) != &P.table[i])
+				continue;
+			if ((copy = request_copy(req)) != NULL)
+				announce_on(copy, &P.table[i], NULL);
 		}
 		free(req);
 		return 1;
 	}
 	if ((i = player_resolve(P.table, P.count, req->target)) >= 0) {
-		announce_on(req, &P.table[i]);
+		announce_on(req, &P.table[i], NULL);
 		return 1;
 	}
 	if (!final)
