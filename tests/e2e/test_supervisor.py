@@ -1,0 +1,410 @@
+"""test_supervisor.py -- the supervisor under real signals: readiness, restarts, health checks,
+the restart intensity limit, bad configuration, the status socket and the user verbs.
+
+Real processes (the bridge, mosquitto, an emulated speaker), real signals (kill -9, SIGSTOP,
+SIGHUP), every wait bounded. What is asserted is what a user sees: the exit status and output of
+`sonos-bridge status` / `healthcheck`, the process table, the broker's own log and the MQTT
+events."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+import harness
+
+KITCHEN_IP = "127.0.0.2"
+WORKERS = ("mqttd", "discoveryd", "playerd", "httpd")
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def proc_comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def processes_using(path):
+    """pids of live processes whose command line mentions path (our bridge's config file)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                cmdline = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if path in cmdline and pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+class SupervisorTest(harness.E2ETestCase):
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def cli(self, bridge, *args, timeout=10):
+        """Run `sonos-bridge <args> --config <the bridge's file>`: (status, stdout, stderr)."""
+        r = subprocess.run([bridge.binary] + list(args) + ["--config", bridge.config_path],
+                           capture_output=True, text=True, timeout=timeout)
+        return r.returncode, r.stdout, r.stderr
+
+    def status(self, bridge):
+        """The status document as a dict, or None when the bridge does not answer."""
+        rc, out, _ = self.cli(bridge, "status", "--json")
+        if rc != 0:
+            return None
+        return json.loads(out)
+
+    def wait_status(self, bridge, predicate, timeout):
+        """The first status document for which predicate(doc) is true, or None."""
+        def check():
+            doc = self.status(bridge)
+            try:
+                return doc if doc is not None and predicate(doc) else None
+            except (KeyError, TypeError):
+                return None
+        return harness.wait_until(check, timeout, 0.1)
+
+    def wait_healthy(self, bridge, timeout=20):
+        ok = harness.wait_until(lambda: self.cli(bridge, "healthcheck")[0] == 0, timeout, 0.2)
+        self.assertTrue(ok, "bridge not healthy within %d s: %s" % (
+            timeout, self.cli(bridge, "healthcheck")[1]))
+        return self.status(bridge)
+
+    def start_healthy(self, broker, **kw):
+        bridge = self.start_bridge(broker, **kw)
+        return bridge, self.wait_healthy(bridge)
+
+    def connections_of(self, broker, client_id):
+        """How often the broker has accepted a connection with client_id (its own log)."""
+        return len(re.findall(r"New client connected from \S+ as %s\b" % re.escape(client_id),
+                              broker.log_text()))
+
+    def wait_restarted(self, bridge, name, old_pid, restarts_before, timeout=15):
+        """Wait until worker name runs again under a new pid and is ready; returns its entry."""
+        doc = self.wait_status(
+            bridge, lambda d: d["workers"][name]["state"] == "ready" and
+            d["workers"][name]["pid"] not in (None, old_pid) and
+            d["workers"][name]["restarts"] > restarts_before, timeout)
+        self.assertIsNotNone(doc, "%s not restarted and ready within %d s: %s" % (
+            name, timeout, self.status(bridge)))
+        return doc["workers"][name]
+
+    # -- tests ---------------------------------------------------------------------------
+
+    def test_status_matches_reality_and_healthcheck_follows_the_broker(self):
+        broker = self.start_broker()
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        bridge, doc = self.start_healthy(broker)
+
+        # Every worker is a child of the supervisor, named for ps, under the pid status shows.
+        children = set(bridge.worker_pids())
+        self.assertEqual(doc["pid"], bridge.pid)
+        self.assertEqual(set(doc["workers"]), set(WORKERS))
+        for name in WORKERS:
+            w = doc["workers"][name]
+            self.assertEqual(w["state"], "ready", w)
+            self.assertIn(w["pid"], children)
+            self.assertEqual(proc_comm(w["pid"]), "sb-" + name)
+            self.assertEqual(w["restarts"], 0)
+            self.assertIsNone(w["last_exit"])
+            self.assertIsInstance(w["health"], dict, w)
+            self.assertLess(w["health_age_ms"], 5000)
+        self.assertEqual(len(children), 4, children)
+        self.assertTrue(doc["version"])
+        self.assertGreater(doc["uptime_ms"], 0)
+        mqttd = doc["workers"]["mqttd"]["health"]
+        self.assertIs(mqttd["broker_connected"], True)
+        self.assertEqual(mqttd["broker"], "127.0.0.1:%d" % broker.port)
+        # The client id mqttd reports is the one the broker has seen.
+        self.assertEqual(self.connections_of(broker, mqttd["client_id"]), 1)
+
+        # The speaker shows up in discoveryd's facts and in the readable table.
+        doc = self.wait_status(bridge, lambda d: d["workers"]["discoveryd"]["health"]
+                               ["speakers_known"] == 1, 15)
+        self.assertIsNotNone(doc)
+        sp = doc["workers"]["discoveryd"]["health"]["speakers"][0]
+        self.assertEqual((sp["room"], sp["uuid"], sp["ip"]), ("Kitchen", kitchen.uuid, KITCHEN_IP))
+        rc, table, _ = self.cli(bridge, "status")
+        self.assertEqual(rc, 0)
+        for name in WORKERS:
+            self.assertRegex(table, r"(?m)^%s\s+ready\s+%d\b" % (name, doc["workers"][name]["pid"]))
+        self.assertIn(kitchen.uuid, table)
+        self.assertRegex(table, r"Kitchen\s+127\.0\.0\.2:1400")
+
+        # The status socket is private.
+        st = os.stat(os.path.join(bridge.runtime_dir, "status.sock"))
+        self.assertEqual(st.st_mode & 0o777, 0o600)
+
+        rc, out, _ = self.cli(bridge, "healthcheck")
+        self.assertEqual((rc, out.count("\n")), (0, 1), out)
+        self.assertIn("healthy", out)
+
+        # Broker down: mqttd keeps retrying (still ready), but the bridge is not healthy.
+        broker.stop()
+        self.assertTrue(harness.wait_until(lambda: self.cli(bridge, "healthcheck")[0] == 1, 10))
+        rc, out, _ = self.cli(bridge, "healthcheck")
+        self.assertEqual(rc, 1)
+        self.assertIn("mqttd is not connected to the broker 127.0.0.1:%d" % broker.port, out)
+        self.assertEqual(out.count("\n"), 1, out)
+        doc = self.status(bridge)
+        self.assertEqual(doc["workers"]["mqttd"]["state"], "ready")
+        self.assertEqual(doc["workers"]["mqttd"]["restarts"], 0)
+        broker.start()
+        self.wait_healthy(bridge, 30)
+
+        # SIGTERM: exit 0 within a few seconds, offline published (retained), no process left.
+        t0 = time.monotonic()
+        bridge.signal(signal.SIGTERM)
+        bridge.proc.wait(10)
+        self.assertEqual(bridge.proc.returncode, 0)
+        self.assertLess(time.monotonic() - t0, 8)
+        after = self.mqtt(broker, subscribe=["sonos/bridge/state"])
+        self.assertIsNotNone(after.wait_topic("sonos/bridge/state", 5, text="offline"))
+        self.assertEqual(processes_using(bridge.config_path), [])
+
+        # Not running: healthcheck and status say so.
+        rc, out, _ = self.cli(bridge, "healthcheck")
+        self.assertEqual(rc, 1)
+        self.assertIn("not running", out)
+        rc, _, err = self.cli(bridge, "status")
+        self.assertEqual(rc, 1)
+        self.assertIn("not running", err)
+
+    def test_kill9_each_worker_is_restarted_without_dropping_the_broker(self):
+        broker = self.start_broker()
+        self.start_speaker(KITCHEN_IP, "Kitchen")
+        bridge, doc = self.start_healthy(broker)
+        client_id = doc["workers"]["mqttd"]["health"]["client_id"]
+        self.assertEqual(self.connections_of(broker, client_id), 1)
+
+        for name in ("discoveryd", "playerd", "httpd", "mqttd"):
+            w = self.status(bridge)["workers"][name]
+            os.kill(w["pid"], signal.SIGKILL)
+            after = self.wait_restarted(bridge, name, w["pid"], w["restarts"])
+            self.assertEqual(after["restarts"], w["restarts"] + 1)
+            self.assertEqual(after["last_exit"]["signal_name"], "KILL", after)
+            self.assertFalse(pid_alive(w["pid"]))
+            self.assertEqual(proc_comm(after["pid"]), "sb-" + name)
+            if name != "mqttd":
+                # The broker saw no reconnect: mqttd's session was never touched.
+                self.assertEqual(self.connections_of(broker, client_id), 1,
+                                 "killing %s made mqttd reconnect" % name)
+        # The check above can fail: killing mqttd itself is seen by the broker.
+        self.assertTrue(harness.wait_until(lambda: self.connections_of(broker, client_id) == 2, 10))
+        self.wait_healthy(bridge)
+        # Only the supervisor's four children, no orphan from the killed ones.
+        self.assertEqual(len(bridge.worker_pids()), 4)
+        self.assertEqual(len(processes_using(bridge.config_path)), 5)
+
+    def test_kill9_during_an_announcement(self):
+        broker = self.start_broker()
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
+        bridge, _ = self.start_healthy(broker)
+        self.wait_status(bridge, lambda d: d["workers"]["playerd"]["health"]["speakers_known"] == 1, 15)
+
+        for n, name in enumerate(("discoveryd", "httpd", "mqttd")):
+            rid = "kill-%s" % name
+            mark = mq.mark()
+            before = self.status(bridge)["workers"][name]
+            mq.publish("sonos/kitchen/tts", {"id": rid, "text": "announcement number %d, with "
+                                             "%s killed while it plays" % (n, name)})
+            self.assertIsNotNone(mq.wait_event(lambda e: e.get("id") == rid and
+                                               e.get("status") == "playing", 30, after=mark))
+            os.kill(before["pid"], signal.SIGKILL)
+            final = mq.wait_event(lambda e: e.get("id") == rid and
+                                  e.get("status") in ("done", "failed"), 40, after=mark)
+            self.assertIsNotNone(final, "%s: no terminal event after kill -9" % name)
+            self.wait_restarted(bridge, name, before["pid"], before["restarts"])
+            # Whatever happened, the speaker is not left wedged: the next one plays.
+            rid2 = rid + "-next"
+            mark = mq.mark()
+            mq.publish("sonos/kitchen/tts", {"id": rid2, "text": "and the next one"})
+            final = mq.wait_event(lambda e: e.get("id") == rid2 and
+                                  e.get("status") in ("done", "failed"), 40, after=mark)
+            self.assertEqual((final or {}).get("status"), "done", final)
+        self.assertTrue(kitchen.actions_named("Play"))
+
+    @unittest.skip("needs issue 4: mqttd keeps a request until playerd reports it finished and "
+                   "re-sends it to a restarted playerd; today the request is lost with playerd")
+    def test_kill9_playerd_during_an_announcement(self):
+        broker = self.start_broker()
+        self.start_speaker(KITCHEN_IP, "Kitchen")
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
+        bridge, _ = self.start_healthy(broker)
+        self.wait_status(bridge, lambda d: d["workers"]["playerd"]["health"]["speakers_known"] == 1, 15)
+        mark = mq.mark()
+        before = self.status(bridge)["workers"]["playerd"]
+        mq.publish("sonos/kitchen/tts", {"id": "kill-playerd", "text": "playerd dies during this"})
+        self.assertIsNotNone(mq.wait_event(lambda e: e.get("id") == "kill-playerd" and
+                                           e.get("status") == "playing", 30, after=mark))
+        os.kill(before["pid"], signal.SIGKILL)
+        final = mq.wait_event(lambda e: e.get("id") == "kill-playerd" and
+                              e.get("status") in ("done", "failed"), 60, after=mark)
+        self.assertIsNotNone(final)
+
+    def test_sigstop_worker_is_detected_killed_and_restarted(self):
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker)
+        w = doc["workers"]["httpd"]
+        os.kill(w["pid"], signal.SIGSTOP)
+        try:
+            # A stopped process answers nothing: unhealthy first, then killed and replaced.
+            seen = self.wait_status(bridge, lambda d: d["workers"]["httpd"]["state"] == "unhealthy", 10)
+            self.assertIsNotNone(seen, "a stopped httpd was never reported unhealthy")
+            self.assertGreaterEqual(seen["workers"]["httpd"]["missed_health_checks"], 1)
+            rc, out, _ = self.cli(bridge, "healthcheck")
+            self.assertEqual(rc, 1)
+            self.assertIn("httpd", out)
+            after = self.wait_restarted(bridge, "httpd", w["pid"], w["restarts"], 20)
+        finally:
+            if pid_alive(w["pid"]):
+                os.kill(w["pid"], signal.SIGKILL)
+        self.assertTrue(harness.wait_until(lambda: not pid_alive(w["pid"]), 5))
+        self.assertIsNotNone(bridge.wait_log(r"httpd \(pid %d\): missed 3 health checks in a row"
+                                             % w["pid"], 1))
+        self.assertNotEqual(after["pid"], w["pid"])
+        self.wait_healthy(bridge)
+        # The others were never touched.
+        now = self.status(bridge)["workers"]
+        for name in ("mqttd", "discoveryd", "playerd"):
+            self.assertEqual(now[name]["pid"], doc["workers"][name]["pid"])
+
+    def test_worker_crashing_at_start_trips_the_intensity_limit(self):
+        broker = self.start_broker()
+        # httpd cannot bind its port: it exits 1 at every start.
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        self.addCleanup(blocker.close)
+        bridge = self.start_bridge(broker, extra={"http_port": blocker.getsockname()[1],
+                                                  "restart_intensity": 3,
+                                                  "restart_period_s": 60})
+        try:
+            bridge.proc.wait(40)
+        except subprocess.TimeoutExpired:
+            self.fail("the supervisor did not give up within 40 s")
+        self.assertEqual(bridge.proc.returncode, 3)
+        log = bridge.log_text()
+        self.assertEqual(len(re.findall(r"started httpd \(pid", log)), 4, log[-3000:])
+        self.assertIn("httpd restarted more than 3 times in 60 s", log)
+        self.assertIn("cannot listen on 127.0.0.1 port %d" % blocker.getsockname()[1], log)
+        # Nothing left behind, and the status socket is gone.
+        self.assertTrue(harness.wait_until(lambda: processes_using(bridge.config_path) == [], 5),
+                        processes_using(bridge.config_path))
+        self.assertFalse(os.path.exists(os.path.join(bridge.runtime_dir, "status.sock")))
+
+    def test_bad_configuration_in_a_worker_stops_the_bridge_with_its_reason(self):
+        broker = self.start_broker()
+        bridge = self.start_bridge(broker, extra={"tts_voice": "xx-no-such-voice"})
+        try:
+            bridge.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.fail("the supervisor did not stop on a worker's bad configuration")
+        self.assertEqual(bridge.proc.returncode, 78)
+        log = bridge.log_text()
+        # The supervisor's own last word carries the worker's reason.
+        self.assertRegex(log, r"supervisor\[\d+\] error: supervise: stopped \(status 78\): httpd "
+                         r"reports a bad configuration: exit 78: tts_voice 'xx-no-such-voice'")
+        self.assertEqual(len(re.findall(r"started httpd \(pid", log)), 1)
+        self.assertTrue(harness.wait_until(lambda: processes_using(bridge.config_path) == [], 5))
+
+    def test_kill9_supervisor_leaves_no_worker(self):
+        broker = self.start_broker()
+        mq = self.mqtt(broker, subscribe=["sonos/bridge/state"])
+        bridge, doc = self.start_healthy(broker)
+        pids = [doc["workers"][n]["pid"] for n in WORKERS]
+        mark = mq.mark()
+        os.kill(bridge.pid, signal.SIGKILL)
+        bridge.proc.wait(5)
+        gone = harness.wait_until(lambda: not any(pid_alive(p) for p in pids), 10)
+        self.assertTrue(gone, [p for p in pids if pid_alive(p)])
+        self.assertEqual(processes_using(bridge.config_path), [])
+        # mqttd got SIGTERM from the kernel and said goodbye (or its will did).
+        self.assertIsNotNone(mq.wait_topic("sonos/bridge/state", 10, after=mark, text="offline"))
+        # A new bridge on the same directories starts at once: no stale lock, no stale socket.
+        bridge.start()
+        self.wait_healthy(bridge)
+
+    def test_second_bridge_on_the_same_state_dir_is_refused(self):
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker)
+        second = subprocess.run([bridge.binary, "--config", bridge.config_path],
+                                capture_output=True, text=True, timeout=10)
+        self.assertEqual(second.returncode, 75, second.stderr)
+        self.assertIn("another sonos-bridge (pid %d) is running with state_dir %s"
+                      % (bridge.pid, bridge.state_dir), second.stderr)
+        # A different state_dir but the same runtime_dir (bus sockets) is refused too.
+        other = harness.short_tmpdir()
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", other]))
+        third = subprocess.run([bridge.binary, "--config", bridge.config_path, "--state-dir", other],
+                               capture_output=True, text=True, timeout=10)
+        self.assertEqual(third.returncode, 75, third.stderr)
+        self.assertIn("runtime_dir %s" % bridge.runtime_dir, third.stderr)
+        # The first one never noticed.
+        self.assertEqual(self.cli(bridge, "healthcheck")[0], 0)
+        now = self.status(bridge)
+        for name in WORKERS:
+            self.assertEqual(now["workers"][name]["pid"], doc["workers"][name]["pid"])
+
+    def test_sighup_restarts_only_the_workers_whose_settings_changed(self):
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker)
+        bridge.config["tts_voice"] = "de"
+        bridge.write_config()
+        bridge.signal(signal.SIGHUP)
+        after = self.wait_restarted(bridge, "httpd", doc["workers"]["httpd"]["pid"], 0)
+        self.assertIsNotNone(after)
+        self.wait_healthy(bridge)
+        now = self.status(bridge)["workers"]
+        for name in ("mqttd", "discoveryd", "playerd"):
+            self.assertEqual(now[name]["pid"], doc["workers"][name]["pid"], name)
+        self.assertIsNotNone(bridge.wait_log(r"voice de", 5))
+        # A broken file changes nothing and is reported.
+        bridge.config["broker_port"] = "not-a-port"
+        bridge.write_config()
+        bridge.signal(signal.SIGHUP)
+        self.assertIsNotNone(bridge.wait_log(r"configuration not reloaded: .*broker_port", 5))
+        time.sleep(1)
+        bridge.config["broker_port"] = str(broker.port)
+        bridge.write_config()  # the CLI reads it too
+        again = self.status(bridge)["workers"]
+        self.assertEqual({n: again[n]["pid"] for n in WORKERS}, {n: now[n]["pid"] for n in WORKERS})
+
+    def test_verbs_have_help_and_version(self):
+        binary = os.path.join(harness.bin_dir(), "sonos-bridge")
+        if not os.access(binary, os.X_OK):
+            raise unittest.SkipTest("not built")
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True)
+        self.assertEqual(version.returncode, 0)
+        self.assertRegex(version.stdout, r"^sonos-bridge \d+\.\d+\.\d+\n$")
+        for verb, word in (("run", "restart_intensity"), ("status", "--json"),
+                           ("healthcheck", "HEALTHCHECK")):
+            r = subprocess.run([binary, verb, "--help"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, verb)
+            self.assertIn("usage: sonos-bridge", r.stdout)
+            self.assertIn(word, r.stdout, verb)
+            r = subprocess.run([binary, verb, "--version"], capture_output=True, text=True)
+            self.assertEqual(r.stdout, version.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
