@@ -22,6 +22,7 @@ static const struct msg_rule msg_rules[MSG_TYPE_MAX] = {
 	[MSG_SPEAKER_STATE] = {"MSG_SPEAKER_STATE", sizeof(struct msg_speaker_state), 1},
 	[MSG_HEALTH_SURVEY] = {"MSG_HEALTH_SURVEY", sizeof(struct msg_health_survey), 0},
 	[MSG_HEALTH_REPLY] = {"MSG_HEALTH_REPLY", sizeof(struct msg_health_reply), 1},
+	[MSG_REQUEST_ACK] = {"MSG_REQUEST_ACK", sizeof(struct msg_request_ack), 0},
 };
 
 const char *
@@ -94,6 +95,7 @@ static const struct msg_field msg_strings[] = {
 	FIELD(MSG_SPEAKER_STATE, msg_speaker_state, uuid),
 	FIELD(MSG_SPEAKER_STATE, msg_speaker_state, room),
 	FIELD(MSG_HEALTH_REPLY, msg_health_reply, worker),
+	FIELD(MSG_REQUEST_ACK, msg_request_ack, id),
 };
 
 static const struct msg_field msg_speaker_strings[] = {

@@ -45,6 +45,10 @@ enum msg_type {
 	/* playerd -> mqttd (PUSH to mqttd's inbox): a speaker's state changed */
 	MSG_SPEAKER_STATE, /* struct msg_speaker_state + JSON */
 
+	/* playerd -> mqttd (PUSH to mqttd's inbox): playerd is done with a request; every
+	 * terminal event of it was sent before this on the same socket */
+	MSG_REQUEST_ACK,   /* struct msg_request_ack */
+
 	MSG_TYPE_MAX
 };
 
@@ -147,6 +151,13 @@ struct msg_health_reply {
 	uint32_t facts_len; /* bytes of facts that follow, no terminator, <= MSG_HEALTH_FACTS_MAX */
 	uint32_t pad;
 	char facts[];      /* the worker's own facts as one JSON object */
+};
+
+struct msg_request_ack {
+	char id[MSG_ID_MAX];
+	uint8_t status;    /* enum event_status: the last terminal status reported */
+	uint8_t pad[3];
+	uint32_t events;   /* terminal events it sent (one per speaker) */
 };
 
 #define MSG_STATE_JSON_MAX 8192

@@ -4,7 +4,10 @@
 #include "log.h"
 #include "mqtt.h"
 #include "speakers.h"
+#include "strbuf.h"
 #include "util.h"
+
+#include <errno.h>
 
 #include <mosquitto.h>
 #include <signal.h>
@@ -16,21 +19,41 @@
 #define BRIDGE_QUERY_EVERY_MS 2000
 #define BRIDGE_QUERY_TRIES 10
 #define BRIDGE_KEEPALIVE_S 30
+#define BRIDGE_TICK_MS 1000
+#define BRIDGE_RESEND_MS 10000        /* not acknowledged by playerd for this long: send again */
+#define BRIDGE_PUBACK_WAIT_MS 60000   /* terminal events not taken by the broker: ask again */
+#define BRIDGE_GIVE_UP_MS 3600000     /* past the deadline by this, playerd never answered */
 
-/* Publish ev on <base>/bridge/event and log it. */
-static void
-bridge_publish_event(struct bridge *b, const struct msg_event *ev)
+/* A terminal event published for a spooled request, until the broker acknowledges it. */
+struct bridge_pending {
+	int mid;
+	char id[MSG_ID_MAX];
+};
+
+static int
+is_terminal(unsigned status)
+{
+	return status == EVENT_DONE || status == EVENT_FAILED || status == EVENT_EXPIRED ||
+	       status == EVENT_REJECTED;
+}
+
+/* Publish ev on <base>/bridge/event and log it. Returns 0 with the message id in *mid (when
+ * mid is not NULL), or -1 when it could not be queued. */
+static int
+bridge_publish_event(struct bridge *b, const struct msg_event *ev, int *mid)
 {
 	char *json = event_json(ev, util_now_ms());
+	int rv;
 
 	log_info("%s %s: %s%s%s", ev->id, ev->target[0] ? ev->target : "-",
 		 event_status_name(ev->status), ev->error[0] ? ": " : "", ev->error);
 	if (json == NULL) {
 		log_warnx("%s: out of memory", ev->id);
-		return;
+		return -1;
 	}
-	mqtt_publish(b->mqtt, b->topic_event, json, strlen(json), 0);
+	rv = mqtt_publish_mid(b->mqtt, b->topic_event, json, strlen(json), 0, mid);
 	free(json);
+	return rv;
 }
 
 /* Answer a request mqttd will not hand on. */
@@ -41,7 +64,83 @@ bridge_answer(struct bridge *b, const char *id, const char *target, enum event_s
 	struct msg_event ev;
 
 	event_init(&ev, id, target, status, error);
-	bridge_publish_event(b, &ev);
+	bridge_publish_event(b, &ev, NULL);
+}
+
+/* Hand a spooled request to playerd. A send that fails (playerd away, its queue full) is
+ * repeated by the tick or when playerd connects again. */
+static void
+bridge_deliver(struct bridge *b, struct spool_entry *e)
+{
+	int rv;
+
+	e->sent_mono = util_mono_ms();
+	e->sends++;
+	if (e->sends > 1)
+		b->resent++;
+	if ((rv = bus_send(b->to_playerd, e->msg_type, e->payload, e->len)) != 0)
+		log_debug("%s: to playerd: %s (will retry)", e->id, nng_strerror(rv));
+}
+
+/* Forget the broker acknowledgements the request id waits for. */
+static void
+bridge_pending_drop(struct bridge *b, const char *id)
+{
+	size_t i = 0;
+
+	while (i < b->npending) {
+		if (strcmp(b->pending[i].id, id) == 0)
+			b->pending[i] = b->pending[--b->npending];
+		else
+			i++;
+	}
+}
+
+/* e is finished: playerd said so and the broker has its terminal events. */
+static void
+bridge_complete(struct bridge *b, struct spool_entry *e)
+{
+	log_debug("%s: finished after %u sends", e->id, e->sends);
+	bridge_pending_drop(b, e->id);
+	spool_complete(&b->spool, e, util_now_ms());
+	b->completed++;
+}
+
+/* Take a valid request into the spool and hand it on. The spool write is durable before this
+ * returns, and so before the PUBACK can leave (see bridge_message). */
+static void
+bridge_accept(struct bridge *b, const struct request_result *res, const char *topic)
+{
+	struct spool_record rec = {.op = SPOOL_ADD, .msg_type = MSG_REQUEST,
+				   .time_ms = res->req->received_ms,
+				   .deadline_ms = res->req->deadline_ms,
+				   .payload = (const uint8_t *)res->req, .len = res->size};
+	struct spool_entry *e = spool_find(&b->spool.table, res->id);
+	char why[160];
+	int error = 0;
+
+	if (e != NULL) {
+		/* A redelivery (DUP) of a message whose PUBACK was lost, or a publisher that
+		 * reused an id: either way it is not run twice. */
+		log_info("%s: %s: already %s; not run again", res->id, topic,
+			 e->done ? "finished" : "in the spool");
+		b->repeats++;
+		return;
+	}
+	msg_strlcpy(rec.id, res->id, sizeof(rec.id));
+	if ((e = spool_accept(&b->spool, &rec, &error)) == NULL) {
+		if (error == -ENOMEM) {
+			log_warnx("%s: out of memory; on disk, delivered at the next start", res->id);
+			return;
+		}
+		snprintf(why, sizeof(why), "spool write failed: %s", strerror(-error));
+		mqtt_refuse(b->mqtt, why);
+		return;
+	}
+	b->accepted++;
+	log_info("%s: %s for %s spooled, handing it to playerd (%u bytes)", res->id,
+		 request_kind_name(res->req->kind), res->req->target, res->req->text_len);
+	bridge_deliver(b, e);
 }
 
 /* The single entry of requests: a message on <base>/<target>/<tts|clip>. Its PUBACK leaves
@@ -50,16 +149,16 @@ static void
 bridge_message(void *ctx, const struct mosquitto_message *m)
 {
 	struct bridge *b = ctx;
-	char target[MSG_TARGET_MAX], fallback[40];
+	char target[MSG_TARGET_MAX], fallback[MSG_ID_MAX];
 	struct request_result res;
 	enum request_kind kind;
-	int rv = 0;
 
 	if (request_topic_parse(b->cfg->base_topic, m->topic, target, &kind) < 0) {
 		log_debug("%s: not a request topic, ignored", m->topic);
 		return;
 	}
-	clientid_uuid(fallback);
+	request_derive_id(m->topic, m->payload, m->payloadlen > 0 ? (size_t)m->payloadlen : 0,
+			  m->mid, fallback);
 	request_parse(&b->limits, kind, target, m->payload,
 		      m->payloadlen > 0 ? (size_t)m->payloadlen : 0, fallback, util_now_ms(), &res);
 	if (m->retain) {
@@ -69,14 +168,8 @@ bridge_message(void *ctx, const struct mosquitto_message *m)
 	} else if (res.req == NULL) {
 		log_warnx("%s: rejected: %s", m->topic, res.reason);
 		bridge_answer(b, res.id, target, EVENT_REJECTED, res.reason);
-	} else if (!b->open_playerd ||
-		   (rv = bus_send(b->to_playerd, MSG_REQUEST, res.req, res.size)) != 0) {
-		log_warnx("%s: %s %s: playerd: %s", res.id, request_kind_name(kind), target,
-			  b->open_playerd ? nng_strerror(rv) : "no socket");
-		bridge_answer(b, res.id, target, EVENT_FAILED, "player unavailable");
 	} else {
-		log_info("%s: %s for %s handed to playerd (%u bytes)", res.id,
-			 request_kind_name(kind), target, res.req->text_len);
+		bridge_accept(b, &res, m->topic);
 	}
 	free(res.req);
 }
@@ -200,6 +293,159 @@ bridge_publish_state(struct bridge *b, const struct msg_speaker_state *st)
 	mqtt_publish(b->mqtt, topic, st->json, st->json_len, 1);
 }
 
+/* An event from playerd. Terminal events of spooled requests are published once per
+ * speaker: playerd re-reports them when a request is sent again, and a report that was
+ * already published (or belongs to a finished request) is dropped here. */
+static void
+bridge_event(struct bridge *b, const struct msg_event *ev)
+{
+	struct spool_entry *e = spool_find(&b->spool.table, ev->id);
+	struct bridge_pending *more;
+	int mid = 0;
+
+	if (e != NULL && (e->done || e->acked)) {
+		log_debug("%s: %s again, already reported", ev->id, event_status_name(ev->status));
+		return;
+	}
+	if (e != NULL && is_terminal(ev->status) && spool_note_reported(e, ev->uuid) == 1) {
+		log_debug("%s: %s on '%s' again, already reported", ev->id,
+			  event_status_name(ev->status), ev->uuid);
+		return;
+	}
+	if (bridge_publish_event(b, ev, &mid) < 0 || e == NULL || !is_terminal(ev->status))
+		return; /* a lost terminal event is asked for again by the tick */
+	if (b->npending == b->cap_pending) {
+		size_t cap = b->cap_pending ? b->cap_pending * 2 : 64;
+
+		if ((more = realloc(b->pending, cap * sizeof(*more))) == NULL)
+			return;
+		b->pending = more;
+		b->cap_pending = cap;
+	}
+	b->pending[b->npending].mid = mid;
+	msg_strlcpy(b->pending[b->npending].id, ev->id, sizeof(b->pending[0].id));
+	b->npending++;
+	e->pending++;
+}
+
+/* playerd is done with a request: all its terminal events came before this. */
+static void
+bridge_request_ack(struct bridge *b, const struct msg_request_ack *ack)
+{
+	struct spool_entry *e = spool_find(&b->spool.table, ack->id);
+
+	if (e == NULL || e->done || e->acked)
+		return;
+	e->acked = 1;
+	e->acked_mono = util_mono_ms();
+	if (e->pending == 0)
+		bridge_complete(b, e);
+}
+
+/* The broker took one of our publishes. */
+static void
+bridge_published(void *ctx, int mid)
+{
+	struct bridge *b = ctx;
+	struct spool_entry *e;
+
+	for (size_t i = 0; i < b->npending; i++) {
+		if (b->pending[i].mid != mid)
+			continue;
+		e = spool_find(&b->spool.table, b->pending[i].id);
+		b->pending[i] = b->pending[--b->npending];
+		if (e == NULL || e->done || e->pending == 0)
+			return;
+		if (--e->pending == 0 && e->acked)
+			bridge_complete(b, e);
+		return;
+	}
+}
+
+/* Once a second: send again what playerd has not answered, ask again for terminal events the
+ * broker never acknowledged, give up on requests long past their deadline, keep the spool
+ * small. */
+static void
+bridge_tick_cb(uv_timer_t *t)
+{
+	struct bridge *b = t->data;
+	uint64_t mono = util_mono_ms(), now = util_now_ms();
+	struct spool_entry *e = b->spool.table.live.head, *next;
+
+	for (; e != NULL; e = next) {
+		next = e->next;
+		if (now > e->deadline_ms + BRIDGE_GIVE_UP_MS) {
+			struct msg_event ev;
+
+			event_init(&ev, e->id, "", EVENT_FAILED, "no answer from the player");
+			bridge_publish_event(b, &ev, NULL);
+			b->gave_up++;
+			bridge_complete(b, e);
+		} else if (e->acked && mono - e->acked_mono >= BRIDGE_PUBACK_WAIT_MS) {
+			log_warnx("%s: the broker did not take its events; asking playerd again",
+				  e->id);
+			bridge_pending_drop(b, e->id);
+			e->acked = 0;
+			e->pending = 0;
+			free(e->reported);
+			e->reported = NULL;
+			e->nreported = 0;
+			bridge_deliver(b, e);
+		} else if (!e->acked && mono - e->sent_mono >= BRIDGE_RESEND_MS) {
+			bridge_deliver(b, e);
+		}
+	}
+	spool_maintain(&b->spool, now);
+}
+
+/* nng thread: a pipe to playerd came up (playerd started or restarted). */
+static void
+bridge_playerd_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct bridge *b = arg;
+
+	(void)p;
+	(void)ev;
+	if (!atomic_load(&b->closing))
+		uv_async_send(&b->playerd_up);
+}
+
+/* Whatever was on its way to an earlier playerd may be lost with it: send every request it
+ * has not answered. Requests it is already working on are recognised there by id. */
+static void
+bridge_playerd_up_cb(uv_async_t *a)
+{
+	struct bridge *b = a->data;
+	size_t n = 0;
+
+	for (struct spool_entry *e = b->spool.table.live.head; e != NULL; e = e->next) {
+		if (e->acked)
+			continue;
+		bridge_deliver(b, e);
+		n++;
+	}
+	if (n > 0)
+		log_info("playerd connected: %zu unfinished requests sent again", n);
+}
+
+void
+bridge_facts(const struct bridge *b, struct strbuf *out)
+{
+	struct mqtt_status st;
+
+	mqtt_get_status(b->mqtt, &st);
+	strbuf_printf(out,
+		      ",\"sessions_lost\":%u,\"session_lost_ms\":%llu,\"twin_suspected\":%s,"
+		      "\"refusals\":%u,\"spool_depth\":%zu,\"spool_done\":%zu,\"spool_bytes\":%llu,"
+		      "\"spool_failing\":%s,\"accepted\":%lu,\"repeats\":%lu,\"completed\":%lu,"
+		      "\"resent\":%lu,\"gave_up\":%lu",
+		      st.sessions_lost, (unsigned long long)st.session_lost_ms,
+		      st.twin_suspected ? "true" : "false", st.refusals, b->spool.table.live.count,
+		      b->spool.table.done.count, (unsigned long long)b->spool.journal.size,
+		      b->spool.failing ? "true" : "false", b->accepted, b->repeats, b->completed,
+		      b->resent, b->gave_up);
+}
+
 static void
 bridge_inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 {
@@ -207,7 +453,10 @@ bridge_inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 
 	switch (hdr->type) {
 	case MSG_EVENT:
-		bridge_publish_event(b, payload);
+		bridge_event(b, payload);
+		break;
+	case MSG_REQUEST_ACK:
+		bridge_request_ack(b, payload);
 		break;
 	case MSG_SPEAKER_STATE:
 		bridge_publish_state(b, payload);
@@ -244,6 +493,11 @@ bridge_stopped(void *ctx)
 	if (b->reading_speakers)
 		bus_reader_close(&b->speakers_reader);
 	uv_close((uv_handle_t *)&b->query_timer, NULL);
+	uv_close((uv_handle_t *)&b->deliver_timer, NULL);
+	atomic_store(&b->closing, 1);
+	if (b->open_playerd)
+		nng_pipe_notify(b->to_playerd, NNG_PIPE_EV_ADD_POST, NULL, NULL);
+	uv_close((uv_handle_t *)&b->playerd_up, NULL);
 	uv_close((uv_handle_t *)&b->sigterm, NULL);
 	uv_close((uv_handle_t *)&b->sigint, NULL);
 }
@@ -290,6 +544,9 @@ bridge_bus_start(struct bridge *b)
 		return -1;
 	}
 	b->open_playerd = 1;
+	if ((rv = nng_pipe_notify(b->to_playerd, NNG_PIPE_EV_ADD_POST, bridge_playerd_pipe_cb, b)) !=
+	    0)
+		log_warnx("playerd.ipc: pipe notification: %s", nng_strerror(rv));
 	if ((rv = bus_push_dial(&b->to_discoveryd, rundir, "discoveryd")) != 0) {
 		log_errorx("discoveryd.ipc: %s", nng_strerror(rv));
 		return -1;
@@ -301,7 +558,11 @@ bridge_bus_start(struct bridge *b)
 int
 bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const char *client_id)
 {
-	const struct mqtt_handlers handlers = {bridge_connected, bridge_message, bridge_stopped};
+	const struct mqtt_handlers handlers = {bridge_connected, bridge_message, bridge_stopped,
+					       bridge_published};
+	static char marker[CONFIG_STR_MAX + 32];
+	char err[256];
+	size_t n = 0;
 	struct mqtt_options opt = {0};
 	const char *base = cfg->base_topic;
 
@@ -320,10 +581,25 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 		log_errorx("out of memory");
 		return -1;
 	}
+	/* The spool first: a request must never be taken from the broker without it. */
+	if (spool_open(&b->spool, cfg->state_dir, err, sizeof(err)) < 0) {
+		log_errorx("spool: %s", err);
+		return -1;
+	}
+	b->have_spool = 1;
+	uv_async_init(loop, &b->playerd_up, bridge_playerd_up_cb);
+	b->playerd_up.data = b;
 	if (bridge_bus_start(b) < 0)
 		return -1;
+	for (struct spool_entry *e = b->spool.table.live.head; e != NULL; e = e->next, n++)
+		bridge_deliver(b, e);
+	if (n > 0)
+		log_info("%zu requests from the spool handed to playerd", n);
 
 	uv_timer_init(loop, &b->query_timer);
+	uv_timer_init(loop, &b->deliver_timer);
+	b->deliver_timer.data = b;
+	uv_timer_start(&b->deliver_timer, bridge_tick_cb, BRIDGE_TICK_MS, BRIDGE_TICK_MS);
 	uv_signal_init(loop, &b->sigterm);
 	uv_signal_init(loop, &b->sigint);
 	b->query_timer.data = b->sigterm.data = b->sigint.data = b;
@@ -338,6 +614,8 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 	opt.will_topic = b->topic_state;
 	opt.will_payload = "offline";
 	opt.keepalive_s = BRIDGE_KEEPALIVE_S;
+	snprintf(marker, sizeof(marker), "%s/mqtt-session", cfg->state_dir);
+	opt.session_marker = marker;
 	if ((b->mqtt = mqtt_open(loop, &opt, &handlers, b)) == NULL)
 		return -1;
 	return 0;
@@ -355,6 +633,13 @@ bridge_cleanup(struct bridge *b)
 	if (b->open_discoveryd)
 		nng_close(b->to_discoveryd);
 	mqtt_free(b->mqtt);
+	if (b->have_spool) {
+		journal_sync(&b->spool.journal);
+		log_info("spool: %zu requests left to deliver at the next start",
+			 b->spool.table.live.count);
+		spool_close(&b->spool);
+	}
+	free(b->pending);
 	free(b->table);
 	free(b->online);
 	free(b->gone);

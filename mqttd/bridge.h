@@ -9,9 +9,13 @@
 #include "clientid.h"
 #include "config.h"
 #include "request.h"
+#include "spool.h"
+
+#include <stdatomic.h>
 
 struct mqtt_session;
 struct speaker_slugs;
+struct strbuf;
 
 #define BRIDGE_TOPIC_MAX 512
 
@@ -41,12 +45,27 @@ struct bridge {
 	struct speaker_slugs *gone;         /* room topics announced offline */
 	char *info;                         /* last bridge/info payload */
 	int stopping;
+
+	struct spool spool;                 /* every accepted request until it is finished */
+	int have_spool;
+	uv_timer_t deliver_timer;           /* re-sends, give-ups, spool upkeep */
+	uv_async_t playerd_up;              /* a (new) connection to playerd: re-send */
+	atomic_int closing;                 /* playerd_up is being closed */
+	struct bridge_pending *pending;     /* terminal event publishes awaiting PUBACK */
+	size_t npending, cap_pending;
+	unsigned long accepted, repeats, completed, resent, gave_up;
 };
 
 /* Bind the bus, open the broker session and install the signal handlers. Returns 0, or -1
  * (logged) when the process cannot work. */
 int bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg,
 		 const char *client_id);
+
+/* Append the facts about the broker session and the spool to a health JSON object, as
+ * members each preceded by a comma: sessions_lost, session_lost_ms, twin_suspected,
+ * refusals, spool_depth (requests not finished), spool_done, spool_bytes, spool_failing,
+ * accepted, repeats, completed, resent, gave_up. */
+void bridge_facts(const struct bridge *b, struct strbuf *out);
 
 /* Release what bridge_start took, after the loop has stopped. */
 void bridge_cleanup(struct bridge *b);

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MQTT_MISC_MS 1000        /* keepalive bookkeeping period */
@@ -58,6 +60,14 @@ struct mqtt_session {
 	int stopping, finished;
 	int stop_mid;
 	char refused[128];         /* CONNACK refusal, reported when the connection drops */
+
+	int session_known;         /* the broker should hold a session for our client id */
+	unsigned connects;
+	unsigned sessions_lost;
+	uint64_t session_lost_ms;
+	int refusing;              /* mqtt_refuse dropped this connection */
+	unsigned refusals;
+	char refuse_reason[128];
 };
 
 static void mqtt_schedule_reconnect(struct mqtt_session *s);
@@ -238,7 +248,8 @@ mqtt_judge_session(struct mqtt_session *s, uint64_t lived)
 			   RECONNECT_TWIN_HOLD_MS / 1000);
 		break;
 	case RECONNECT_TWIN_AGAIN:
-		log_errorx("client id %s was taken over again: another instance is connected; "
+		/* The cause was logged when the twin was found; this is the same story. */
+		log_debug("client id %s was taken over again: another instance is connected; "
 			   "next attempt in about %d s",
 			   s->opt.client_id, RECONNECT_TWIN_HOLD_MS / 1000);
 		break;
@@ -247,8 +258,32 @@ mqtt_judge_session(struct mqtt_session *s, uint64_t lived)
 	}
 }
 
+/* A CONNACK without a session although the broker had one for us: whatever it had queued
+ * for us while we were away (requests included) is gone. Said once per loss, loudly. */
 static void
-mqtt_on_connect(struct mosquitto *mosq, void *obj, int rc)
+mqtt_check_session(struct mqtt_session *s, int present)
+{
+	if (present || !s->session_known) {
+		if (!s->session_known && s->opt.session_marker != NULL) {
+			FILE *f = fopen(s->opt.session_marker, "w");
+
+			if (f != NULL) {
+				fputs("the broker has held a session for this client id\n", f);
+				fclose(f);
+			}
+		}
+		s->session_known = 1;
+		return;
+	}
+	s->sessions_lost++;
+	s->session_lost_ms = util_now_ms();
+	log_errorx("broker %s:%d has no session for client id %s (restarted without persistence, "
+		   "or the session expired): requests published while the bridge was away are lost",
+		   s->opt.host, s->opt.port, s->opt.client_id);
+}
+
+static void
+mqtt_on_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
 {
 	struct mqtt_session *s = obj;
 
@@ -265,7 +300,9 @@ mqtt_on_connect(struct mosquitto *mosq, void *obj, int rc)
 	else
 		log_info("connected to %s:%d as %s", s->opt.host, s->opt.port, s->opt.client_id);
 	s->connected = 1;
+	s->connects++;
 	s->connected_at = util_mono_ms();
+	mqtt_check_session(s, flags & 1);
 	reconnect_connected(&s->reconnect, s->failures);
 	s->failures = 0;
 	s->last_failure[0] = '\0';
@@ -287,6 +324,15 @@ mqtt_on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 	if (s->stopping) {
 		log_info("disconnected from %s:%d", s->opt.host, s->opt.port);
 		mqtt_finish(s);
+		return;
+	}
+	if (s->refusing) {
+		/* Our own doing: no twin to judge, and the backoff keeps growing while the cause
+		 * (a spool that cannot be written) lasts. */
+		s->refusing = 0;
+		msg_strlcpy(s->last_failure, s->refuse_reason, sizeof(s->last_failure));
+		s->failures++;
+		mqtt_schedule_reconnect(s);
 		return;
 	}
 	if (!was_connected) {
@@ -311,6 +357,8 @@ mqtt_on_publish(struct mosquitto *mosq, void *obj, int mid)
 	struct mqtt_session *s = obj;
 
 	(void)mosq;
+	if (s->h.published != NULL)
+		s->h.published(s->ctx, mid);
 	if (s->stopping && mid == s->stop_mid) {
 		log_debug("last message acknowledged, disconnecting");
 		mosquitto_disconnect(s->mosq);
@@ -323,6 +371,9 @@ mqtt_on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_messag
 	struct mqtt_session *s = obj;
 
 	(void)mosq;
+	/* A refused connection acknowledges nothing more; the broker redelivers these too. */
+	if (s->refusing)
+		return;
 	/* Even while stopping: the PUBACK leaves after this returns, so dropping it would lose it. */
 	if (s->h.message != NULL)
 		s->h.message(s->ctx, m);
@@ -351,6 +402,7 @@ mqtt_open(uv_loop_t *loop, const struct mqtt_options *opt, const struct mqtt_han
 	s->h = *h;
 	s->ctx = ctx;
 	reconnect_init(&s->reconnect);
+	s->session_known = opt->session_marker != NULL && access(opt->session_marker, F_OK) == 0;
 	srandom((unsigned)(util_now_ms() ^ (uint64_t)getpid()));
 	mosquitto_lib_init();
 	if ((s->mosq = mosquitto_new(opt->client_id, false, s)) == NULL) {
@@ -363,7 +415,7 @@ mqtt_open(uv_loop_t *loop, const struct mqtt_options *opt, const struct mqtt_han
 		log_warnx("libmosquitto setup: %s", mosquitto_strerror(rc));
 		goto fail;
 	}
-	mosquitto_connect_callback_set(s->mosq, mqtt_on_connect);
+	mosquitto_connect_with_flags_callback_set(s->mosq, mqtt_on_connect);
 	mosquitto_disconnect_callback_set(s->mosq, mqtt_on_disconnect);
 	mosquitto_publish_callback_set(s->mosq, mqtt_on_publish);
 	mosquitto_message_callback_set(s->mosq, mqtt_on_message);
@@ -392,6 +444,13 @@ int
 mqtt_publish(struct mqtt_session *s, const char *topic, const void *payload, size_t len,
 	     int retain)
 {
+	return mqtt_publish_mid(s, topic, payload, len, retain, NULL);
+}
+
+int
+mqtt_publish_mid(struct mqtt_session *s, const char *topic, const void *payload, size_t len,
+		 int retain, int *mid)
+{
 	int rc;
 
 	if (s->finished)
@@ -406,7 +465,7 @@ mqtt_publish(struct mqtt_session *s, const char *topic, const void *payload, siz
 		}
 		s->offline_queued++;
 	}
-	rc = mosquitto_publish(s->mosq, NULL, topic, (int)len, payload, 1, retain != 0);
+	rc = mosquitto_publish(s->mosq, mid, topic, (int)len, payload, 1, retain != 0);
 	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN)
 		return 0;
 	log_warnx("%s: %s", topic, mosquitto_strerror(rc));
@@ -429,6 +488,36 @@ int
 mqtt_is_connected(const struct mqtt_session *s)
 {
 	return s->connected;
+}
+
+void
+mqtt_refuse(struct mqtt_session *s, const char *reason)
+{
+	int fd = mosquitto_socket(s->mosq);
+
+	if (s->refusing || fd < 0)
+		return;
+	s->refusing = 1;
+	s->refusals++;
+	msg_strlcpy(s->refuse_reason, reason, sizeof(s->refuse_reason));
+	log_warnx("dropping the broker connection without acknowledging: %s", reason);
+	/* The PUBACK of the message in hand is only queued (threaded mode): with the socket shut
+	 * down it can never be written, and reconnecting discards libmosquitto's packet queue.
+	 * libmosquitto meets the end of the stream on its next read and reports a disconnect. */
+	shutdown(fd, SHUT_RDWR);
+}
+
+void
+mqtt_get_status(const struct mqtt_session *s, struct mqtt_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->connected = s->connected;
+	st->connects = s->connects;
+	st->sessions_lost = s->sessions_lost;
+	st->session_lost_ms = s->session_lost_ms;
+	st->twin_suspected = s->reconnect.twin_suspected;
+	st->refusals = s->refusals;
+	msg_strlcpy(st->last_failure, s->last_failure, sizeof(st->last_failure));
 }
 
 static void

@@ -3,6 +3,7 @@
 #define MQTTD_MQTT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct mosquitto_message;
@@ -15,6 +16,21 @@ struct mqtt_options {
 	const char *will_topic; /* retained QoS 1 will */
 	const char *will_payload;
 	int keepalive_s;
+	/* A file whose existence says the broker has held a session for this client id before
+	 * (created after the first accepted session), so a CONNACK without one means it was
+	 * lost. NULL: only sessions of this process count. */
+	const char *session_marker;
+};
+
+/* What the session has been through, for logs and health. */
+struct mqtt_status {
+	int connected;
+	unsigned connects;         /* sessions accepted since start */
+	unsigned sessions_lost;    /* CONNACKs without the session we had */
+	uint64_t session_lost_ms;  /* wall clock of the last loss, 0 if none */
+	int twin_suspected;        /* another client seems to use our client id */
+	unsigned refusals;         /* connections dropped on purpose (ack withheld) */
+	char last_failure[128];    /* last reason a connection failed or ended, "" if none */
 };
 
 struct mqtt_handlers {
@@ -24,6 +40,8 @@ struct mqtt_handlers {
 	void (*message)(void *ctx, const struct mosquitto_message *m);
 	/* mqtt_stop is done with the broker and has closed the session's handles. */
 	void (*stopped)(void *ctx);
+	/* The broker acknowledged our QoS 1 publish mid (may be NULL). */
+	void (*published)(void *ctx, int mid);
 };
 
 /* Create the session and start connecting. Returns NULL (logged) when libmosquitto cannot be
@@ -36,11 +54,24 @@ struct mqtt_session *mqtt_open(uv_loop_t *loop, const struct mqtt_options *opt,
 int mqtt_publish(struct mqtt_session *s, const char *topic, const void *payload, size_t len,
 		 int retain);
 
+/* The same, returning the message id in *mid (as handlers.published reports it). */
+int mqtt_publish_mid(struct mqtt_session *s, const char *topic, const void *payload, size_t len,
+		     int retain, int *mid);
+
+/* Drop the connection at once without sending anything still queued, so that the PUBACK of
+ * the message being handled never leaves and the broker redelivers it. For use inside
+ * handlers.message when the message cannot be kept. Messages that follow on this connection
+ * are ignored; the session reconnects with backoff. */
+void mqtt_refuse(struct mqtt_session *s, const char *reason);
+
 /* Subscribe with QoS 1. Returns 0 or -1 (logged). */
 int mqtt_subscribe(struct mqtt_session *s, const char *pattern);
 
 /* 1 while the broker has accepted the session. */
 int mqtt_is_connected(const struct mqtt_session *s);
+
+/* Fill st with what the session has been through. */
+void mqtt_get_status(const struct mqtt_session *s, struct mqtt_status *st);
 
 /* Publish last_payload on last_topic (retained), disconnect cleanly, close the session's
  * handles, then call handlers.stopped. Bounded: gives up on the broker after a few seconds. */

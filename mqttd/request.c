@@ -1,6 +1,7 @@
 /* request.c -- MQTT request topics and payloads to bus requests: pure parsing, no I/O. */
 #include "request.h"
 #include "command.h"
+#include "sha256.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -35,6 +36,26 @@ fail(struct request_result *res, const char *fmt, ...)
 	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+void
+request_derive_id(const char *topic, const void *payload, size_t len, int mid,
+		  char id[MSG_ID_MAX])
+{
+	uint8_t digest[SHA256_DIGEST_LEN], sep = 0, m[2] = {(uint8_t)(mid >> 8), (uint8_t)mid};
+	struct sha256 h;
+	char hex[SHA256_HEX_LEN + 1];
+
+	sha256_init(&h);
+	sha256_update(&h, topic, strlen(topic));
+	sha256_update(&h, &sep, 1);
+	if (len > 0)
+		sha256_update(&h, payload, len);
+	sha256_update(&h, &sep, 1);
+	sha256_update(&h, m, sizeof(m));
+	sha256_final(&h, digest);
+	sha256_hex(digest, hex);
+	snprintf(id, MSG_ID_MAX, "auto-%.20s", hex);
 }
 
 const char *

@@ -49,6 +49,13 @@ int request_parse(const struct request_limits *lim, enum request_kind kind, cons
 		  const void *payload, size_t len, const char *fallback_id, uint64_t now_ms,
 		  struct request_result *res);
 
+/* The id of a request whose publisher gave none: "auto-" and 20 hex digits of a SHA-256 of
+ * the topic, the payload and the MQTT packet id. A broker redelivery of the same message
+ * (same packet id, by the MQTT 3.1.1 rule for resending unacknowledged messages) gets the
+ * same id, so it is not run twice; two publishes of the same text differ in packet id. Pure. */
+void request_derive_id(const char *topic, const void *payload, size_t len, int mid,
+		       char id[MSG_ID_MAX]);
+
 /* "tts" or "clip". */
 const char *request_kind_name(unsigned kind);
 

@@ -2,6 +2,7 @@
  * announcement per speaker at a time on the thread pool, report every state as an event. */
 #include "player.h"
 #include "bus.h"
+#include "dedup.h"
 #include "health.h"
 #include "state.h"
 #include "log.h"
@@ -117,6 +118,7 @@ after_work_cb(uv_work_t *w, int status)
 	log_info("request %s on %s: %s%s%s", a->req->id, a->speaker.room,
 		 event_status_name(a->status), a->error[0] ? ": " : "", a->error);
 	announce_event(a, a->status, a->error);
+	dedup_finished(a);
 	q->busy = 0;
 	/* What a command or an announcement changed shows in the state at once. */
 	for (int i = 0; i < a->nmembers; i++)
@@ -137,6 +139,10 @@ queue_run_next(struct speaker_queue *q)
 		q->tail = NULL;
 	q->busy = 1;
 	a->work.data = a;
+	if (dedup_started(a) < 0) {
+		after_work_cb(&a->work, 0);
+		return;
+	}
 	if (uv_queue_work(P.loop, &a->work, work_cb, after_work_cb) != 0) {
 		a->status = EVENT_FAILED;
 		msg_strlcpy(a->error, "cannot schedule", sizeof(a->error));
@@ -220,6 +226,12 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announ
 	/* One queue per group: announcements to a group run one at a time. */
 	struct speaker_queue *q = queue_get(co->uuid);
 
+	if (a != NULL && dedup_announce(req, sp)) {
+		free(a);
+		free(req);
+		free(all);
+		return;
+	}
 	if (a == NULL || q == NULL) {
 		log_warnx("request %s: out of memory", req->id);
 		free(a);
@@ -285,6 +297,7 @@ reject(struct msg_request *req, uint8_t status, const char *why)
 	a.req = req;
 	log_warnx("request %s for '%s': %s", req->id, req->target, why);
 	announce_event(&a, status, why);
+	dedup_release(req->id, status);
 	free(req);
 }
 
@@ -313,9 +326,12 @@ dispatch(struct msg_request *req, int final)
 
 			if (req->kind != REQUEST_SET && coordinator_of(&P.table[i]) != &P.table[i])
 				continue;
-			if ((copy = request_copy(req)) != NULL)
+			if ((copy = request_copy(req)) != NULL) {
+				dedup_hold(req->id);
 				announce_on(copy, &P.table[i], NULL);
+			}
 		}
+		dedup_release(req->id, 0);
 		free(req);
 		return 1;
 	}
@@ -372,6 +388,10 @@ on_request(const struct msg_request *req)
 	log_info("request %s: %s for '%s' (%u bytes)", copy->id,
 		 copy->kind == REQUEST_TTS ? "tts" : copy->kind == REQUEST_CLIP ? "clip" : "set",
 		 copy->target, copy->text_len);
+	if (dedup_begin(copy)) {
+		free(copy);
+		return;
+	}
 	if (util_now_ms() > copy->deadline_ms) {
 		reject(copy, EVENT_EXPIRED, "expired before it reached a speaker");
 		return;
@@ -537,6 +557,7 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 		log_warnx("bus: %s", nng_strerror(rv));
 		return -1;
 	}
+	dedup_open(cfg->state_dir, P.ctx.events); /* without it: logged, runs on */
 	if (bus_reader_start(&P.inbox_reader, loop, P.inbox, "inbox", inbox_cb, NULL) < 0 ||
 	    bus_reader_start(&P.speakers_reader, loop, P.speakers, "speakers", speakers_cb,
 			     NULL) < 0)
@@ -587,6 +608,7 @@ player_close(void)
 	nng_close(P.inbox);
 	nng_close(P.speakers);
 	nng_close(P.to_discoveryd);
+	dedup_close();
 	nng_close(P.ctx.events);
 	nng_close(P.ctx.httpd);
 }
