@@ -215,6 +215,9 @@ command_parse(const char *buf, size_t len, struct command *cmd, char *reason, si
 		return fail(reason, reasonlen, "payload larger than %d bytes", MSG_TEXT_MAX);
 	if (!util_utf8_valid(buf, len))
 		return fail(reason, reasonlen, "invalid UTF-8");
+	/* A word is compared as a C string: "pause\0junk" must not pass as "pause". */
+	if (memchr(buf, '\0', len) != NULL)
+		return fail(reason, reasonlen, "payload contains a NUL byte");
 	while (len > 0 && isspace((unsigned char)*buf)) {
 		buf++;
 		len--;
