@@ -23,6 +23,7 @@ static const struct msg_rule msg_rules[MSG_TYPE_MAX] = {
 	[MSG_HEALTH_SURVEY] = {"MSG_HEALTH_SURVEY", sizeof(struct msg_health_survey), 0},
 	[MSG_HEALTH_REPLY] = {"MSG_HEALTH_REPLY", sizeof(struct msg_health_reply), 1},
 	[MSG_REQUEST_ACK] = {"MSG_REQUEST_ACK", sizeof(struct msg_request_ack), 0},
+	[MSG_GENA_NOTIFY] = {"MSG_GENA_NOTIFY", sizeof(struct msg_gena_notify), 1},
 };
 
 const char *
@@ -69,6 +70,10 @@ msg_tail_len(unsigned type, const void *payload)
 		memcpy(&n, (const char *)payload + offsetof(struct msg_speaker_state, json_len),
 		       sizeof(n));
 		return n > MSG_STATE_JSON_MAX ? SIZE_MAX : n;
+	case MSG_GENA_NOTIFY:
+		memcpy(&n, (const char *)payload + offsetof(struct msg_gena_notify, body_len),
+		       sizeof(n));
+		return n > MSG_GENA_BODY_MAX ? SIZE_MAX : n;
 	default:
 		return 0;
 	}
@@ -96,6 +101,9 @@ static const struct msg_field msg_strings[] = {
 	FIELD(MSG_SPEAKER_STATE, msg_speaker_state, room),
 	FIELD(MSG_HEALTH_REPLY, msg_health_reply, worker),
 	FIELD(MSG_REQUEST_ACK, msg_request_ack, id),
+	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, uuid),
+	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, service),
+	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, sid),
 };
 
 static const struct msg_field msg_speaker_strings[] = {

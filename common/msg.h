@@ -49,6 +49,9 @@ enum msg_type {
 	 * terminal event of it was sent before this on the same socket */
 	MSG_REQUEST_ACK,   /* struct msg_request_ack */
 
+	/* httpd -> playerd (PUSH to playerd's inbox): a speaker's GENA NOTIFY, answered already */
+	MSG_GENA_NOTIFY,   /* struct msg_gena_notify + body */
+
 	MSG_TYPE_MAX
 };
 
@@ -169,6 +172,22 @@ struct msg_speaker_state {
 	uint32_t pad;
 	char json[];       /* the retained state document */
 };
+
+/* A NOTIFY body must fit one message with its fixed part. */
+#define MSG_GENA_BODY_MAX (60 * 1024)
+
+struct msg_gena_notify {
+	char uuid[48];     /* speaker, from the callback path /gena/<uuid>/<service> */
+	char service[32];  /* "AVTransport", "RenderingControl" */
+	char sid[128];     /* SID header: "uuid:..." */
+	uint32_t seq;      /* SEQ header: 0 for the initial event */
+	uint32_t body_len; /* bytes of body that follow, no terminator, <= MSG_GENA_BODY_MAX */
+	char body[];       /* the e:propertyset as received */
+};
+
+_Static_assert(sizeof(struct msg_hdr) + sizeof(struct msg_gena_notify) + MSG_GENA_BODY_MAX <=
+		       MSG_MAX_SIZE,
+	       "MSG_GENA_BODY_MAX does not fit MSG_MAX_SIZE");
 
 /* Name of a type for logs ("MSG_REQUEST"), "unknown" when out of range. */
 const char *msg_type_name(unsigned type);
