@@ -1,5 +1,6 @@
-/* discovery.c -- discoveryd's I/O: SSDP search and NOTIFY on libuv, description fetches on
- * the thread pool, manual speakers with backoff, and the speaker table published on the bus. */
+/* discovery.c -- discoveryd's I/O: SSDP search and NOTIFY on every interface, description and
+ * ZoneGroupState fetches on the thread pool, manual speakers with backoff, households and their
+ * topology, and the speaker table published on the bus. */
 #include "discovery.h"
 #include "bus.h"
 #include "description.h"
@@ -7,8 +8,10 @@
 #include "health.h"
 #include "log.h"
 #include "msg.h"
+#include "netif.h"
 #include "speaker_table.h"
 #include "ssdp.h"
+#include "topology.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -22,32 +25,43 @@
 
 #define SEARCH_SENDS 3 /* M-SEARCH copies per search: UDP may drop one */
 #define SEARCH_SPACING_MS 300
-#define SEARCH_PERIOD_MS 60000 /* re-search, to find speakers that came up since */
 #define PUBLISH_PERIOD_MS 5000 /* full snapshot even without a change: PUB/SUB is lossy */
+#define PUBLISH_DELAY_MS 20    /* changes within this are published together */
 #define FETCH_TIMEOUT_MS 2000
-#define FETCH_MAX 16 /* description fetches in flight */
+#define FETCH_MAX 64 /* fetches queued or running on the thread pool */
 #define MANUAL_BACKOFF_MIN_MS 1000
 #define MANUAL_BACKOFF_MAX_MS 60000
 #define SONOS_PORT 1400
 #define DESCRIPTION_PATH "/xml/device_description.xml"
-#define STALE_MS (2 * SEARCH_PERIOD_MS + 5000) /* unheard this long: probe its description */
+#define TOPOLOGY_PATH "/ZoneGroupTopology/Control"
+#define DEVICE_PROPERTIES_PATH "/DeviceProperties/Control"
 #define PROBE_FAILURES_MAX 2 /* failed probes in a row before a speaker is dropped */
 #define FAILED_HOLD_MS 30000 /* an address whose fetch failed is not fetched again for this */
 #define FAILED_MAX 16        /* remembered failed addresses (a ring) */
 #define STRANGER_WARN_MAX 10 /* then debug: a noisy LAN must not fill the log */
+#define HOUSEHOLDS_MAX 8
+#define TOPOLOGY_PERIOD_MS 30000   /* ZoneGroupState poll (until GENA events replace it) */
+#define TOPOLOGY_DELAY_MS 50       /* refresh requests within this share one fetch */
+#define TOPOLOGY_RETRY_MS 1000     /* first retry after a failed fetch, doubling */
+#define TOPOLOGY_GRACE_MS 3000     /* a device no topology has placed is listed after this */
+#define TOPOLOGY_QUERY_MIN_MS 1000 /* a MSG_SPEAKERS_QUERY refreshes at most this often */
 
 struct manual_speaker {
 	char ip[64];
 	int active; /* the manual fallback covers this address */
 	int in_flight;
+	int excluded;      /* in a household the configuration filters out: not retried */
 	unsigned failures; /* consecutive failed fetches */
 	uint64_t next_try_ms;
 };
 
-/* One description fetch, run on the libuv thread pool. */
+enum fetch_kind { FETCH_DESCRIPTION = 1, FETCH_TOPOLOGY };
+
+/* One fetch, run on the libuv thread pool. */
 struct fetch {
 	uv_work_t work;
 	struct discovery *d;
+	enum fetch_kind kind;
 	int slot; /* index in d->fetches */
 	char host[64];
 	uint16_t port;
@@ -56,10 +70,14 @@ struct fetch {
 	int manual; /* index in d->manual, or -1 */
 	int probe;  /* a liveness check of a known speaker */
 	uint32_t bootseq;
+	char household[64]; /* known before the fetch ("" = ask the speaker when want_household) */
+	int want_household;
+	int hh; /* FETCH_TOPOLOGY: index in d->households */
 	/* Results, written by the worker thread, read after it is done. */
 	int rc; /* 0 or a negative errno */
 	char err[160];
 	struct speaker_description desc;
+	struct topology *topo; /* FETCH_TOPOLOGY: malloc'ed, handed over or freed */
 };
 
 /* An SSDP-announced address whose description fetch failed recently. */
@@ -69,11 +87,25 @@ struct failed_address {
 	uint64_t until_ms;
 };
 
+/* A household and what its ZoneGroupState last said. */
+struct household {
+	int used;
+	char id[64];           /* "" = not known (a manual speaker that did not say) */
+	struct topology *topo; /* last applied, NULL before the first */
+	uint64_t next_poll_ms; /* next ZoneGroupState fetch */
+	uint64_t applied_ms;   /* when topo was applied, 0 = never */
+	unsigned failures;     /* fetches failed in a row */
+	int in_flight;
+	int again;         /* a refresh was asked for while one was running */
+	int rooms, hidden; /* counts of the last topology, for logs */
+};
+
 struct discovery {
 	const struct config *cfg;
 	uv_loop_t loop;
 	uv_udp_t search_udp; /* ephemeral port: M-SEARCH out, answers in */
 	uv_udp_t notify_udp; /* SSDP group port: NOTIFY alive/byebye in */
+	int notify_open;
 	uv_timer_t cron;
 	uv_signal_t sigterm, sigint;
 	nng_socket pub, inbox;
@@ -85,16 +117,35 @@ struct discovery {
 	struct manual_speaker manual[CONFIG_MAX_SPEAKERS];
 	int nmanual;
 	struct fetch *fetches[FETCH_MAX];
+	int fetch_saturated;           /* a fetch was refused for lack of a slot */
 	struct msg_speakers *snapshot; /* room for MSG_SPEAKERS_MAX entries */
+	struct household households[HOUSEHOLDS_MAX];
+
+	/* Interfaces: every IPv4 address of the host, and the ones searches go out on. */
+	struct netif all_ifs[NETIF_MAX];
+	int nall_ifs;
+	struct netif search_ifs[NETIF_MAX];
+	int nsearch_ifs;
+	char joined[NETIF_MAX][16]; /* addresses the NOTIFY socket joined the group on */
+	int njoined;
+	char search_desc[512];
 
 	uint64_t start_ms;
+	uint64_t last_cron_ms;
+	uint64_t search_period_ms;
 	unsigned searches;
 	int sends_left;
 	uint64_t next_send_ms;
 	uint64_t window_end_ms; /* 0 outside a search window */
 	uint64_t next_search_ms;
 	uint64_t next_publish_ms;
+	uint64_t publish_due_ms; /* 0 = no change waiting */
+	uint64_t last_query_refresh_ms;
 	unsigned stranger_warnings;
+	unsigned send_failures;
+	int advertise_warned;
+	char excluded_logged[8][64]; /* households filtered out, said once each */
+	unsigned excluded_next;
 	struct failed_address failed[FAILED_MAX];
 	unsigned failed_next; /* ring position */
 	char search_buf[SSDP_PACKET_MAX + 1];
@@ -102,22 +153,314 @@ struct discovery {
 };
 
 static void cron_arm(struct discovery *d);
+static int fetch_start(struct discovery *d, enum fetch_kind kind, const char *host, uint16_t port,
+                       const char *path, enum found_by how, int manual, uint32_t bootseq, int probe,
+                       const char *household, int hh);
+
+/* Log a message about a device we will not act on: at warn for the first few, then debug. */
+#define log_stranger(d, ...)                                                                       \
+	do {                                                                                       \
+		if ((d)->stranger_warnings++ < STRANGER_WARN_MAX)                                  \
+			log_warnx(__VA_ARGS__);                                                    \
+		else                                                                               \
+			log_debug(__VA_ARGS__);                                                    \
+	} while (0)
 
 static void
 publish(struct discovery *d)
 {
-	size_t len = speaker_table_snapshot(&d->table, d->snapshot);
+	uint64_t now = util_mono_ms();
+	size_t len = speaker_table_snapshot(&d->table, d->snapshot, now, TOPOLOGY_GRACE_MS);
 	int rv = bus_send(d->pub, MSG_SPEAKERS, d->snapshot, len);
 
 	if (rv != 0)
 		log_debug("MSG_SPEAKERS: %s", nng_strerror(rv));
-	d->next_publish_ms = util_mono_ms() + PUBLISH_PERIOD_MS;
+	d->next_publish_ms = now + PUBLISH_PERIOD_MS;
+	d->publish_due_ms = 0;
+}
+
+/* Publish soon: changes that come in a burst (32 speakers answering one search) go out in one
+ * snapshot. */
+static void
+publish_soon(struct discovery *d)
+{
+	uint64_t due = util_mono_ms() + PUBLISH_DELAY_MS;
+
+	if (d->publish_due_ms == 0 || due < d->publish_due_ms)
+		d->publish_due_ms = due;
+}
+
+/* ---- households ----------------------------------------------------------------------- */
+
+/* 1 if household id is one the configuration wants ("" = every household). A speaker whose
+ * household is not known is accepted: it was configured by address or listed by a topology. */
+static int
+household_allowed(const struct discovery *d, const char *id)
+{
+	const char *p = d->cfg->household;
+
+	if (*p == '\0' || *id == '\0')
+		return 1;
+	while (*p != '\0') {
+		size_t len;
+
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		len = strcspn(p, ", \t");
+		if (len > 0 && len == strlen(id) && strncmp(p, id, len) == 0)
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+/* Say once per household that it is filtered out. */
+static void
+household_excluded(struct discovery *d, const char *id, const char *who)
+{
+	for (int i = 0; i < 8; i++)
+		if (strcmp(d->excluded_logged[i], id) == 0) {
+			log_debug("%s is in household %s: filtered out", who, id);
+			return;
+		}
+	msg_strlcpy(d->excluded_logged[d->excluded_next++ % 8], id, 64);
+	log_info("household %s (%s) is not in the configured household list: ignored", id, who);
+}
+
+static struct household *
+household_get(struct discovery *d, const char *id)
+{
+	struct household *free_slot = NULL;
+
+	for (int i = 0; i < HOUSEHOLDS_MAX; i++) {
+		struct household *h = &d->households[i];
+
+		if (h->used && strcmp(h->id, id) == 0)
+			return h;
+		if (!h->used && free_slot == NULL)
+			free_slot = h;
+	}
+	if (free_slot == NULL) {
+		log_stranger(d, "more than %d households: %s not tracked", HOUSEHOLDS_MAX, id);
+		return NULL;
+	}
+	memset(free_slot, 0, sizeof(*free_slot));
+	free_slot->used = 1;
+	msg_strlcpy(free_slot->id, id, sizeof(free_slot->id));
+	return free_slot;
+}
+
+/* Ask for a ZoneGroupState of h within delay_ms (sooner requests win). */
+static void
+topology_want(struct household *h, uint64_t delay_ms)
+{
+	uint64_t due = util_mono_ms() + delay_ms;
+
+	if (h == NULL)
+		return;
+	if (h->in_flight) {
+		h->again = 1;
+		return;
+	}
+	if (h->next_poll_ms == 0 || due < h->next_poll_ms)
+		h->next_poll_ms = due;
+}
+
+/* The speaker to ask for h's topology: one of the household that answers, the one heard from
+ * last; after failures the others in turn. */
+static struct speaker_entry *
+topology_source(struct discovery *d, struct household *h)
+{
+	struct speaker_entry *cands[MSG_SPEAKERS_MAX];
+	int n = 0;
+
+	for (int i = 0; i < d->table.count; i++) {
+		struct speaker_entry *e = &d->table.entries[i];
+
+		if (strcmp(e->speaker.household, h->id) == 0 && e->probe_failures == 0)
+			cands[n++] = e;
+	}
+	if (n == 0)
+		return NULL;
+	for (int i = 1; i < n; i++) /* most recently heard first */
+		for (int k = i; k > 0 && cands[k]->seen_ms > cands[k - 1]->seen_ms; k--) {
+			struct speaker_entry *t = cands[k];
+
+			cands[k] = cands[k - 1];
+			cands[k - 1] = t;
+		}
+	return cands[h->failures % (unsigned)n];
 }
 
 static void
-fetch_work_cb(uv_work_t *req)
+topology_start(struct discovery *d, struct household *h)
 {
-	struct fetch *f = req->data;
+	struct speaker_entry *src = topology_source(d, h);
+
+	h->next_poll_ms = 0;
+	if (src == NULL) {
+		/* Nobody of this household to ask (yet): the next speaker found asks again. */
+		log_debug("household %s: no speaker to ask for its topology", h->id);
+		return;
+	}
+	if (fetch_start(d, FETCH_TOPOLOGY, src->speaker.ip, src->speaker.port, TOPOLOGY_PATH,
+	                src->found_by, -1, 0, 0, h->id, (int)(h - d->households)) < 0) {
+		h->next_poll_ms = util_mono_ms() + TOPOLOGY_RETRY_MS;
+		return;
+	}
+	h->in_flight = 1;
+}
+
+/* Fetch the description of a topology member the table lacks, or that the topology places at
+ * another address or shows rebooted: the fetch confirms it before the table changes. */
+static void
+topology_fill(struct discovery *d, struct household *h, const struct topology *prev)
+{
+	const struct topology *t = h->topo;
+
+	for (int i = 0; t != NULL && i < t->count; i++) {
+		const struct topology_member *m = &t->members[i];
+		const struct topology_member *was =
+		    prev != NULL ? topology_find(prev, m->uuid) : NULL;
+		struct speaker_entry *e;
+
+		if (topology_member_hidden(m) || m->ip[0] == '\0')
+			continue;
+		e = speaker_table_find(&d->table, m->uuid);
+		if (e == NULL) {
+			int failed = 0;
+			uint64_t now = util_mono_ms();
+
+			for (int k = 0; k < FAILED_MAX; k++)
+				if (d->failed[k].until_ms > now && d->failed[k].port == m->port &&
+				    strcmp(d->failed[k].host, m->ip) == 0)
+					failed = 1;
+			if (!failed)
+				fetch_start(d, FETCH_DESCRIPTION, m->ip, m->port, DESCRIPTION_PATH,
+				            FOUND_TOPOLOGY, -1, m->bootseq, 0, h->id, -1);
+		} else if (strcmp(e->speaker.ip, m->ip) != 0 || e->speaker.port != m->port) {
+			log_info(
+			    "topology of %s places \"%s\" %s at %s:%u (table: %s:%u): checking",
+			    h->id, m->room, m->uuid, m->ip, (unsigned)m->port, e->speaker.ip,
+			    (unsigned)e->speaker.port);
+			fetch_start(d, FETCH_DESCRIPTION, m->ip, m->port, DESCRIPTION_PATH,
+			            FOUND_TOPOLOGY, -1, m->bootseq, 0, h->id, -1);
+		} else if (was != NULL && was->bootseq != 0 && m->bootseq != 0 &&
+		           was->bootseq != m->bootseq) {
+			log_info("topology of %s: \"%s\" %s rebooted (boot %u -> %u)", h->id,
+			         m->room, m->uuid, was->bootseq, m->bootseq);
+			fetch_start(d, FETCH_DESCRIPTION, m->ip, m->port, DESCRIPTION_PATH,
+			            FOUND_TOPOLOGY, -1, m->bootseq, 0, h->id, -1);
+		}
+	}
+}
+
+/* Make topo the truth for household h: roles, rooms, groups, coordinators in the table, and
+ * fetches for members not yet confirmed. A ZoneGroupTopology event (GENA, issue 5) parsed with
+ * topology_parse comes in here the same way as a polled GetZoneGroupState. Takes topo. */
+static void
+topology_apply(struct discovery *d, struct household *h, struct topology *topo)
+{
+	struct topology *prev = h->topo;
+	int rooms = 0, hidden = 0, changed;
+
+	h->topo = topo;
+	h->applied_ms = util_mono_ms();
+	h->failures = 0;
+	for (int i = 0; i < topo->count; i++) {
+		if (topology_member_hidden(&topo->members[i]))
+			hidden++;
+		else
+			rooms++;
+	}
+	if (rooms != h->rooms || hidden != h->hidden || prev == NULL)
+		log_info("household %s: %d rooms in %d groups, %d hidden devices%s%s", h->id, rooms,
+		         topo->groups, hidden, topo->recovered ? " (read leniently)" : "",
+		         topo->truncated ? " (truncated)" : "");
+	h->rooms = rooms;
+	h->hidden = hidden;
+	changed = speaker_table_apply_topology(&d->table, topo, h->id);
+	if (changed > 0) {
+		log_debug("household %s: %d speakers changed", h->id, changed);
+		publish_soon(d);
+	}
+	topology_fill(d, h, prev);
+	free(prev);
+}
+
+static void
+topology_done(struct discovery *d, struct fetch *f)
+{
+	struct household *h = &d->households[f->hh];
+	struct speaker_entry *src;
+	uint64_t retry;
+
+	h->in_flight = 0;
+	if (!h->used || strcmp(h->id, f->household) != 0)
+		return; /* the slot was reused meanwhile */
+	if (f->rc < 0) {
+		h->failures++;
+		retry = (uint64_t)TOPOLOGY_RETRY_MS << (h->failures < 6 ? h->failures - 1 : 5);
+		if (retry > TOPOLOGY_PERIOD_MS)
+			retry = TOPOLOGY_PERIOD_MS;
+		if (h->failures == 1 || h->failures % 10 == 0)
+			log_warnx("household %s: ZoneGroupState from %s:%u: %s (failure %u)", h->id,
+			          f->host, (unsigned)f->port, f->err, h->failures);
+		h->next_poll_ms = util_mono_ms() + retry;
+		return;
+	}
+	if ((src = speaker_table_find_ip(&d->table, f->host)) != NULL) {
+		src->seen_ms = util_mono_ms();
+		src->probe_failures = 0;
+	}
+	topology_apply(d, h, f->topo);
+	f->topo = NULL;
+	h->next_poll_ms = util_mono_ms() + (h->again ? TOPOLOGY_DELAY_MS
+	                                             : (d->search_period_ms < TOPOLOGY_PERIOD_MS
+	                                                    ? d->search_period_ms
+	                                                    : TOPOLOGY_PERIOD_MS));
+	h->again = 0;
+}
+
+/* ---- fetches on the thread pool ------------------------------------------------------- */
+
+/* POST an argument-less SOAP action; the caller frees resp. Returns 0 or a negative errno
+ * with err set (a fault or HTTP error is -EPROTO). */
+static int
+soap_call_simple(struct fetch *f, const char *path, const char *service, const char *action,
+                 size_t max_body, struct http_response *resp)
+{
+	char body[512], soapaction[160];
+	const char *headers[] = {"Content-Type: text/xml; charset=\"utf-8\"", soapaction, NULL};
+	int n, rc;
+
+	n = snprintf(body, sizeof(body),
+	             "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+	             "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" "
+	             "s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body>"
+	             "<u:%s xmlns:u=\"urn:schemas-upnp-org:service:%s:1\"></u:%s>"
+	             "</s:Body></s:Envelope>",
+	             action, service, action);
+	snprintf(soapaction, sizeof(soapaction),
+	         "SOAPACTION: \"urn:schemas-upnp-org:service:%s:1#%s\"", service, action);
+	rc = http_request("POST", f->host, f->port, path, headers, body, (size_t)n,
+	                  FETCH_TIMEOUT_MS, max_body, resp);
+	if (rc < 0) {
+		snprintf(f->err, sizeof(f->err), "%s#%s: %s", service, action, strerror(-rc));
+		return rc;
+	}
+	if (resp->status != 200) {
+		snprintf(f->err, sizeof(f->err), "%s#%s: HTTP status %d", service, action,
+		         resp->status);
+		http_response_free(resp);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static void
+fetch_description(struct fetch *f)
+{
 	struct http_response resp;
 
 	f->rc = http_request("GET", f->host, f->port, f->path, NULL, NULL, 0, FETCH_TIMEOUT_MS,
@@ -134,6 +477,47 @@ fetch_work_cb(uv_work_t *req)
 		f->rc = -EPROTO;
 	}
 	http_response_free(&resp);
+	/* A speaker found by address says which household it is in: the filter needs it. */
+	if (f->rc == 0 && f->want_household && f->household[0] == '\0' &&
+	    soap_call_simple(f, DEVICE_PROPERTIES_PATH, "DeviceProperties", "GetHouseholdID", 4096,
+	                     &resp) == 0) {
+		topology_soap_value(resp.body, resp.body_len, "CurrentHouseholdID", f->household,
+		                    sizeof(f->household));
+		http_response_free(&resp);
+	}
+}
+
+static void
+fetch_topology(struct fetch *f)
+{
+	struct http_response resp;
+	char err[160];
+
+	f->rc = soap_call_simple(f, TOPOLOGY_PATH, "ZoneGroupTopology", "GetZoneGroupState",
+	                         TOPOLOGY_BODY_MAX, &resp);
+	if (f->rc < 0)
+		return;
+	if ((f->topo = malloc(sizeof(*f->topo))) == NULL) {
+		f->rc = -ENOMEM;
+		snprintf(f->err, sizeof(f->err), "out of memory");
+	} else if (topology_parse(resp.body, resp.body_len, f->topo, err, sizeof(err)) < 0) {
+		f->rc = -EPROTO;
+		snprintf(f->err, sizeof(f->err), "ZoneGroupState: %s", err);
+		free(f->topo);
+		f->topo = NULL;
+	}
+	http_response_free(&resp);
+}
+
+static void
+fetch_work_cb(uv_work_t *req)
+{
+	struct fetch *f = req->data;
+
+	if (f->kind == FETCH_TOPOLOGY)
+		fetch_topology(f);
+	else
+		fetch_description(f);
 }
 
 /* A known speaker did not answer its liveness probe: drop it after PROBE_FAILURES_MAX in a
@@ -143,6 +527,7 @@ static void
 probe_failed(struct discovery *d, struct fetch *f)
 {
 	struct speaker_entry *e = speaker_table_find_ip(&d->table, f->host);
+	char household[64];
 
 	if (e == NULL || e->speaker.port != f->port)
 		return;
@@ -153,8 +538,10 @@ probe_failed(struct discovery *d, struct fetch *f)
 	}
 	log_info("speaker \"%s\" uuid %s at %s:%u is gone (%s): removed", e->speaker.room,
 	         e->speaker.uuid, f->host, (unsigned)f->port, f->err);
+	msg_strlcpy(household, e->speaker.household, sizeof(household));
 	speaker_table_remove(&d->table, e->speaker.uuid);
-	publish(d);
+	topology_want(household_get(d, household), TOPOLOGY_DELAY_MS);
+	publish_soon(d);
 }
 
 static void
@@ -171,8 +558,9 @@ fetch_failed(struct discovery *d, struct fetch *f)
 	if (f->manual < 0) {
 		struct failed_address *fa = &d->failed[d->failed_next++ % FAILED_MAX];
 
-		log_warnx("http://%s:%u%s: %s (not retried for %d s)", f->host, (unsigned)f->port,
-		          f->path, f->err, FAILED_HOLD_MS / 1000);
+		log_warnx("http://%s:%u%s (%s): %s (not retried for %d s)", f->host,
+		          (unsigned)f->port, f->path, found_by_name(f->how), f->err,
+		          FAILED_HOLD_MS / 1000);
 		msg_strlcpy(fa->host, f->host, sizeof(fa->host));
 		fa->port = f->port;
 		fa->until_ms = util_mono_ms() + FAILED_HOLD_MS;
@@ -194,18 +582,71 @@ fetch_failed(struct discovery *d, struct fetch *f)
 		          m->failures, (unsigned long long)backoff);
 }
 
+/* Speakers fetch clips from the advertised host and (issue 5) send events to it. Warn once
+ * when that host is unlikely to be reachable from the speakers. */
 static void
-fetch_done(struct discovery *d, struct fetch *f)
+advertise_check(struct discovery *d, const struct msg_speaker *s)
+{
+	const char *adv = d->cfg->advertise_host;
+	char src[64];
+	int speaker_loopback = strncmp(s->ip, "127.", 4) == 0;
+
+	if (d->advertise_warned)
+		return;
+	if (adv[0] != '\0') {
+		if (!speaker_loopback &&
+		    (strncmp(adv, "127.", 4) == 0 || strcmp(adv, "localhost") == 0)) {
+			log_warnx("advertise_host %s is a loopback address: speaker \"%s\" at %s "
+			          "cannot fetch clips from it",
+			          adv, s->room, s->ip);
+			d->advertise_warned = 1;
+		}
+		return;
+	}
+	if (speaker_loopback || netif_on_link(d->all_ifs, d->nall_ifs, s->ip) ||
+	    util_route_source(s->ip, src, sizeof(src)) < 0)
+		return;
+	log_warnx("speaker \"%s\" at %s is reached through a gateway, from %s: if the bridge runs "
+	          "in a container without host networking the speakers cannot reach %s; set "
+	          "advertise_host",
+	          s->room, s->ip, src, src);
+	d->advertise_warned = 1;
+}
+
+/* A known speaker is at a new address or has rebooted: whatever was subscribed at the old one
+ * is gone. Consumers see the new ip, port or bootseq in the next MSG_SPEAKERS; GENA
+ * subscriptions (issue 5) are renewed from there. */
+static void
+speaker_readdressed(struct discovery *d, const struct speaker_entry *e, enum table_change why)
+{
+	log_info("speaker \"%s\" uuid %s %s %s:%u (boot %u): subscriptions to renew",
+	         e->speaker.room, e->speaker.uuid, why == TABLE_MOVED ? "moved to" : "rebooted at",
+	         e->speaker.ip, (unsigned)e->speaker.port, e->speaker.bootseq);
+	topology_want(household_get(d, e->speaker.household), TOPOLOGY_DELAY_MS);
+}
+
+static void
+description_done(struct discovery *d, struct fetch *f)
 {
 	struct msg_speaker s;
+	struct speaker_entry *e;
+	struct household *h;
+	const struct topology_member *m = NULL;
 	enum table_change change;
 	char displaced[48];
 
+	if (!household_allowed(d, f->household)) {
+		household_excluded(d, f->household, f->host);
+		if (f->manual >= 0)
+			d->manual[f->manual].excluded = 1;
+		return;
+	}
 	memset(&s, 0, sizeof(s));
 	msg_strlcpy(s.uuid, f->desc.uuid, sizeof(s.uuid));
 	msg_strlcpy(s.room, f->desc.room, sizeof(s.room));
 	msg_strlcpy(s.ip, f->host, sizeof(s.ip));
 	msg_strlcpy(s.model, f->desc.model, sizeof(s.model));
+	msg_strlcpy(s.household, f->household, sizeof(s.household));
 	s.port = f->port;
 	if (f->manual >= 0)
 		d->manual[f->manual].failures = 0;
@@ -213,29 +654,43 @@ fetch_done(struct discovery *d, struct fetch *f)
 	if (displaced[0] != '\0')
 		log_info("%s at %s:%u replaces %s there", s.uuid, s.ip, (unsigned)s.port,
 		         displaced);
+	if (change == TABLE_FULL) {
+		log_warnx("table full (%d devices): %s at %s not added", MSG_SPEAKERS_MAX, s.uuid,
+		          s.ip);
+		return;
+	}
+	e = speaker_table_find(&d->table, s.uuid);
+	h = household_get(d, e->speaker.household);
+	if (h != NULL && h->topo != NULL && (m = topology_find(h->topo, s.uuid)) != NULL)
+		speaker_table_apply_topology(&d->table, h->topo, h->id);
 	switch (change) {
 	case TABLE_ADDED:
-		log_info("speaker \"%s\" uuid %s ip %s:%u model \"%s\" found by %s, %llu ms after "
-		         "start",
-		         s.room, s.uuid, s.ip, (unsigned)s.port, s.model, found_by_name(f->how),
-		         (unsigned long long)(util_mono_ms() - d->start_ms));
+		log_info(
+		    "%s \"%s\" uuid %s ip %s:%u model \"%s\" household %s found by %s, %llu ms "
+		    "after start",
+		    e->role == ROLE_HIDDEN ? "device" : "speaker", s.room, s.uuid, s.ip,
+		    (unsigned)s.port, s.model, s.household[0] != '\0' ? s.household : "-",
+		    found_by_name(f->how), (unsigned long long)(util_mono_ms() - d->start_ms));
+		advertise_check(d, &e->speaker);
 		break;
 	case TABLE_MOVED:
-		log_info("speaker \"%s\" uuid %s moved to %s:%u (%s)", s.room, s.uuid, s.ip,
-		         (unsigned)s.port, found_by_name(f->how));
+	case TABLE_REBOOTED:
+		speaker_readdressed(d, e, change);
 		break;
 	case TABLE_CHANGED:
 		log_info("speaker %s is now \"%s\", model \"%s\"", s.uuid, s.room, s.model);
 		break;
 	case TABLE_FULL:
-		log_warnx("table full (%d speakers): %s at %s not added", MSG_SPEAKERS_MAX, s.uuid,
-		          s.ip);
-		return;
 	case TABLE_SAME:
 		break;
 	}
+	/* The topology is the truth for rooms and groups: a device it does not place yet, or at
+	 * another address, asks for a fresh one. */
+	if (change != TABLE_SAME &&
+	    (m == NULL || strcmp(m->ip, s.ip) != 0 || m->port != s.port || change != TABLE_ADDED))
+		topology_want(h, TOPOLOGY_DELAY_MS);
 	if (change != TABLE_SAME || displaced[0] != '\0')
-		publish(d);
+		publish_soon(d);
 }
 
 static void
@@ -247,22 +702,35 @@ fetch_after_cb(uv_work_t *req, int status)
 	d->fetches[f->slot] = NULL;
 	if (f->manual >= 0)
 		d->manual[f->manual].in_flight = 0;
+	if (f->kind == FETCH_TOPOLOGY && status != 0)
+		d->households[f->hh].in_flight = 0;
 	if (status == 0 && !d->stopping) {
-		if (f->rc < 0)
+		if (f->kind == FETCH_TOPOLOGY)
+			topology_done(d, f);
+		else if (f->rc < 0)
 			fetch_failed(d, f);
 		else
-			fetch_done(d, f);
+			description_done(d, f);
+		/* Members that found no free slot before get one now. */
+		if (d->fetch_saturated) {
+			d->fetch_saturated = 0;
+			for (int i = 0; i < HOUSEHOLDS_MAX; i++)
+				if (d->households[i].used && d->households[i].topo != NULL)
+					topology_fill(d, &d->households[i], NULL);
+		}
 		cron_arm(d);
 	}
+	free(f->topo);
 	free(f);
 }
 
-/* Start fetching http://host:port/path unless the same address is already being fetched (probe:
- * a liveness check of a known speaker). Returns 0 when a fetch is running for that address,
- * -1 when none could be started. */
+/* Start a fetch of http://host:port/path unless the same address is already being fetched the
+ * same way (probe: a liveness check of a known speaker). Returns 0 when such a fetch is
+ * running, -1 when none could be started. */
 static int
-fetch_start(struct discovery *d, const char *host, uint16_t port, const char *path,
-            enum found_by how, int manual, uint32_t bootseq, int probe)
+fetch_start(struct discovery *d, enum fetch_kind kind, const char *host, uint16_t port,
+            const char *path, enum found_by how, int manual, uint32_t bootseq, int probe,
+            const char *household, int hh)
 {
 	struct fetch *f;
 	int slot = -1;
@@ -273,13 +741,14 @@ fetch_start(struct discovery *d, const char *host, uint16_t port, const char *pa
 		if (d->fetches[i] == NULL) {
 			if (slot < 0)
 				slot = i;
-		} else if (d->fetches[i]->port == port && strcmp(d->fetches[i]->host, host) == 0) {
+		} else if (d->fetches[i]->kind == kind && d->fetches[i]->port == port &&
+		           strcmp(d->fetches[i]->host, host) == 0) {
 			return 0;
 		}
 	}
 	if (slot < 0) {
-		log_debug("%d fetches running: %s:%u waits for the next answer", FETCH_MAX, host,
-		          (unsigned)port);
+		log_debug("%d fetches queued: %s:%u waits", FETCH_MAX, host, (unsigned)port);
+		d->fetch_saturated = 1;
 		return -1;
 	}
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
@@ -287,14 +756,18 @@ fetch_start(struct discovery *d, const char *host, uint16_t port, const char *pa
 		return -1;
 	}
 	f->d = d;
+	f->kind = kind;
 	f->slot = slot;
 	msg_strlcpy(f->host, host, sizeof(f->host));
 	msg_strlcpy(f->path, path, sizeof(f->path));
+	msg_strlcpy(f->household, household != NULL ? household : "", sizeof(f->household));
 	f->port = port;
 	f->how = how;
 	f->manual = manual;
 	f->bootseq = bootseq;
 	f->probe = probe;
+	f->hh = hh;
+	f->want_household = household == NULL || household[0] == '\0';
 	f->work.data = f;
 	if (uv_queue_work(&d->loop, &f->work, fetch_work_cb, fetch_after_cb) != 0) {
 		free(f);
@@ -303,7 +776,9 @@ fetch_start(struct discovery *d, const char *host, uint16_t port, const char *pa
 	d->fetches[slot] = f;
 	if (manual >= 0)
 		d->manual[manual].in_flight = 1;
-	log_debug("fetching http://%s:%u%s (%s)", host, (unsigned)port, path, found_by_name(how));
+	log_debug("fetching http://%s:%u%s (%s%s)", host, (unsigned)port, path,
+	          kind == FETCH_TOPOLOGY ? "topology of " : found_by_name(how),
+	          kind == FETCH_TOPOLOGY ? household : "");
 	return 0;
 }
 
@@ -320,19 +795,13 @@ recently_failed(const struct discovery *d, const char *host, uint16_t port)
 	return 0;
 }
 
-/* Log a message about a device we will not act on: at warn for the first few, then debug. */
-#define log_stranger(d, ...)                                                                       \
-	do {                                                                                       \
-		if ((d)->stranger_warnings++ < STRANGER_WARN_MAX)                                  \
-			log_warnx(__VA_ARGS__);                                                    \
-		else                                                                               \
-			log_debug(__VA_ARGS__);                                                    \
-	} while (0)
+/* ---- SSDP ------------------------------------------------------------------------------- */
 
 static void
 ssdp_byebye(struct discovery *d, const struct ssdp_message *m, const char *from)
 {
 	struct speaker_entry *e = speaker_table_find(&d->table, m->uuid);
+	char household[64];
 
 	if (e == NULL)
 		return;
@@ -341,9 +810,12 @@ ssdp_byebye(struct discovery *d, const struct ssdp_message *m, const char *from)
 		             e->speaker.ip, from);
 		return;
 	}
-	log_info("speaker \"%s\" uuid %s at %s said byebye", e->speaker.room, m->uuid, from);
+	log_info("%s \"%s\" uuid %s at %s said byebye",
+	         e->role == ROLE_HIDDEN ? "device" : "speaker", e->speaker.room, m->uuid, from);
+	msg_strlcpy(household, e->speaker.household, sizeof(household));
 	speaker_table_remove(&d->table, m->uuid);
-	publish(d);
+	topology_want(household_get(d, household), TOPOLOGY_DELAY_MS);
+	publish_soon(d);
 }
 
 /* Act on one SSDP datagram from from (dotted IPv4) that arrived on the search or NOTIFY socket. */
@@ -368,6 +840,10 @@ ssdp_received(struct discovery *d, const char *buf, size_t len, const char *from
 	}
 	if (strcasecmp(m.st, SSDP_ST_ZONEPLAYER) != 0)
 		return; /* embedded devices, root device, other vendors */
+	if (m.household[0] != '\0' && !household_allowed(d, m.household)) {
+		household_excluded(d, m.household, from);
+		return;
+	}
 	if (m.kind == SSDP_BYEBYE) {
 		ssdp_byebye(d, &m, from);
 		return;
@@ -397,8 +873,9 @@ ssdp_received(struct discovery *d, const char *buf, size_t len, const char *from
 	log_debug("%s %s at %s household %s bootseq %u",
 	          m.kind == SSDP_RESPONSE ? "answer" : "notify", m.uuid, m.location,
 	          m.household[0] != '\0' ? m.household : "-", m.bootseq);
-	fetch_start(d, host, port, path, m.kind == SSDP_RESPONSE ? FOUND_SSDP : FOUND_NOTIFY, -1,
-	            m.bootseq, 0);
+	fetch_start(d, FETCH_DESCRIPTION, host, port, path,
+	            m.kind == SSDP_RESPONSE ? FOUND_SSDP : FOUND_NOTIFY, -1, m.bootseq, 0,
+	            m.household, -1);
 }
 
 static void
@@ -431,6 +908,69 @@ udp_recv_cb(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf, const struct sock
 	ssdp_received(d, buf->base, (size_t)nread, from);
 }
 
+/* Join the SSDP group on every search interface the NOTIFY socket has not joined yet. */
+static void
+notify_join(struct discovery *d)
+{
+	int rv;
+
+	if (!d->notify_open)
+		return;
+	if (d->nsearch_ifs == 0 && d->njoined == 0) {
+		/* No interface picked: the system's choice, as before interfaces were listed. */
+		if ((rv = uv_udp_set_membership(&d->notify_udp, SSDP_GROUP, NULL, UV_JOIN_GROUP)) ==
+		    0)
+			msg_strlcpy(d->joined[d->njoined++], "default", 16);
+		else
+			log_warnx("NOTIFY: joining %s: %s", SSDP_GROUP, uv_strerror(rv));
+		return;
+	}
+	for (int i = 0; i < d->nsearch_ifs; i++) {
+		const char *addr = d->search_ifs[i].addr;
+		int known = 0;
+
+		for (int k = 0; k < d->njoined; k++)
+			known |= strcmp(d->joined[k], addr) == 0;
+		if (known || d->njoined >= NETIF_MAX)
+			continue;
+		rv = uv_udp_set_membership(&d->notify_udp, SSDP_GROUP, addr, UV_JOIN_GROUP);
+		if (rv != 0 && rv != UV_EADDRINUSE) {
+			log_warnx("NOTIFY: joining %s on %s: %s", SSDP_GROUP, addr,
+			          uv_strerror(rv));
+			continue;
+		}
+		msg_strlcpy(d->joined[d->njoined++], addr, 16);
+	}
+}
+
+/* List the interfaces again (they come and go: Wi-Fi, containers, DHCP) and pick the ones to
+ * search on. */
+static void
+interfaces_refresh(struct discovery *d)
+{
+	char missing[256], desc[sizeof(d->search_desc)];
+	int n = netif_list(d->all_ifs, NETIF_MAX);
+
+	if (n < 0) {
+		log_warn("getifaddrs");
+		n = 0;
+	}
+	d->nall_ifs = n;
+	d->nsearch_ifs = netif_select(d->all_ifs, n, d->cfg->multicast_if, d->search_ifs, NETIF_MAX,
+	                              missing, sizeof(missing));
+	if (missing[0] != '\0')
+		log_stranger(d, "multicast_if: no interface %s", missing);
+	netif_describe(d->search_ifs, d->nsearch_ifs, desc, sizeof(desc));
+	if (d->nsearch_ifs == 0)
+		snprintf(desc, sizeof(desc),
+		         "the default interface (no multicast interface found)");
+	if (strcmp(desc, d->search_desc) != 0) {
+		log_info("searching on %s", desc);
+		msg_strlcpy(d->search_desc, desc, sizeof(d->search_desc));
+	}
+	notify_join(d);
+}
+
 static void
 search_start(struct discovery *d)
 {
@@ -439,48 +979,79 @@ search_start(struct discovery *d)
 
 	if (window < (SEARCH_SENDS - 1) * SEARCH_SPACING_MS + 100)
 		window = (SEARCH_SENDS - 1) * SEARCH_SPACING_MS + 100;
+	interfaces_refresh(d);
 	d->searches++;
 	d->sends_left = SEARCH_SENDS;
 	d->next_send_ms = now;
 	d->window_end_ms = now + window;
-	d->next_search_ms = now + SEARCH_PERIOD_MS;
-	log_debug("search %u: %llu ms window, %d speakers known", d->searches,
+	d->next_search_ms = now + d->search_period_ms;
+	log_debug("search %u: %llu ms window, %d devices known", d->searches,
 	          (unsigned long long)window, d->table.count);
 }
 
 static void
-search_send(struct discovery *d)
+search_send_to(struct discovery *d, const char *ifname, const char *dest, const uv_buf_t *buf)
+{
+	struct sockaddr_in to;
+	int rv;
+
+	uv_ip4_addr(dest, SSDP_PORT, &to);
+	rv = uv_udp_try_send(&d->search_udp, buf, 1, (const struct sockaddr *)&to);
+	if (rv >= 0)
+		return;
+	if (d->send_failures++ < STRANGER_WARN_MAX)
+		log_warnx("M-SEARCH to %s:%d on %s: %s", dest, SSDP_PORT, ifname, uv_strerror(rv));
+	else
+		log_debug("M-SEARCH to %s:%d on %s: %s", dest, SSDP_PORT, ifname, uv_strerror(rv));
+}
+
+/* One M-SEARCH to the group on every search interface, and (first send of a search) to each
+ * interface's broadcast address: some networks drop multicast but pass broadcast. */
+static void
+search_send(struct discovery *d, int first)
 {
 	char msg[512];
-	struct sockaddr_in group;
 	uv_buf_t buf;
 	int n, rv;
 
 	n = ssdp_build_msearch(msg, sizeof(msg), SSDP_ST_ZONEPLAYER, 1);
-	uv_ip4_addr(SSDP_GROUP, SSDP_PORT, &group);
 	buf = uv_buf_init(msg, (unsigned)n);
-	rv = uv_udp_try_send(&d->search_udp, &buf, 1, (const struct sockaddr *)&group);
-	if (rv < 0)
-		log_warnx("M-SEARCH to %s:%d: %s", SSDP_GROUP, SSDP_PORT, uv_strerror(rv));
+	if (d->nsearch_ifs == 0) {
+		search_send_to(d, "the default interface", SSDP_GROUP, &buf);
+		return;
+	}
+	for (int i = 0; i < d->nsearch_ifs; i++) {
+		const struct netif *ifc = &d->search_ifs[i];
+
+		if ((rv = uv_udp_set_multicast_interface(&d->search_udp, ifc->addr)) != 0) {
+			log_debug("IP_MULTICAST_IF %s: %s", ifc->addr, uv_strerror(rv));
+			continue;
+		}
+		search_send_to(d, ifc->name, SSDP_GROUP, &buf);
+		if (first && ifc->broadcast[0] != '\0')
+			search_send_to(d, ifc->name, ifc->broadcast, &buf);
+	}
 }
 
-/* The search window is over: if SSDP found nothing (or not every manual address), fall back
- * to the configured addresses. */
-/* Fetch the description of every speaker not heard from for STALE_MS: a player that lost
+/* Fetch the description of every device not heard from for two searches: a player that lost
  * power sends no byebye, and would otherwise stay in the table for good. */
 static void
 probe_stale(struct discovery *d, uint64_t now)
 {
-	for (int i = 0; i < d->table.count; i++) {
-		const struct msg_speaker *s = &d->table.entries[i].speaker;
+	uint64_t stale = 2 * d->search_period_ms + (uint64_t)d->cfg->discovery_timeout_ms;
 
-		if (now - d->table.entries[i].seen_ms >= STALE_MS)
-			fetch_start(d, s->ip, s->port, DESCRIPTION_PATH,
-			            d->table.entries[i].found_by, -1, d->table.entries[i].bootseq,
-			            1);
+	for (int i = 0; i < d->table.count; i++) {
+		const struct speaker_entry *e = &d->table.entries[i];
+
+		if (now - e->seen_ms >= stale)
+			fetch_start(d, FETCH_DESCRIPTION, e->speaker.ip, e->speaker.port,
+			            DESCRIPTION_PATH, e->found_by, -1, e->bootseq, 1,
+			            e->speaker.household, -1);
 	}
 }
 
+/* The search window is over: probe silent devices, and if SSDP found nothing (or not every
+ * manual address), fall back to the configured addresses. */
 static void
 search_window_end(struct discovery *d)
 {
@@ -493,7 +1064,7 @@ search_window_end(struct discovery *d)
 		if (!d->manual[i].active &&
 		    speaker_table_find_ip(&d->table, d->manual[i].ip) == NULL)
 			missing++;
-	log_debug("search %u over: %d speakers known, %d manual addresses not yet known",
+	log_debug("search %u over: %d devices known, %d manual addresses not yet known",
 	          d->searches, d->table.count, missing);
 	if (missing == 0)
 		return;
@@ -512,17 +1083,45 @@ search_window_end(struct discovery *d)
 	}
 }
 
+static int
+manual_waiting(const struct discovery *d, const struct manual_speaker *m)
+{
+	struct speaker_table *t = (struct speaker_table *)&d->table;
+
+	return m->active && !m->in_flight && !m->excluded &&
+	       speaker_table_find_ip(t, m->ip) == NULL;
+}
+
 static void
 manual_due(struct discovery *d, uint64_t now)
 {
 	for (int i = 0; i < d->nmanual; i++) {
 		struct manual_speaker *m = &d->manual[i];
 
-		if (!m->active || m->in_flight || m->next_try_ms > now ||
-		    speaker_table_find_ip(&d->table, m->ip) != NULL)
+		if (!manual_waiting(d, m) || m->next_try_ms > now)
 			continue;
-		if (fetch_start(d, m->ip, SONOS_PORT, DESCRIPTION_PATH, FOUND_MANUAL, i, 0, 0) < 0)
+		if (fetch_start(d, FETCH_DESCRIPTION, m->ip, SONOS_PORT, DESCRIPTION_PATH,
+		                FOUND_MANUAL, i, 0, 0, "", -1) < 0)
 			m->next_try_ms = now + MANUAL_BACKOFF_MIN_MS;
+	}
+}
+
+/* Devices no topology has placed become listed after TOPOLOGY_GRACE_MS (a household whose
+ * ZoneGroupState cannot be read still gets its speakers): publish when one crosses it. */
+static void
+grace_due(struct discovery *d, uint64_t now)
+{
+	for (int i = 0; i < d->table.count; i++) {
+		const struct speaker_entry *e = &d->table.entries[i];
+		uint64_t at = e->added_ms + TOPOLOGY_GRACE_MS;
+
+		if (e->role == ROLE_UNKNOWN && at <= now && at > d->last_cron_ms) {
+			log_warnx("no topology places \"%s\" %s (household %s) yet: listed as a "
+			          "speaker of its own",
+			          e->speaker.room, e->speaker.uuid,
+			          e->speaker.household[0] != '\0' ? e->speaker.household : "-");
+			publish_soon(d);
+		}
 	}
 }
 
@@ -535,7 +1134,7 @@ cron_cb(uv_timer_t *t)
 	uint64_t now = util_mono_ms();
 
 	if (d->sends_left > 0 && d->next_send_ms <= now) {
-		search_send(d);
+		search_send(d, d->sends_left == SEARCH_SENDS);
 		d->sends_left--;
 		d->next_send_ms = now + SEARCH_SPACING_MS;
 	}
@@ -544,7 +1143,15 @@ cron_cb(uv_timer_t *t)
 	if (d->next_search_ms <= now)
 		search_start(d);
 	manual_due(d, now);
-	if (d->next_publish_ms <= now)
+	for (int i = 0; i < HOUSEHOLDS_MAX; i++) {
+		struct household *h = &d->households[i];
+
+		if (h->used && !h->in_flight && h->next_poll_ms != 0 && h->next_poll_ms <= now)
+			topology_start(d, h);
+	}
+	grace_due(d, now);
+	d->last_cron_ms = now;
+	if ((d->publish_due_ms != 0 && d->publish_due_ms <= now) || d->next_publish_ms <= now)
 		publish(d);
 	cron_arm(d);
 }
@@ -554,21 +1161,33 @@ cron_arm(struct discovery *d)
 {
 	uint64_t now = util_mono_ms(), next = d->next_search_ms;
 
+#define SOONER(t)                                                                                  \
+	do {                                                                                       \
+		if ((t) < next)                                                                    \
+			next = (t);                                                                \
+	} while (0)
+
 	if (d->stopping)
 		return;
-	if (d->sends_left > 0 && d->next_send_ms < next)
-		next = d->next_send_ms;
-	if (d->window_end_ms != 0 && d->window_end_ms < next)
-		next = d->window_end_ms;
-	if (d->next_publish_ms < next)
-		next = d->next_publish_ms;
-	for (int i = 0; i < d->nmanual; i++) {
-		const struct manual_speaker *m = &d->manual[i];
-
-		if (m->active && !m->in_flight && m->next_try_ms < next &&
-		    speaker_table_find_ip(&d->table, m->ip) == NULL)
-			next = m->next_try_ms;
-	}
+	if (d->sends_left > 0)
+		SOONER(d->next_send_ms);
+	if (d->window_end_ms != 0)
+		SOONER(d->window_end_ms);
+	SOONER(d->next_publish_ms);
+	if (d->publish_due_ms != 0)
+		SOONER(d->publish_due_ms);
+	for (int i = 0; i < d->nmanual; i++)
+		if (manual_waiting(d, &d->manual[i]))
+			SOONER(d->manual[i].next_try_ms);
+	for (int i = 0; i < HOUSEHOLDS_MAX; i++)
+		if (d->households[i].used && !d->households[i].in_flight &&
+		    d->households[i].next_poll_ms != 0)
+			SOONER(d->households[i].next_poll_ms);
+	for (int i = 0; i < d->table.count; i++)
+		if (d->table.entries[i].role == ROLE_UNKNOWN &&
+		    d->table.entries[i].added_ms + TOPOLOGY_GRACE_MS > now)
+			SOONER(d->table.entries[i].added_ms + TOPOLOGY_GRACE_MS);
+#undef SOONER
 	uv_timer_start(&d->cron, cron_cb, next > now ? next - now : 0, 0);
 }
 
@@ -576,11 +1195,20 @@ static void
 inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 {
 	struct discovery *d = ctx;
+	uint64_t now = util_mono_ms();
 
 	(void)payload;
 	switch (hdr->type) {
 	case MSG_SPEAKERS_QUERY:
 		publish(d);
+		/* Someone restarted, or saw a speaker refuse (not the coordinator any more?):
+		 * a fresh topology follows the snapshot. */
+		if (now - d->last_query_refresh_ms >= TOPOLOGY_QUERY_MIN_MS) {
+			d->last_query_refresh_ms = now;
+			for (int i = 0; i < HOUSEHOLDS_MAX; i++)
+				if (d->households[i].used)
+					topology_want(&d->households[i], 0);
+		}
 		cron_arm(d);
 		break;
 	default:
@@ -616,32 +1244,27 @@ signal_cb(uv_signal_t *s, int signum)
 {
 	struct discovery *d = s->data;
 
-	log_info("signal %d: stopping after %u searches, %d speakers known", signum, d->searches,
+	log_info("signal %d: stopping after %u searches, %d devices known", signum, d->searches,
 	         d->table.count);
 	discovery_stop(d);
 }
 
-/* Bind the search socket to the SSDP interface on an ephemeral port. */
+/* The search socket: every interface, an ephemeral port; answers come back to it. */
 static int
 search_socket_open(struct discovery *d)
 {
-	const char *ifaddr = d->cfg->multicast_if[0] != '\0' ? d->cfg->multicast_if : "0.0.0.0";
 	struct sockaddr_in a;
 	int rv;
 
-	if ((rv = uv_ip4_addr(ifaddr, 0, &a)) != 0 ||
-	    (rv = uv_udp_bind(&d->search_udp, (const struct sockaddr *)&a, 0)) != 0) {
-		log_warnx("bind %s: %s", ifaddr, uv_strerror(rv));
-		return -1;
-	}
-	if (d->cfg->multicast_if[0] != '\0' &&
-	    (rv = uv_udp_set_multicast_interface(&d->search_udp, d->cfg->multicast_if)) != 0) {
-		log_warnx("IP_MULTICAST_IF %s: %s", d->cfg->multicast_if, uv_strerror(rv));
+	uv_ip4_addr("0.0.0.0", 0, &a);
+	if ((rv = uv_udp_bind(&d->search_udp, (const struct sockaddr *)&a, 0)) != 0) {
+		log_warnx("search socket bind: %s", uv_strerror(rv));
 		return -1;
 	}
 	/* TTL 1: speakers are on this subnet, and alive NOTIFYs use 1 too. */
 	if ((rv = uv_udp_set_multicast_ttl(&d->search_udp, 1)) != 0 ||
 	    (rv = uv_udp_set_multicast_loop(&d->search_udp, 1)) != 0 ||
+	    (rv = uv_udp_set_broadcast(&d->search_udp, 1)) != 0 ||
 	    (rv = uv_udp_recv_start(&d->search_udp, udp_alloc_cb, udp_recv_cb)) != 0) {
 		log_warnx("search socket: %s", uv_strerror(rv));
 		return -1;
@@ -649,11 +1272,11 @@ search_socket_open(struct discovery *d)
 	return 0;
 }
 
-/* Join the SSDP group on port 1900 for NOTIFYs. Optional: searches work without it. */
+/* The SSDP group port for NOTIFYs; groups are joined per interface by notify_join. Optional:
+ * searches work without it. */
 static int
 notify_socket_open(struct discovery *d)
 {
-	const char *ifaddr = d->cfg->multicast_if[0] != '\0' ? d->cfg->multicast_if : NULL;
 	struct sockaddr_in a;
 	uv_os_fd_t fd;
 	int rv, off = 0;
@@ -665,9 +1288,9 @@ notify_socket_open(struct discovery *d)
 	/* Without this Linux also delivers the group's traffic from interfaces we did not join. */
 	if (uv_fileno((uv_handle_t *)&d->notify_udp, &fd) == 0)
 		setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &off, sizeof(off));
-	if ((rv = uv_udp_set_membership(&d->notify_udp, SSDP_GROUP, ifaddr, UV_JOIN_GROUP)) != 0 ||
-	    (rv = uv_udp_recv_start(&d->notify_udp, udp_alloc_cb, udp_recv_cb)) != 0)
+	if ((rv = uv_udp_recv_start(&d->notify_udp, udp_alloc_cb, udp_recv_cb)) != 0)
 		goto fail;
+	d->notify_open = 1;
 	return 0;
 fail:
 	log_warnx("NOTIFY listener on %s:%d off: %s", SSDP_GROUP, SSDP_PORT, uv_strerror(rv));
@@ -762,17 +1385,18 @@ discovery_run(const struct config *cfg)
 	                          MSG_SPEAKERS_MAX * sizeof(struct msg_speaker))) == NULL)
 		fatal("malloc");
 	d->cfg = cfg;
+	d->search_period_ms = (uint64_t)cfg->search_interval_s * 1000;
 	if ((rv = uv_loop_init(&d->loop)) != 0)
 		fatalx("uv_loop_init: %s", uv_strerror(rv));
-	d->start_ms = util_mono_ms();
+	d->start_ms = d->last_cron_ms = util_mono_ms();
 	if (discovery_open(d) < 0) {
 		status = EXIT_TEMPORARY;
 		if (d->cron.loop != NULL) /* handles exist: close them through the loop */
 			discovery_stop(d);
 	} else {
-		log_info("searching on %s, %d manual speakers, window %d ms",
-		         cfg->multicast_if[0] != '\0' ? cfg->multicast_if : "the default interface",
-		         d->nmanual, cfg->discovery_timeout_ms);
+		log_info("%d manual speakers, window %d ms, search every %d s%s%s", d->nmanual,
+		         cfg->discovery_timeout_ms, cfg->search_interval_s,
+		         cfg->household[0] != '\0' ? ", households " : "", cfg->household);
 		search_start(d);
 		/* The first snapshot waits for the first search, so that subscribers do not see
 		 * an empty table after a restart; a change or a query publishes sooner. */
@@ -789,6 +1413,8 @@ discovery_run(const struct config *cfg)
 	}
 	if ((rv = uv_loop_close(&d->loop)) != 0)
 		log_warnx("uv_loop_close: %s", uv_strerror(rv));
+	for (int i = 0; i < HOUSEHOLDS_MAX; i++)
+		free(d->households[i].topo);
 	free(d->snapshot);
 	free(d);
 	return status;

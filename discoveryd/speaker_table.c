@@ -1,5 +1,6 @@
 /* speaker_table.c -- add, move, drop and snapshot the speakers discoveryd knows. */
 #include "speaker_table.h"
+#include "topology.h"
 
 #include <string.h>
 
@@ -13,6 +14,8 @@ found_by_name(enum found_by how)
 		return "notify";
 	case FOUND_MANUAL:
 		return "manual";
+	case FOUND_TOPOLOGY:
+		return "topology";
 	}
 	return "unknown";
 }
@@ -74,26 +77,89 @@ speaker_table_update(struct speaker_table *t, const struct msg_speaker *s, enum 
 		e = &t->entries[t->count++];
 		memset(e, 0, sizeof(*e));
 		e->found_by = how;
+		e->added_ms = now_ms;
+		e->speaker = *s;
 		change = TABLE_ADDED;
 	} else if (strcmp(e->speaker.ip, s->ip) != 0 || e->speaker.port != s->port) {
 		change = TABLE_MOVED;
 	} else if (strcmp(e->speaker.room, s->room) != 0 ||
 	           strcmp(e->speaker.model, s->model) != 0) {
 		change = TABLE_CHANGED;
+	} else if (bootseq != 0 && e->bootseq != 0 && bootseq != e->bootseq) {
+		change = TABLE_REBOOTED;
 	}
-	e->speaker = *s;
+	/* What the description says; the topology's fields stay. */
+	msg_strlcpy(e->speaker.room, s->room, sizeof(e->speaker.room));
+	msg_strlcpy(e->speaker.ip, s->ip, sizeof(e->speaker.ip));
+	msg_strlcpy(e->speaker.model, s->model, sizeof(e->speaker.model));
+	e->speaker.port = s->port;
+	if (s->household[0] != '\0')
+		msg_strlcpy(e->speaker.household, s->household, sizeof(e->speaker.household));
+	if (bootseq != 0)
+		e->speaker.bootseq = bootseq;
 	e->bootseq = bootseq;
 	e->seen_ms = now_ms;
 	e->probe_failures = 0;
 	return change;
 }
 
-size_t
-speaker_table_snapshot(const struct speaker_table *t, struct msg_speakers *out)
+int
+speaker_table_apply_topology(struct speaker_table *t, const struct topology *topo,
+                             const char *household)
 {
-	out->count = (uint32_t)t->count;
+	int changed = 0;
+
+	for (int i = 0; i < t->count; i++) {
+		struct speaker_entry *e = &t->entries[i];
+		const struct topology_member *m = topology_find(topo, e->speaker.uuid);
+		struct msg_speaker before = e->speaker;
+		enum topology_role role;
+
+		if (m == NULL)
+			continue;
+		role = topology_member_hidden(m) ? ROLE_HIDDEN : ROLE_SPEAKER;
+		if (m->room[0] != '\0')
+			msg_strlcpy(e->speaker.room, m->room, sizeof(e->speaker.room));
+		msg_strlcpy(e->speaker.group_id, m->group_id, sizeof(e->speaker.group_id));
+		msg_strlcpy(e->speaker.coordinator,
+		            m->coordinator[0] != '\0' ? m->coordinator : e->speaker.uuid,
+		            sizeof(e->speaker.coordinator));
+		if (household != NULL && household[0] != '\0')
+			msg_strlcpy(e->speaker.household, household, sizeof(e->speaker.household));
+		e->speaker.satellites = (uint8_t)topology_satellites(topo, e->speaker.uuid);
+		if (role != e->role ||
+		    (role == ROLE_SPEAKER && memcmp(&before, &e->speaker, sizeof(before)) != 0))
+			changed++;
+		e->role = role;
+	}
+	return changed;
+}
+
+int
+speaker_entry_listed(const struct speaker_entry *e, uint64_t now_ms, uint64_t grace_ms)
+{
+	if (e->role == ROLE_SPEAKER)
+		return 1;
+	return e->role == ROLE_UNKNOWN && now_ms - e->added_ms >= grace_ms;
+}
+
+size_t
+speaker_table_snapshot(const struct speaker_table *t, struct msg_speakers *out, uint64_t now_ms,
+                       uint64_t grace_ms)
+{
+	uint32_t n = 0;
+
 	out->pad = 0;
-	for (int i = 0; i < t->count; i++)
-		out->speakers[i] = t->entries[i].speaker;
-	return sizeof(*out) + (size_t)t->count * sizeof(out->speakers[0]);
+	for (int i = 0; i < t->count; i++) {
+		struct msg_speaker *s;
+
+		if (!speaker_entry_listed(&t->entries[i], now_ms, grace_ms))
+			continue;
+		s = &out->speakers[n++];
+		*s = t->entries[i].speaker;
+		if (s->coordinator[0] == '\0')
+			msg_strlcpy(s->coordinator, s->uuid, sizeof(s->coordinator));
+	}
+	out->count = n;
+	return sizeof(*out) + (size_t)n * sizeof(out->speakers[0]);
 }

@@ -328,7 +328,7 @@ test_table(void)
 	CHECK_INT(speaker_table_update(&t, &s, FOUND_SSDP, 0, 50, displaced), TABLE_ADDED);
 	CHECK_STR(displaced, "RINCON_A");
 	CHECK_INT(t.count, 2);
-	CHECK_INT(speaker_table_snapshot(&t, &snap.head),
+	CHECK_INT(speaker_table_snapshot(&t, &snap.head, 1000, 0),
 	          sizeof(struct msg_speakers) + 2 * sizeof(struct msg_speaker));
 	CHECK_INT(snap.head.count, 2);
 	CHECK_STR(snap.head.speakers[0].uuid, "RINCON_B");
@@ -347,7 +347,7 @@ test_table(void)
 	}
 	fill(&s, "RINCON_Z", "Room", "10.9.9.9");
 	CHECK_INT(speaker_table_update(&t, &s, FOUND_SSDP, 0, 60, NULL), TABLE_FULL);
-	CHECK_INT(speaker_table_snapshot(&t, &snap.head),
+	CHECK_INT(speaker_table_snapshot(&t, &snap.head, 1000, 0),
 	          sizeof(struct msg_speakers) + MSG_SPEAKERS_MAX * sizeof(struct msg_speaker));
 	CHECK_STR(found_by_name(FOUND_MANUAL), "manual");
 }

@@ -1,6 +1,7 @@
 /* test_topology.c -- ZoneGroupState parsing on the real captures, and on hostile input. */
 #include "check.h"
 #include "description.h"
+#include "speaker_table.h"
 #include "topology.h"
 
 #include <stdlib.h>
@@ -253,6 +254,84 @@ test_hostile(void)
 	CHECK_INT(topology_soap_value("<a", 2, "x", value, sizeof(value)), -1);
 }
 
+static void
+fill(struct msg_speaker *s, const char *uuid, const char *room, const char *ip)
+{
+	memset(s, 0, sizeof(*s));
+	msg_strlcpy(s->uuid, uuid, sizeof(s->uuid));
+	msg_strlcpy(s->room, room, sizeof(s->room));
+	msg_strlcpy(s->ip, ip, sizeof(s->ip));
+	msg_strlcpy(s->model, "Sonos One", sizeof(s->model));
+	s->port = 1400;
+}
+
+/* The table with a topology: the stereo pair is one speaker, fields survive description
+ * updates, a reboot and a move are reported. */
+static void
+test_table_topology(void)
+{
+	static struct speaker_table tab;
+	static union {
+		struct msg_speakers head;
+		char room[sizeof(struct msg_speakers) +
+		          MSG_SPEAKERS_MAX * sizeof(struct msg_speaker)];
+	} snap;
+	const char *left = "RINCON_FFFFFFFFFFFFFFFF0", *right = "RINCON_FFFFFFFFF0000FFF0";
+	struct msg_speaker s;
+	const struct msg_speaker *o;
+
+	fill(&s, left, "Office", "192.168.1.21");
+	CHECK_INT(speaker_table_update(&tab, &s, FOUND_SSDP, 17, 1000, NULL), TABLE_ADDED);
+	fill(&s, right, "Office", "192.168.1.22");
+	msg_strlcpy(s.household, "Sonos_H", sizeof(s.household));
+	CHECK_INT(speaker_table_update(&tab, &s, FOUND_SSDP, 19, 1000, NULL), TABLE_ADDED);
+	/* No topology yet: held back for the grace time, then listed as they are. */
+	speaker_table_snapshot(&tab, &snap.head, 1100, 3000);
+	CHECK_INT(snap.head.count, 0);
+	speaker_table_snapshot(&tab, &snap.head, 4000, 3000);
+	CHECK_INT(snap.head.count, 2);
+	CHECK_STR(snap.head.speakers[0].coordinator, left); /* itself, when unknown */
+
+	CHECK_INT(
+	    parse_capture(CAPTURE("node-sonos-ts/zone-group.GroupState.ChannelMapSet.stereo.xml")),
+	    0);
+	CHECK_INT(speaker_table_apply_topology(&tab, &t, "Sonos_H"), 2);
+	CHECK_INT(speaker_table_apply_topology(&tab, &t, "Sonos_H"), 0);
+	speaker_table_snapshot(&tab, &snap.head, 1100, 3000);
+	CHECK_INT(snap.head.count, 1);
+	o = &snap.head.speakers[0];
+	CHECK_STR(o->uuid, left);
+	CHECK_STR(o->room, "Office");
+	CHECK_STR(o->group_id, "RINCON_FFFFFFFFFFFFFFFF0:123456789");
+	CHECK_STR(o->coordinator, left);
+	CHECK_STR(o->household, "Sonos_H");
+	CHECK_INT(o->satellites, 1);
+	CHECK_INT(o->bootseq, 17);
+	CHECK_INT(speaker_table_find(&tab, right)->role, ROLE_HIDDEN);
+
+	/* A description update keeps what the topology said; a new boot counter is a reboot. */
+	fill(&s, left, "Office", "192.168.1.21");
+	CHECK_INT(speaker_table_update(&tab, &s, FOUND_NOTIFY, 17, 2000, NULL), TABLE_SAME);
+	CHECK_INT(speaker_table_update(&tab, &s, FOUND_NOTIFY, 18, 2000, NULL), TABLE_REBOOTED);
+	fill(&s, left, "Office", "192.168.1.30");
+	CHECK_INT(speaker_table_update(&tab, &s, FOUND_NOTIFY, 18, 2000, NULL), TABLE_MOVED);
+	speaker_table_snapshot(&tab, &snap.head, 2000, 3000);
+	CHECK_INT(snap.head.count, 1);
+	CHECK_STR(o->ip, "192.168.1.30");
+	CHECK_INT(o->bootseq, 18);
+	CHECK_STR(o->group_id, "RINCON_FFFFFFFFFFFFFFFF0:123456789");
+	CHECK_STR(o->household, "Sonos_H");
+
+	/* The pair is split (the plain capture lists the other uuid as a room): nothing of the
+	 * stereo topology lists it any more, so its role stays until a topology does. */
+	CHECK_INT(
+	    parse_capture(CAPTURE("node-sonos-ts/zone-group.GroupState.ChannelMapSet.normal.xml")),
+	    0);
+	speaker_table_apply_topology(&tab, &t, "Sonos_H");
+	CHECK_INT(speaker_table_find(&tab, left)->speaker.satellites, 0);
+	CHECK_STR(speaker_table_find(&tab, left)->speaker.room, "Kitchen");
+}
+
 int
 main(void)
 {
@@ -262,6 +341,7 @@ main(void)
 	test_home_theatre();
 	test_events();
 	test_hostile();
+	test_table_topology();
 	description_cleanup();
 	CHECK_DONE();
 }

@@ -1,0 +1,312 @@
+"""test_discovery.py -- discovery on networks like real ones: households replayed from real
+ZoneGroupState captures (a stereo pair with an invisible member, a home theatre with satellites
+and a sub), one manual address learning a whole household, a household filter, a speaker that
+changes address, speakers off at start or powered off and back, and a host with two interfaces
+of which only one reaches the speakers (network namespaces and veth pairs, private to the test).
+
+Everything is asserted where a user sees it: the retained availability topics, the speakers
+listed in sonos/bridge/info, and which emulated speaker actually played an announcement."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+import harness
+from sonos_speaker import captured_topology
+
+STEREO = "node-sonos-ts/zone-group.GroupState.ChannelMapSet.stereo.xml"
+HOME_THEATRE = "node-sonos-ts/zone-group.GroupState.ChannelMapSet.home-theater.xml"
+
+# The stereo pair "Office": the left speaker is the visible one and the coordinator.
+OFFICE_LEFT, OFFICE_RIGHT = "RINCON_FFFFFFFFFFFFFFFF0", "RINCON_FFFFFFFFF0000FFF0"
+# The home theatre "Downstairs": a bar with two surrounds and a sub ("Sub"), and "Upstairs".
+BAR, UPSTAIRS = "RINCON_FFFFFFFFFFFFFFFF0", "RINCON_FFFFFFFFFFFF0FFFF"
+HOME_THEATRE_SET = [  # (capture address, emulated address, uuid, room in its description)
+    ("192.168.4.2", "127.0.0.2", BAR, "Downstairs"),
+    ("192.168.4.3", "127.0.0.3", "RINCON_FFFFFFFFFFFFFFF0F", "Downstairs"),
+    ("192.168.4.4", "127.0.0.4", "RINCON_FFFFFFFFFFFFFF0FF", "Sub"),
+    ("192.168.4.5", "127.0.0.5", "RINCON_FFFFFFFFFFFFF0FFF", "Downstairs"),
+    ("192.168.4.6", "127.0.0.6", UPSTAIRS, "Upstairs"),
+]
+
+
+class DiscoveryCase(harness.E2ETestCase):
+
+    def setUp(self):
+        self.broker = self.start_broker()
+        self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
+
+    def info_speakers(self):
+        """The speakers of the last sonos/bridge/info: {uuid: entry}."""
+        m = self.mq.last("sonos/bridge/info")
+        info = m.json() if m else None
+        return {s["uuid"]: s for s in (info or {}).get("speakers", [])}
+
+    def wait_info(self, predicate, timeout=20):
+        """Wait until the speakers of sonos/bridge/info satisfy predicate({uuid: entry})."""
+        ok = self.mq.wait_for(lambda m: m.topic == "sonos/bridge/info" and predicate(
+            {s["uuid"]: s for s in (m.json() or {}).get("speakers", [])}), timeout)
+        self.assertTrue(ok, "bridge/info never matched; last: %s" % self.info_speakers())
+        return self.info_speakers()
+
+    def availability(self, slug):
+        m = self.mq.last("sonos/%s/availability" % slug)
+        return m.text if m else None
+
+    def wait_availability(self, slug, value, timeout=20, after=0):
+        m = self.mq.wait_for(lambda m: m.topic == "sonos/%s/availability" % slug and
+                             m.text == value, timeout, after)
+        self.assertTrue(m, "sonos/%s/availability never %s (last %s)" % (
+            slug, value, self.availability(slug)))
+
+    def announce(self, slug, request_id, timeout=40):
+        mark = self.mq.mark()
+        self.mq.publish("sonos/%s/tts" % slug, '{"id": "%s", "text": "hello there"}' % request_id)
+        return self.mq.wait_event(lambda e: e.get("id") == request_id and e.get("status") in (
+            "done", "failed", "expired", "rejected"), timeout, after=mark)
+
+    def home_theatre(self, household="Sonos_home_theatre", ssdp=True):
+        topology = captured_topology(HOME_THEATRE, {c: e for c, e, _, _ in HOME_THEATRE_SET})
+        return [self.start_speaker(ip, room, uuid=uuid, household=household, ssdp=ssdp,
+                                   topology=topology)
+                for _, ip, uuid, room in HOME_THEATRE_SET]
+
+    def rooms_seen(self):
+        """Every room slug that ever got an availability message."""
+        return sorted({m.topic.split("/")[1] for m in self.mq.messages
+                       if m.topic.endswith("/availability") and m.topic != "sonos/bridge/availability"})
+
+
+class TopologyTest(DiscoveryCase):
+    """ZoneGroupState decides what a room is."""
+
+    def test_stereo_pair_is_one_room(self):
+        topology = captured_topology(STEREO, {"192.168.1.21": "127.0.0.2",
+                                              "192.168.1.22": "127.0.0.3"})
+        left = self.start_speaker("127.0.0.2", "Office", uuid=OFFICE_LEFT, topology=topology,
+                                  household="Sonos_stereo")
+        right = self.start_speaker("127.0.0.3", "Office", uuid=OFFICE_RIGHT, topology=topology,
+                                   household="Sonos_stereo")
+        bridge = self.start_bridge(self.broker)
+        self.wait_availability("office", "online")
+        speakers = self.wait_info(lambda s: OFFICE_LEFT in s)
+        # Both halves answered SSDP, yet the invisible one is no speaker of its own.
+        self.assertTrue(right.wait_for(lambda r: r["action"] == "M-SEARCH", 5))
+        time.sleep(1.0)
+        speakers = self.info_speakers()
+        self.assertEqual(list(speakers), [OFFICE_LEFT], speakers)
+        self.assertEqual(speakers[OFFICE_LEFT]["ip"], "127.0.0.2")
+        self.assertEqual(self.rooms_seen(), ["office"])
+        self.assertRegex(bridge.log_text(), r"household Sonos_stereo: 1 rooms in 1 groups, "
+                                            r"1 hidden devices")
+        # An announcement to the room plays on the visible speaker, never on the hidden half.
+        final = self.announce("office", "st-1")
+        self.assertEqual(final["status"], "done", final)
+        self.assertEqual(final["uuid"], OFFICE_LEFT)
+        self.assertTrue(left.actions_named("Play"))
+        self.assertEqual(right.actions_named("Play"), [])
+        self.assertEqual(right.actions_named("SetAVTransportURI"), [])
+
+    def test_home_theatre_rooms(self):
+        self.home_theatre()
+        self.start_bridge(self.broker)
+        self.wait_availability("downstairs", "online")
+        self.wait_availability("upstairs", "online")
+        speakers = self.wait_info(lambda s: set(s) == {BAR, UPSTAIRS})
+        time.sleep(1.0)  # satellites answered SSDP too: they must not show up late either
+        speakers = self.info_speakers()
+        self.assertEqual(set(speakers), {BAR, UPSTAIRS}, speakers)
+        self.assertEqual(speakers[BAR]["name"], "Downstairs")
+        self.assertEqual(speakers[BAR]["ip"], "127.0.0.2")
+        self.assertEqual(speakers[UPSTAIRS]["ip"], "127.0.0.6")
+        # The sub is named "Sub" in the topology: a naive bridge would make it a room.
+        self.assertEqual(self.rooms_seen(), ["downstairs", "upstairs"])
+
+    def test_one_manual_address_learns_the_household(self):
+        # No SSDP at all: only the bar's address is configured.
+        self.home_theatre(ssdp=False)
+        bridge = self.start_bridge(self.broker, speakers=["127.0.0.2"])
+        self.wait_availability("downstairs", "online", 30)
+        self.wait_availability("upstairs", "online", 30)
+        speakers = self.wait_info(lambda s: set(s) == {BAR, UPSTAIRS}, 30)
+        self.assertEqual(speakers[UPSTAIRS]["ip"], "127.0.0.6")
+        self.assertRegex(bridge.log_text(), r"speaker \"Upstairs\" uuid %s ip 127\.0\.0\.6:1400 "
+                                            r".* found by topology" % UPSTAIRS)
+        self.assertEqual(self.rooms_seen(), ["downstairs", "upstairs"])
+        final = self.announce("upstairs", "ht-1")
+        self.assertEqual(final["status"], "done", final)
+
+    def test_household_filter(self):
+        self.home_theatre(household="Sonos_home_theatre")
+        garage = self.start_speaker("127.0.0.9", "Garage", household="Sonos_neighbour")
+        bridge = self.start_bridge(self.broker, extra={"household": "Sonos_home_theatre"})
+        self.wait_availability("downstairs", "online")
+        self.wait_availability("upstairs", "online")
+        # The neighbour's speaker answered, and was turned away by its household.
+        self.assertTrue(garage.wait_for(lambda r: r["action"] == "M-SEARCH", 5))
+        self.assertTrue(bridge.wait_log(r"household Sonos_neighbour .* ignored", 10))
+        time.sleep(1.0)
+        self.assertEqual(set(self.info_speakers()), {BAR, UPSTAIRS})
+        self.assertIsNone(self.availability("garage"))
+        final = self.announce("garage", "nb-1")
+        self.assertEqual(final["status"], "failed", final)
+        self.assertEqual(garage.actions_named("Play"), [])
+
+
+class LifecycleTest(DiscoveryCase):
+    """Speakers come, go, move; the bridge keeps running and availability stays true."""
+
+    def test_speaker_changes_address(self):
+        kitchen = self.start_speaker("127.0.0.2", "Kitchen")
+        self.start_speaker("127.0.0.3", "Living Room")
+        bridge = self.start_bridge(self.broker)
+        self.wait_availability("kitchen", "online")
+        self.wait_info(lambda s: s.get(kitchen.uuid, {}).get("ip") == "127.0.0.2")
+        mark = self.mq.mark()
+        # DHCP gave it a new address: no byebye, the same uuid comes back elsewhere.
+        kitchen.notify = False
+        kitchen.stop()
+        moved = self.start_speaker("127.0.0.7", "Kitchen", uuid=kitchen.uuid)
+        self.wait_info(lambda s: s.get(kitchen.uuid, {}).get("ip") == "127.0.0.7")
+        self.assertTrue(bridge.wait_log(r"uuid %s moved to 127\.0\.0\.7:1400" % kitchen.uuid, 5))
+        self.assertEqual(self.availability("kitchen"), "online")
+        self.assertFalse([m for m in self.mq.messages[mark:]
+                          if m.topic == "sonos/kitchen/availability" and m.text == "offline"])
+        final = self.announce("kitchen", "mv-1")
+        self.assertEqual(final["status"], "done", final)
+        self.assertTrue(moved.actions_named("Play"))
+
+    def test_powered_off_and_back(self):
+        kitchen = self.start_speaker("127.0.0.2", "Kitchen")
+        self.start_speaker("127.0.0.3", "Living Room")
+        bridge = self.start_bridge(self.broker, extra={"search_interval_s": 2})
+        self.wait_availability("kitchen", "online")
+        self.wait_availability("living-room", "online")
+        pids = bridge.worker_pids()
+        mark = self.mq.mark()
+        kitchen.notify = False  # power cut: no byebye
+        kitchen.stop()
+        self.wait_availability("kitchen", "offline", 30, after=mark)
+        self.assertEqual(self.availability("living-room"), "online")
+        self.assertTrue(bridge.running)
+        self.assertEqual(sorted(bridge.worker_pids()), sorted(pids))
+        # Power back: it announces itself and is online again.
+        mark = self.mq.mark()
+        kitchen.notify = True
+        kitchen.start()
+        self.wait_availability("kitchen", "online", 20, after=mark)
+        final = self.announce("kitchen", "pw-1")
+        self.assertEqual(final["status"], "done", final)
+
+    def test_manual_speaker_offline_at_start(self):
+        bridge = self.start_bridge(self.broker, speakers=["127.0.0.4"])
+        self.assertTrue(bridge.wait_log(r"manual speaker 127\.0\.0\.4: .*next try in", 15))
+        self.assertIsNone(self.availability("den"))
+        time.sleep(2)
+        self.assertTrue(bridge.running)
+        den = self.start_speaker("127.0.0.4", "Den", ssdp=False)
+        self.wait_availability("den", "online", 40)
+        self.assertTrue(den.actions_named("GetHouseholdID"))
+        final = self.announce("den", "off-1")
+        self.assertEqual(final["status"], "done", final)
+
+
+def _run(*cmd, check=True):
+    return subprocess.run(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          check=check, timeout=20)
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("ip"),
+                     "needs root and iproute2 for network namespaces")
+class TwoInterfacesTest(DiscoveryCase):
+    """The host has two interfaces; the default route leads to the one without speakers. A
+    bridge that searches only where the system sends multicast by default finds nothing."""
+
+    SPEAKER_IP, OUR_IP, DEAD_IP = "10.77.1.2", "10.77.1.1", "10.77.2.1"
+
+    def setUp(self):
+        # Only inside tests/e2e/isolated (a namespace with nothing but lo): never touch the
+        # routes of a real host.
+        if _run("ip", "-o", "link", "show").stdout.decode().count("\n") != 1:
+            self.skipTest("run inside tests/e2e/isolated (a namespace with only lo)")
+        super().setUp()
+        tag = "%d" % (os.getpid() % 100000)
+        self.ns_speaker, self.ns_dead = "sbspk%s" % tag, "sbdead%s" % tag
+        self.addCleanup(self._teardown_net)
+        _run("ip", "netns", "add", self.ns_speaker)
+        _run("ip", "netns", "add", self.ns_dead)
+        for name, ns, ours, theirs in (("sbva", self.ns_speaker, self.OUR_IP, self.SPEAKER_IP),
+                                       ("sbvb", self.ns_dead, self.DEAD_IP, "10.77.2.2")):
+            _run("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p",
+                 "netns", ns)
+            _run("ip", "addr", "add", ours + "/24", "dev", name)
+            _run("ip", "link", "set", name, "up")
+            _run("ip", "-n", ns, "addr", "add", theirs + "/24", "dev", name + "p")
+            _run("ip", "-n", ns, "link", "set", name + "p", "up")
+            _run("ip", "-n", ns, "link", "set", "lo", "up")
+        # The system's choice for multicast and everything else: the empty network.
+        _run("ip", "route", "add", "default", "via", "10.77.2.2")
+
+    def _teardown_net(self):
+        for ns in (self.ns_speaker, self.ns_dead):
+            _run("ip", "netns", "del", ns, check=False)  # takes the veth pairs with it
+        _run("ip", "route", "del", "default", check=False)
+
+    def start_netns_speaker(self):
+        script = os.path.join(harness.REPO, "tests", "speaker", "sonos_speaker.py")
+        log = open(os.path.join(harness.short_tmpdir(), "speaker.log"), "wb")
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns_speaker, sys.executable, script,
+             "--speaker", "%s:Kitchen" % self.SPEAKER_IP, "--ssdp-if", self.SPEAKER_IP,
+             "--allow-nonlocal-fetch"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+        def done():
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            log.close()
+            if self._verbose():
+                self._dump("speaker in %s" % self.ns_speaker, harness.tail(log.name, 80))
+        self.addCleanup(done)
+        self.assertTrue(harness.wait_until(lambda: harness.port_open(1400, self.SPEAKER_IP), 10),
+                        "speaker in the namespace did not start")
+        return proc
+
+    def speaker_records(self):
+        with urllib.request.urlopen("http://%s:1400/test/actions" % self.SPEAKER_IP,
+                                    timeout=5) as r:
+            return json.loads(r.read())
+
+    def test_only_one_interface_reaches_the_speakers(self):
+        self.start_netns_speaker()
+        # Interfaces and the advertised host left to the bridge: that is what is tested.
+        bridge = self.start_bridge(self.broker, extra={"multicast_if": None,
+                                                       "advertise_host": None,
+                                                       "http_bind": "0.0.0.0"})
+        self.wait_availability("kitchen", "online", 20)
+        log = bridge.log_text()
+        self.assertRegex(log, r"searching on .*sbva %s" % self.OUR_IP)
+        self.assertRegex(log, r"searching on .*sbvb %s" % self.DEAD_IP)
+        speakers = self.wait_info(lambda s: len(s) == 1)
+        self.assertEqual(list(speakers.values())[0]["ip"], self.SPEAKER_IP)
+        # The clip URL names the address the speaker can reach: the one on its network.
+        final = self.announce("kitchen", "if-1")
+        self.assertEqual(final["status"], "done", final)
+        fetches = [r for r in self.speaker_records() if r.get("action") == "fetch"]
+        self.assertTrue(fetches)
+        self.assertTrue(fetches[0]["url"].startswith("http://%s:%d/" % (
+            self.OUR_IP, bridge.http_port)), fetches[0])
+        self.assertTrue(fetches[0]["valid"], fetches[0])
+
+
+if __name__ == "__main__":
+    unittest.main()
