@@ -310,8 +310,15 @@ http_parse(const char *buf, size_t len, int eof, size_t max_body, struct http_re
 			return HTTP_PARSE_INCOMPLETE;
 		body_len = avail;
 	}
-	if ((resp->body = malloc(body_len + 1)) == NULL)
+	if ((resp->body = malloc(body_len + 1)) == NULL ||
+	    (resp->head = malloc(h.head_len + 1)) == NULL) {
+		free(resp->body);
+		resp->body = NULL;
 		return http_fail(why, HTTP_FAIL_SIZE);
+	}
+	memcpy(resp->head, buf, h.head_len);
+	resp->head[h.head_len] = '\0';
+	resp->head_len = h.head_len;
 	if (h.chunked && h.status != 204 && h.status != 304)
 		http_chunked_walk(body, avail, max_body, resp->body, &body_len, why);
 	else
@@ -341,6 +348,38 @@ http_response_free(struct http_response *resp)
 	free(resp->body);
 	resp->body = NULL;
 	resp->body_len = 0;
+	free(resp->head);
+	resp->head = NULL;
+	resp->head_len = 0;
+}
+
+int
+http_header_value(const char *head, size_t len, const char *name, char *out, size_t size)
+{
+	const char *p = head, *end = head + len;
+	size_t nlen = strlen(name);
+
+	while (p < end) {
+		long n = http_line_end(p, end);
+		size_t line_len = n < 0 ? (size_t)(end - p) : (size_t)n;
+		const char *v;
+		size_t vlen;
+
+		if (line_len > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+			v = p + nlen + 1;
+			vlen = line_len - nlen - 1;
+			http_trim(&v, &vlen);
+			if (vlen >= size)
+				return -1;
+			memcpy(out, v, vlen);
+			out[vlen] = '\0';
+			return (int)vlen;
+		}
+		if (n < 0)
+			break;
+		p += n + 1;
+	}
+	return -1;
 }
 
 int

@@ -14,6 +14,8 @@ struct http_response {
 	char content_type[128]; /* "" when absent */
 	char *body;             /* malloc'ed, NUL-terminated (terminator not counted) */
 	size_t body_len;
+	char *head;             /* malloc'ed status line and header fields, NUL-terminated */
+	size_t head_len;
 };
 
 /* Outcome of parsing a response buffer. */
@@ -34,6 +36,11 @@ int http_request(const char *method, const char *host, uint16_t port, const char
 		 size_t max_body, struct http_response *resp);
 
 void http_response_free(struct http_response *resp);
+
+/* Pure: the value of the first header field called name (case-insensitive) in a header
+ * block (a request or response head, lines ending in CRLF or LF), trimmed, copied to out.
+ * Returns its length, or -1 when absent or when it does not fit in size. */
+int http_header_value(const char *head, size_t len, const char *name, char *out, size_t size);
 
 /* Pure: split "http://host[:port]/path" into parts. Returns 0 or -1. */
 int http_url_split(const char *url, char *host, size_t hostlen, uint16_t *port, char *path,

@@ -20,6 +20,12 @@ http_reason(int status)
 		return "Method Not Allowed";
 	case 408:
 		return "Request Timeout";
+	case 411:
+		return "Length Required";
+	case 412:
+		return "Precondition Failed";
+	case 413:
+		return "Content Too Large";
 	case 414:
 		return "URI Too Long";
 	case 416:

@@ -4,6 +4,7 @@
 #include "http_request.h"
 #include "http_response.h"
 #include "clip.h"
+#include "gena.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -19,6 +20,7 @@
 
 enum conn_state {
 	CONN_READING,    /* waiting for (the rest of) a request head */
+	CONN_BODY,       /* reading the body of a NOTIFY (gena.c) */
 	CONN_RESPONDING, /* writing a response; reading is stopped */
 	CONN_LINGER,     /* our side is shut down; discarding input until EOF or timeout */
 	CONN_CLOSING,    /* handles closing; freed when the last callback has run */
@@ -54,6 +56,8 @@ struct conn {
 	char path[96];
 	int status;
 	uint64_t body_sent;
+	struct msg_gena_notify *notify; /* NOTIFY being read in CONN_BODY, else NULL */
+	size_t notify_got;              /* its body bytes received */
 };
 
 struct server {
@@ -96,6 +100,7 @@ conn_maybe_free(struct conn *c)
 		c->next->prev = c->prev;
 	s->nconns--;
 	free(c->chunk);
+	free(c->notify);
 	free(c);
 	server_maybe_free(s);
 }
@@ -407,6 +412,47 @@ conn_respond(struct conn *c, const struct http_request *req)
 	conn_read_chunk(c);
 }
 
+/* A complete NOTIFY body: to playerd, then the answer; the connection closes after it. */
+static void
+conn_notify_done(struct conn *c)
+{
+	int status = gena_notify_send(c->notify);
+
+	free(c->notify);
+	c->notify = NULL;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	c->state = CONN_RESPONDING;
+	conn_respond_status(c, status, 0, 11);
+}
+
+/* A NOTIFY head of head_len bytes at c->in: checked by gena.c, then its body is read into
+ * the message for playerd (bounded by MSG_GENA_BODY_MAX and the request timer). */
+static void
+conn_notify(struct conn *c, const struct http_request *req, size_t head_len)
+{
+	int status;
+
+	log_copy(c->method, sizeof(c->method), req->method_name);
+	log_copy(c->path, sizeof(c->path), req->target);
+	c->keep_alive = 0;
+	status = gena_notify_begin(req, c->in, head_len, &c->notify);
+	c->in_len -= head_len;
+	memmove(c->in, c->in + head_len, c->in_len);
+	if (status != 0) {
+		conn_respond_status(c, status, 0, req->version);
+		return;
+	}
+	c->notify_got = c->in_len < c->notify->body_len ? c->in_len : c->notify->body_len;
+	memcpy(c->notify->body, c->in, c->notify_got);
+	c->in_len = 0;
+	if (c->notify_got == c->notify->body_len) {
+		conn_notify_done(c);
+		return;
+	}
+	c->state = CONN_BODY;
+	conn_read_start(c);
+}
+
 /* Parse what has arrived; answer a complete or broken request head. */
 static void
 conn_process(struct conn *c)
@@ -431,6 +477,10 @@ conn_process(struct conn *c)
 		conn_respond_status(c, -rv, 0, 11);
 		return;
 	}
+	if (gena_route(&req)) {
+		conn_notify(c, &req, (size_t)rv);
+		return;
+	}
 	c->in_len -= (size_t)rv;
 	memmove(c->in, c->in + rv, c->in_len);
 	conn_respond(c, &req);
@@ -445,6 +495,9 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	(void)suggested;
 	if (c->state == CONN_LINGER)
 		*buf = uv_buf_init(discard, sizeof(discard));
+	else if (c->state == CONN_BODY)
+		*buf = uv_buf_init(c->notify->body + c->notify_got,
+				   (unsigned)(c->notify->body_len - c->notify_got));
 	else
 		*buf = uv_buf_init(c->in + c->in_len, (unsigned)(sizeof(c->in) - c->in_len));
 }
@@ -461,6 +514,12 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		if (nread != UV_EOF && c->state != CONN_LINGER)
 			log_debug("%s: read: %s", c->peer, uv_strerror((int)nread));
 		conn_close(c);
+		return;
+	}
+	if (c->state == CONN_BODY) {
+		c->notify_got += (size_t)nread;
+		if (c->notify_got == c->notify->body_len)
+			conn_notify_done(c);
 		return;
 	}
 	if (c->state != CONN_READING)

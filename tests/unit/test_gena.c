@@ -1,6 +1,9 @@
 /* test_gena.c -- GENA LastChange bodies (the real captures and hostile ones), and what they do
  * to a speaker's state document. */
 #include "check.h"
+#include "gena.h"
+#include "http_client.h"
+#include "http_request.h"
 #include "lastchange.h"
 #include "state.h"
 
@@ -306,6 +309,105 @@ test_hostile(void)
 	}
 }
 
+static void
+test_header_value(void)
+{
+	const char *head = "HTTP/1.1 200 OK\r\nSERVER: Linux UPnP/1.0 Sonos\r\nsid:  "
+			   "uuid:RINCON_1_sub0000000001 \r\nTIMEOUT: Second-3600\r\n\r\n";
+	char v[64];
+
+	CHECK_INT(http_header_value(head, strlen(head), "SID", v, sizeof(v)), 27);
+	CHECK_STR(v, "uuid:RINCON_1_sub0000000001");
+	CHECK_INT(http_header_value(head, strlen(head), "Timeout", v, sizeof(v)), 11);
+	CHECK_STR(v, "Second-3600");
+	CHECK_INT(http_header_value(head, strlen(head), "SEQ", v, sizeof(v)), -1);
+	CHECK_INT(http_header_value(head, strlen(head), "SID", v, 10), -1); /* does not fit */
+	CHECK_INT(http_header_value(head, strlen(head), "SI", v, sizeof(v)), -1);
+	/* Cut anywhere: never reads past len. */
+	for (size_t n = 0; n < strlen(head); n++)
+		(void)http_header_value(head, n, "TIMEOUT", v, sizeof(v));
+}
+
+/* gena_notify_begin on a request head built from target and extra header lines. */
+static int
+notify_begin(const char *target, const char *fields, struct msg_gena_notify **m)
+{
+	char head[1024];
+	struct http_request req;
+	int n = snprintf(head, sizeof(head), "NOTIFY %s HTTP/1.1\r\nHOST: 127.0.0.1:8047\r\n%s\r\n",
+			 target, fields);
+	int rv = http_request_parse(head, (size_t)n, &req);
+
+	*m = NULL;
+	if (rv <= 0)
+		return -1000 + rv;
+	CHECK(gena_route(&req));
+	return gena_notify_begin(&req, head, (size_t)rv, m);
+}
+
+static void
+test_notify_route(void)
+{
+	const char *ok = "CONTENT-TYPE: text/xml\r\nCONTENT-LENGTH: 458\r\nNT: upnp:event\r\n"
+			 "NTS: upnp:propchange\r\nSID: uuid:RINCON_000E58A0123401400_sub0000000123"
+			 "\r\nSEQ: 7\r\n";
+	struct msg_gena_notify *m;
+	struct http_request req;
+
+	CHECK_INT(notify_begin("/gena/RINCON_000E58A0123401400/RenderingControl", ok, &m), 0);
+	CHECK(m != NULL);
+	if (m != NULL) {
+		CHECK_STR(m->uuid, "RINCON_000E58A0123401400");
+		CHECK_STR(m->service, "RenderingControl");
+		CHECK_STR(m->sid, "uuid:RINCON_000E58A0123401400_sub0000000123");
+		CHECK_INT(m->seq, 7);
+		CHECK_INT(m->body_len, 458);
+		free(m);
+	}
+	/* Only the path shape /gena/<uuid>/<service>. */
+	CHECK_INT(notify_begin("/gena/RINCON_1/AVTransport/", ok, &m), 404);
+	CHECK_INT(notify_begin("/gena/RINCON_1/AVTransport?x=1", ok, &m), 404);
+	CHECK_INT(notify_begin("/gena/RINCON_1", ok, &m), 404);
+	CHECK_INT(notify_begin("/gena//AVTransport", ok, &m), 404);
+	CHECK_INT(notify_begin("/gena/../AVTransport", ok, &m), 404);
+	CHECK_INT(notify_begin("/gena/RINCON_1/AV1", ok, &m), 404);
+	CHECK_INT(notify_begin("/clips/RINCON_1/AVTransport", ok, &m), 404);
+	CHECK_INT(notify_begin("/gena/RINCON_01234567890123456789012345678901234567890/AVTransport",
+			       ok, &m), 404);
+	/* Headers. */
+	CHECK_INT(notify_begin("/gena/R/AVTransport", "CONTENT-LENGTH: 5\r\nSEQ: 0\r\n", &m), 412);
+	CHECK_INT(notify_begin("/gena/R/AVTransport",
+			       "CONTENT-LENGTH: 5\r\nSID: RINCON_1\r\nSEQ: 0\r\n", &m), 412);
+	CHECK_INT(notify_begin("/gena/R/AVTransport",
+			       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: 0\r\nNT: upnp:other\r\n",
+			       &m), 412);
+	CHECK_INT(notify_begin("/gena/R/AVTransport",
+			       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: 0\r\nNTS: ssdp:alive\r\n",
+			       &m), 412);
+	CHECK_INT(notify_begin("/gena/R/AVTransport", "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\n", &m),
+		  400);
+	CHECK_INT(notify_begin("/gena/R/AVTransport",
+			       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: -1\r\n", &m), 400);
+	CHECK_INT(notify_begin("/gena/R/AVTransport",
+			       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: 4294967296\r\n", &m), 400);
+	CHECK_INT(notify_begin("/gena/R/AVTransport", "SID: uuid:x\r\nSEQ: 1\r\n", &m), 411);
+	CHECK_INT(notify_begin("/gena/R/AVTransport",
+			       "CONTENT-LENGTH: 0\r\nSID: uuid:x\r\nSEQ: 1\r\n", &m), 400);
+	CHECK_INT(notify_begin("/gena/R/AVTransport",
+			       "CONTENT-LENGTH: 61441\r\nSID: uuid:x\r\nSEQ: 1\r\n", &m), 413);
+	CHECK_INT(notify_begin("/gena/R/AVTransport",
+			       "CONTENT-LENGTH: 61440\r\nSID: uuid:x\r\nSEQ: 4294967295\r\n", &m), 0);
+	free(m);
+	/* Chunked bodies never get here: the request parser answers 501. */
+	CHECK_INT(notify_begin("/gena/R/AVTransport",
+			       "TRANSFER-ENCODING: chunked\r\nSID: uuid:x\r\nSEQ: 1\r\n", &m),
+		  -1000 - 501);
+	/* Other methods are not NOTIFY. */
+	CHECK(http_request_parse("GET /gena/R/AVTransport HTTP/1.1\r\nHost: x\r\n\r\n", 47,
+				 &req) > 0);
+	CHECK(!gena_route(&req));
+}
+
 int
 main(void)
 {
@@ -316,6 +418,8 @@ main(void)
 	test_metadata();
 	test_merge_and_apply();
 	test_hostile();
+	test_header_value();
+	test_notify_route();
 	xmlCleanupParser();
 	CHECK_DONE();
 }
