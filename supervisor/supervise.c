@@ -42,6 +42,7 @@ struct worker {
 	enum worker_state state;
 	uv_process_t proc;
 	int proc_open;          /* proc handle initialised and not yet closed */
+	int spawn_pending;      /* start again as soon as the old proc handle is closed */
 	int running;            /* the process exists (spawned, exit not yet seen) */
 	int pid;                /* current or last process */
 	uv_pipe_t ready;        /* read end of the readiness pipe */
@@ -198,6 +199,11 @@ proc_close_cb(uv_handle_t *h)
 	struct worker *w = h->data;
 
 	w->proc_open = 0;
+	if (w->spawn_pending) {
+		w->spawn_pending = 0;
+		if (!sup.stopping)
+			worker_spawn(w);
+	}
 	maybe_finish();
 }
 
@@ -418,9 +424,10 @@ worker_spawn(struct worker *w)
 	int rv, ready_fd;
 
 	if (w->proc_open) {
-		/* The last process's handle is still closing; try again in a moment. */
+		/* The last process's handle is still closing (its callback runs in this loop
+		 * iteration): start from there. */
 		worker_set_state(w, W_BACKING_OFF);
-		uv_timer_start(&w->timer, restart_timer_cb, 10, 0);
+		w->spawn_pending = 1;
 		return;
 	}
 	ready_close(w);
