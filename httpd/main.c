@@ -2,7 +2,7 @@
  * and serves the cache to the speakers over HTTP. */
 #include "clips.h"
 #include "config.h"
-#include "gena.h"
+#include "gena_route.h"
 #include "health.h"
 #include "log.h"
 #include "server.h"
@@ -150,7 +150,7 @@ main(int argc, char **argv)
 		       rv == -ENOMEM ? "out of memory" : uv_strerror(rv));
 	if (clips_start(&h.clips, h.loop, &h.cfg) < 0)
 		fatalx("cannot serve clip requests on %s/httpd.rep", h.cfg.runtime_dir);
-	if (gena_start(h.cfg.runtime_dir) != 0)
+	if (gena_route_start(h.cfg.runtime_dir) != 0)
 		log_warnx("speaker events will not reach playerd");
 	uv_signal_init(h.loop, &h.sigterm);
 	uv_signal_init(h.loop, &h.sigint);
@@ -166,7 +166,7 @@ main(int argc, char **argv)
 	uv_run(h.loop, UV_RUN_DEFAULT);
 
 	clips_close(&h.clips);
-	gena_close();
+	gena_route_close();
 	nng_fini(); /* joins nng's threads, so leak checkers see a clean exit */
 	synth_shutdown();
 	if ((rv = uv_loop_close(h.loop)) != 0)

@@ -4,7 +4,7 @@
 #include "http_request.h"
 #include "http_response.h"
 #include "clip.h"
-#include "gena.h"
+#include "gena_route.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -20,7 +20,7 @@
 
 enum conn_state {
 	CONN_READING,    /* waiting for (the rest of) a request head */
-	CONN_BODY,       /* reading the body of a NOTIFY (gena.c) */
+	CONN_BODY,       /* reading the body of a NOTIFY (gena_route.c) */
 	CONN_RESPONDING, /* writing a response; reading is stopped */
 	CONN_LINGER,     /* our side is shut down; discarding input until EOF or timeout */
 	CONN_CLOSING,    /* handles closing; freed when the last callback has run */
@@ -425,7 +425,7 @@ conn_notify_done(struct conn *c)
 	conn_respond_status(c, status, 0, 11);
 }
 
-/* A NOTIFY head of head_len bytes at c->in: checked by gena.c, then its body is read into
+/* A NOTIFY head of head_len bytes at c->in: checked by gena_route.c, then its body is read into
  * the message for playerd (bounded by MSG_GENA_BODY_MAX and the request timer). */
 static void
 conn_notify(struct conn *c, const struct http_request *req, size_t head_len)

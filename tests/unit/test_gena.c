@@ -1,7 +1,7 @@
 /* test_gena.c -- GENA LastChange bodies (the real captures and hostile ones), and what they do
  * to a speaker's state document. */
 #include "check.h"
-#include "gena.h"
+#include "gena_route.h"
 #include "http_client.h"
 #include "http_request.h"
 #include "lastchange.h"

@@ -1,7 +1,7 @@
-/* gena.h -- GENA NOTIFY from speakers on /gena/<uuid>/<service>: checked here, answered at
+/* gena_route.h -- GENA NOTIFY from speakers on /gena/<uuid>/<service>: checked here, answered at
  * once, and handed to playerd over the bus (which knows the subscriptions and parses bodies). */
-#ifndef SB_GENA_H
-#define SB_GENA_H
+#ifndef SB_GENA_ROUTE_H
+#define SB_GENA_ROUTE_H
 
 #include <stddef.h>
 
@@ -23,12 +23,12 @@ int gena_notify_begin(const struct http_request *req, const char *head, size_t h
 		      struct msg_gena_notify **out);
 
 /* Dial playerd's inbox. Returns 0 or a negative nng error. */
-int gena_start(const char *rundir);
+int gena_route_start(const char *rundir);
 
 /* Hand a complete NOTIFY to playerd without blocking. Returns the status to answer: 200, or
  * 503 when the bus refuses it (playerd down: the speaker's next event will carry the state). */
 int gena_notify_send(const struct msg_gena_notify *m);
 
-void gena_close(void);
+void gena_route_close(void);
 
 #endif

@@ -1,6 +1,6 @@
-/* gena.c -- the NOTIFY route of the HTTP server: path and header checks (pure), and the
+/* gena_route.c -- the NOTIFY route of the HTTP server: path and header checks (pure), and the
  * hand-off of each event to playerd's inbox. */
-#include "gena.h"
+#include "gena_route.h"
 #include "bus.h"
 #include "http_client.h"
 #include "log.h"
@@ -132,7 +132,7 @@ gena_notify_begin(const struct http_request *req, const char *head, size_t head_
 }
 
 int
-gena_start(const char *rundir)
+gena_route_start(const char *rundir)
 {
 	int rv = bus_push_dial(&gena_playerd, rundir, "playerd");
 
@@ -157,7 +157,7 @@ gena_notify_send(const struct msg_gena_notify *m)
 }
 
 void
-gena_close(void)
+gena_route_close(void)
 {
 	if (gena_dialled)
 		nng_close(gena_playerd);
