@@ -27,6 +27,8 @@
 #define SEARCH_SPACING_MS 300
 #define PUBLISH_PERIOD_MS 5000 /* full snapshot even without a change: PUB/SUB is lossy */
 #define PUBLISH_DELAY_MS 20    /* changes within this are published together */
+#define STARTUP_MS 3000        /* after start, subscribers may still be connecting: */
+#define STARTUP_PUBLISH_MS 250 /* publish this often then (PUB/SUB drops until connected) */
 #define FETCH_TIMEOUT_MS 2000
 #define FETCH_MAX 64 /* fetches queued or running on the thread pool */
 #define MANUAL_BACKOFF_MIN_MS 1000
@@ -175,7 +177,8 @@ publish(struct discovery *d)
 
 	if (rv != 0)
 		log_debug("MSG_SPEAKERS: %s", nng_strerror(rv));
-	d->next_publish_ms = now + PUBLISH_PERIOD_MS;
+	d->next_publish_ms =
+	    now + (now - d->start_ms < STARTUP_MS ? STARTUP_PUBLISH_MS : PUBLISH_PERIOD_MS);
 	d->publish_due_ms = 0;
 }
 
