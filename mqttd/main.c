@@ -13,21 +13,26 @@
 #include <stdlib.h>
 #include <uv.h>
 
-/* Health facts for the supervisor (health_facts_fn). */
+/* Health facts for the supervisor (health_facts_fn): the session, then the spool's. */
 static void
 mqttd_health_facts(void *ctx, struct strbuf *out)
 {
 	struct bridge *b = ctx;
 	char broker[CONFIG_STR_MAX + 8];
+	struct mqtt_status st;
 
+	mqtt_get_status(b->mqtt, &st);
 	snprintf(broker, sizeof(broker), "%s:%d", b->cfg->broker_host, b->cfg->broker_port);
-	strbuf_printf(out, "{\"broker_connected\":%s,\"broker\":",
-		      b->mqtt != NULL && mqtt_is_connected(b->mqtt) ? "true" : "false");
+	strbuf_printf(out, "{\"broker_connected\":%s,\"broker\":", st.connected ? "true" : "false");
 	health_json_string(out, broker);
 	strbuf_puts(out, ",\"client_id\":");
 	health_json_string(out, b->client_id);
-	/* The spool (issue 4) adds its depth; until then nothing is kept. */
-	strbuf_printf(out, ",\"spool_depth\":0,\"speakers_known\":%zu}", b->table_count);
+	strbuf_printf(out, ",\"connections\":%u,\"reconnects\":%u,\"last_failure\":", st.connects,
+		      st.connects > 0 ? st.connects - 1 : 0);
+	health_json_string(out, st.last_failure);
+	strbuf_printf(out, ",\"speakers_known\":%zu", b->table_count);
+	bridge_facts(b, out);
+	strbuf_puts(out, "}");
 }
 
 int

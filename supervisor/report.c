@@ -153,6 +153,12 @@ health_summary(const char *name, json_t *h, struct strbuf *out)
 			      int_or(h, "spool_depth", 0));
 		if (json_is_boolean(sp))
 			strbuf_printf(out, ", session %s", json_is_true(sp) ? "resumed" : "new");
+		if (int_or(h, "sessions_lost", 0) > 0)
+			strbuf_printf(out, ", %lld sessions lost", int_or(h, "sessions_lost", 0));
+		if (json_is_true(json_object_get(h, "twin_suspected")))
+			strbuf_puts(out, ", ANOTHER CLIENT USES OUR CLIENT ID");
+		if (json_is_true(json_object_get(h, "spool_failing")))
+			strbuf_puts(out, ", SPOOL CANNOT BE WRITTEN");
 	} else if (strcmp(name, "discoveryd") == 0) {
 		long long ago = int_or(h, "last_search_ago_ms", -1);
 

@@ -243,9 +243,9 @@ class SupervisorTest(harness.E2ETestCase):
             self.assertEqual((final or {}).get("status"), "done", final)
         self.assertTrue(kitchen.actions_named("Play"))
 
-    @unittest.skip("needs issue 4: mqttd keeps a request until playerd reports it finished and "
-                   "re-sends it to a restarted playerd; today the request is lost with playerd")
     def test_kill9_playerd_during_an_announcement(self):
+        # mqttd keeps the request until playerd reports it finished and re-sends it to the
+        # restarted playerd, which finishes it (or says why not).
         broker = self.start_broker()
         self.start_speaker(KITCHEN_IP, "Kitchen")
         mq = self.mqtt(broker, subscribe=["sonos/#"])
@@ -259,7 +259,21 @@ class SupervisorTest(harness.E2ETestCase):
         os.kill(before["pid"], signal.SIGKILL)
         final = mq.wait_event(lambda e: e.get("id") == "kill-playerd" and
                               e.get("status") in ("done", "failed"), 60, after=mark)
-        self.assertIsNotNone(final)
+        self.assertIsNotNone(final, "no terminal event after playerd was killed")
+        self.wait_restarted(bridge, "playerd", before["pid"], before["restarts"])
+
+        # SIGTERM while an announcement plays: exit 0 within a few seconds, nothing left.
+        mark = mq.mark()
+        mq.publish("sonos/kitchen/tts", {"id": "stop-during", "text": "the bridge stops while "
+                                         "this sentence is being played on the kitchen speaker"})
+        self.assertIsNotNone(mq.wait_event(lambda e: e.get("id") == "stop-during" and
+                                           e.get("status") == "playing", 30, after=mark))
+        t0 = time.monotonic()
+        bridge.signal(signal.SIGTERM)
+        bridge.proc.wait(15)
+        self.assertEqual(bridge.proc.returncode, 0)
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(processes_using(bridge.config_path), [])
 
     def test_sigstop_worker_is_detected_killed_and_restarted(self):
         broker = self.start_broker()
@@ -298,6 +312,14 @@ class SupervisorTest(harness.E2ETestCase):
         bridge = self.start_bridge(broker, extra={"http_port": blocker.getsockname()[1],
                                                   "restart_intensity": 3,
                                                   "restart_period_s": 60})
+        # While it waits to try again, status and healthcheck say so.
+        doc = self.wait_status(bridge, lambda d: d["workers"]["httpd"]["state"] == "backing-off", 15)
+        self.assertIsNotNone(doc)
+        self.assertEqual(doc["workers"]["httpd"]["last_exit"]["status"], 1)
+        self.assertIn("cannot listen", doc["workers"]["httpd"]["last_exit"]["reason"])
+        rc, out, _ = self.cli(bridge, "healthcheck")
+        self.assertEqual(rc, 1)
+        self.assertRegex(out, r"^unhealthy: httpd is backing-off \(\d+ restarts, last exit: status 1\)\n$")
         try:
             bridge.proc.wait(40)
         except subprocess.TimeoutExpired:
