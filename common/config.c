@@ -47,6 +47,7 @@ static const struct key keys[] = {
 	STR(household, "household ids (X-RINCON-HOUSEHOLD) to use, comma separated "
 	    "(default: every household)"),
 	INT(state_poll_ms, 200, 600000, "how often speaker state is read when no event came"),
+	STR(chime_url, "audio URL played before every spoken announcement (default: none)"),
 	STR(announce_all, "parallel (each group on its own) or grouped (one synchronized "
 	    "stream) for sonos/all/tts and clip"),
 	INT(search_interval_s, 1, 3600, "seconds between SSDP searches; a speaker silent "

@@ -33,6 +33,7 @@ struct config {
 	int restart_stable_s;               /* a worker up this long restarts at once */
 	int state_poll_ms;                  /* speaker state polling period (GENA fallback) */
 	char announce_all[16];              /* "parallel" or "grouped": how sonos/all/tts plays */
+	char chime_url[CONFIG_STR_MAX * 2]; /* played before every TTS announcement; "" = none */
 };
 
 /* Fill cfg with the built-in defaults (runtime_dir and cache_dir derived later). */

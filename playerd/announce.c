@@ -66,7 +66,7 @@ clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size
 
 	if (a->req->kind == REQUEST_CLIP) {
 		snprintf(url, urlsize, "%.*s", (int)a->req->text_len, a->req->text);
-		msg_strlcpy(mime, "audio/mpeg", mimesize);
+		msg_strlcpy(mime, source_mime_from_url(url), mimesize);
 		return 0;
 	}
 	if ((creq = calloc(1, size)) == NULL) {
@@ -272,11 +272,11 @@ play_clip(struct announcement *a, const char *url, const char *mime)
 /* Wait for the clip to end: its real duration plus a margin, cut short when the speaker
  * reports it stopped after having played. Never a fixed timeout for a known length. */
 static void
-wait_end(struct announcement *a)
+wait_end(struct announcement *a, uint32_t duration_ms)
 {
 	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
 	uint64_t start = util_mono_ms();
-	uint64_t limit = (a->duration_ms ? a->duration_ms : UNKNOWN_DURATION_MS) + WAIT_MARGIN_MS;
+	uint64_t limit = (duration_ms ? duration_ms : UNKNOWN_DURATION_MS) + WAIT_MARGIN_MS;
 	int seen_playing = 0;
 
 	while (!atomic_load(&a->ctx->stopping)) {
@@ -287,7 +287,7 @@ wait_end(struct announcement *a)
 
 		if (elapsed >= limit) {
 			log_warnx("%s: still busy %llu ms after a %u ms clip; restoring anyway",
-				  a->speaker.room, (unsigned long long)elapsed, a->duration_ms);
+				  a->speaker.room, (unsigned long long)elapsed, duration_ms);
 			return;
 		}
 		sleep_ms(WAIT_POLL_MS);
@@ -310,6 +310,24 @@ wait_end(struct announcement *a)
 		}
 		soap_result_free(&r);
 	}
+}
+
+/* The configured chime before speech, played to its end (its length is not known). A chime
+ * that fails is logged and skipped: the announcement itself still plays. */
+static void
+play_chime(struct announcement *a)
+{
+	const char *url = a->ctx->cfg->chime_url;
+
+	if (a->req->kind != REQUEST_TTS || url[0] == '\0')
+		return;
+	if (play_clip(a, url, source_mime_from_url(url)) < 0) {
+		log_warnx("%s: chime skipped: %s", a->speaker.room, a->error);
+		a->status = EVENT_DONE;
+		a->error[0] = '\0';
+		return;
+	}
+	wait_end(a, 0);
 }
 
 /* Put back what was playing, step by step; a failing step is reported, the rest still run.
@@ -421,7 +439,7 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 	a->coordinator = subs[chosen].coordinator;
 	if (play_clip(a, url, mime) == 0) {
 		announce_event(a, EVENT_PLAYING, NULL);
-		wait_end(a);
+		wait_end(a, a->duration_ms);
 	}
 	for (int g = 0; g < all->ngroups; g++) {
 		static const struct soap_arg inst[] = {{"InstanceID", "0"}};
@@ -472,11 +490,12 @@ announce_run(struct announcement *a)
 	if (snapshot_take(a, &snap) < 0)
 		return;
 	prepare(a, &snap);
-	if (play_clip(a, url, mime) == 0) {
+	play_chime(a);
+	if (a->status == EVENT_DONE && play_clip(a, url, mime) == 0) {
 		log_info("%s: playing %s (%u ms) after %llu ms", a->speaker.room, url,
 			 a->duration_ms, (unsigned long long)(util_mono_ms() - t0));
 		announce_event(a, EVENT_PLAYING, NULL);
-		wait_end(a);
+		wait_end(a, a->duration_ms);
 	}
 	restore(a, &snap);
 }

@@ -36,6 +36,8 @@ const char *source_kind_name(enum source_kind kind);
 /* Pure: 1 if uri is one of this bridge's own clips (left behind by an earlier announcement):
  * nothing to restore then. */
 int source_is_own_clip(const char *uri, int http_port);
+/* Pure: the MIME type a clip URL's extension suggests (before any query); audio/mpeg if none. */
+const char *source_mime_from_url(const char *url);
 
 /* The speaker's state before the announcement, as far as it could be read. */
 #define GROUP_MAX 16 /* members of one group handled by an announcement */

@@ -64,3 +64,22 @@ source_is_own_clip(const char *uri, int http_port)
 	return http_url_split(uri, host, sizeof(host), &port, path, sizeof(path)) == 0 &&
 	       port == http_port && strncmp(path, "/clips/", 7) == 0;
 }
+
+const char *
+source_mime_from_url(const char *url)
+{
+	static const struct {
+		const char *ext, *mime;
+	} types[] = {{".wav", "audio/wav"}, {".mp3", "audio/mpeg"}, {".flac", "audio/flac"},
+		     {".ogg", "audio/ogg"},  {".oga", "audio/ogg"},  {".m4a", "audio/mp4"},
+		     {".aac", "audio/aac"},  {".aif", "audio/aiff"}, {".aiff", "audio/aiff"}};
+	size_t n = strcspn(url, "?#");
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		size_t e = strlen(types[i].ext);
+
+		if (n >= e && strncasecmp(url + n - e, types[i].ext, e) == 0)
+			return types[i].mime;
+	}
+	return "audio/mpeg";
+}

@@ -122,6 +122,26 @@ class AnnounceTest(harness.E2ETestCase):
         self.assertEqual(final["status"], "rejected")
         self.assertIn("longer than 50", final["error"])
 
+    def test_clip_and_chime(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        files = self.file_server()
+        files.add("/chime.wav", harness.make_wav(0.6), "audio/wav")
+        files.add("/doorbell.wav", harness.make_wav(1.2), "audio/wav")
+        self.start_online(extra={"chime_url": files.url("/chime.wav")})
+        final, _ = self.announce("sonos/kitchen/clip",
+                                 '{"id": "bell", "url": "%s"}' % files.url("/doorbell.wav"),
+                                 "bell")
+        self.assertEqual(final["status"], "done", final)
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "sp", "text": "someone is here"}',
+                                 "sp")
+        self.assertEqual(final["status"], "done", final)
+        urls = [r["url"] for r in kitchen.actions() if r["action"] == "fetch" and r["valid"]]
+        # The clip alone (no chime before a clip), then chime followed by the speech.
+        self.assertEqual(urls[0], files.url("/doorbell.wav"))
+        self.assertEqual(urls[1], files.url("/chime.wav"))
+        self.assertIn("/clips/", urls[2])
+        self.assertEqual(len(urls), 3)
+
     def test_manual_fallback(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", ssdp=False)
         bridge = self.start_online(speakers=[KITCHEN_IP])
@@ -302,27 +322,124 @@ class RestoreTest(harness.E2ETestCase):
         self.assertEqual(ev.get("error", ""), "")
 
 
-class GroupRestoreTest(harness.E2ETestCase):
+class GroupTest(harness.E2ETestCase):
+    """Kitchen is a member of Living Room's group, which plays its queue."""
 
-    def test_group_member_rejoins_its_coordinator(self):
+    def setUp(self):
         broker = self.start_broker()
-        mq = self.mqtt(broker, subscribe=["sonos/#"])
-        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
-        living = self.start_speaker(LIVING_IP, "Living Room")
-        living.set_media(living.queue_uri, queue_length=3)
-        living.set_transport_state("PLAYING")
-        kitchen.join(living)
+        self.mq = self.mqtt(broker, subscribe=["sonos/#"])
+        self.kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", volume=15)
+        self.living = self.start_speaker(LIVING_IP, "Living Room", volume=25)
+        self.living.set_media(self.living.queue_uri, queue_length=3, track=2,
+                              rel_time="0:00:40")
+        self.living.set_transport_state("PLAYING")
+        self.kitchen.join(self.living)
         self.start_bridge(broker)
-        mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
-        mark = mq.mark()
-        mq.publish("sonos/%s/tts" % kitchen.uuid, '{"id": "g1", "text": "only here"}')
-        ev = mq.wait_event(lambda e: e.get("id") == "g1" and e["status"] in ("done", "failed"),
-                           40, after=mark)
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+
+    def say(self, target, request_id, extra=""):
+        mark = self.mq.mark()
+        self.mq.publish("sonos/%s/tts" % target,
+                        '{"id": "%s", "text": "the group hears this"%s}' % (request_id, extra))
+        return self.mq.wait_event(lambda e: e.get("id") == request_id and
+                                  e["status"] in ("done", "failed"), 40, after=mark)
+
+    def test_member_target_plays_on_coordinator_with_volume_per_member(self):
+        ev = self.say("kitchen", "g1", ', "volume": 50')
         self.assertEqual(ev["status"], "done", ev)
-        self.assertEqual(kitchen.coordinator, living.uuid)
-        self.assertEqual(kitchen.current_uri, "x-rincon:%s" % living.uuid)
-        self.assertEqual(living.transport_state, "PLAYING", "the group played on")
-        self.assertEqual(living.actions_named("SetAVTransportURI"), [])
+        self.assertEqual(ev["speaker"], "Kitchen")
+        # The clip went to the coordinator (a member refuses transport actions with 800).
+        clip_sets = [a for a in self.living.actions_named("SetAVTransportURI")
+                     if "/clips/" in a["args"]["CurrentURI"]]
+        self.assertEqual(len(clip_sets), 1)
+        self.assertEqual(self.kitchen.actions_named("Play"), [])
+        # Volume was set and restored on each member, not taken from the coordinator.
+        self.assertEqual([a["args"]["DesiredVolume"] for a in self.kitchen.actions_named("SetVolume")],
+                         ["50", "15"])
+        self.assertEqual([a["args"]["DesiredVolume"] for a in self.living.actions_named("SetVolume")],
+                         ["50", "25"])
+        # The group is intact and the queue plays on where it was.
+        self.assertEqual(self.kitchen.coordinator, self.living.uuid)
+        self.assertEqual(self.living.current_uri, self.living.queue_uri)
+        self.assertEqual(self.living.snapshot()["track"], 2)
+        self.assertEqual(self.living.transport_state, "PLAYING")
+
+class AllTest(harness.E2ETestCase):
+    """sonos/all/tts with Kitchen alone on the radio and Living Room + Dining as one group."""
+
+    RADIO = "x-sonosapi-stream:s17488?sid=254&flags=8224&sn=0"
+
+    def start_house(self, mode):
+        broker = self.start_broker()
+        self.mq = self.mqtt(broker, subscribe=["sonos/#"])
+        self.kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", volume=11)
+        self.living = self.start_speaker(LIVING_IP, "Living Room", volume=22)
+        self.dining = self.start_speaker("127.0.0.4", "Dining", volume=33)
+        self.kitchen.set_media(self.RADIO)
+        self.kitchen.set_transport_state("PLAYING")
+        self.living.set_media(self.living.queue_uri, queue_length=4, track=3)
+        self.living.set_transport_state("PLAYING")
+        self.dining.join(self.living)
+        self.start_bridge(broker, extra={"announce_all": mode})
+        for room in ("kitchen", "living-room", "dining"):
+            self.mq.wait_for(lambda m, r=room: m.topic == "sonos/%s/availability" % r, 15)
+
+    def say_all(self):
+        mark = self.mq.mark()
+        self.mq.publish("sonos/all/tts", '{"id": "all-1", "text": "dinner is ready", "volume": 40}')
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            finals = [e for e in self.mq.events(after=mark)
+                      if e.get("id") == "all-1" and e["status"] in ("done", "failed")]
+            if finals and (self.mode == "grouped" or len(finals) >= 2):
+                return finals
+            time.sleep(0.1)
+        self.fail("no terminal event for all-1")
+
+    def check_house_restored(self):
+        self.assertEqual(self.kitchen.current_uri, self.RADIO)
+        self.assertEqual(self.kitchen.transport_state, "PLAYING")
+        self.assertEqual(self.living.current_uri, self.living.queue_uri)
+        self.assertEqual(self.living.snapshot()["track"], 3)
+        self.assertEqual(self.living.transport_state, "PLAYING")
+        self.assertEqual(self.dining.coordinator, self.living.uuid)
+        self.assertIsNone(self.kitchen.coordinator if self.kitchen.coordinator != self.kitchen.uuid
+                          else None)
+        self.assertEqual((self.kitchen.volume, self.living.volume, self.dining.volume),
+                         (11, 22, 33))
+        for sp, vol in ((self.kitchen, "11"), (self.living, "22"), (self.dining, "33")):
+            self.assertEqual([a["args"]["DesiredVolume"] for a in sp.actions_named("SetVolume")],
+                             ["40", vol], sp.room)
+
+    def fetches(self):
+        return [r for sp in (self.kitchen, self.living, self.dining)
+                for r in sp.actions() if r["action"] == "fetch"]
+
+    def test_parallel(self):
+        self.mode = "parallel"
+        self.start_house("parallel")
+        finals = self.say_all()
+        self.assertEqual(sorted(e["status"] for e in finals), ["done", "done"], finals)
+        # One stream per group: Kitchen and the Living Room group's coordinator.
+        self.assertEqual(len(self.fetches()), 2)
+        self.check_house_restored()
+
+    def test_grouped(self):
+        self.mode = "grouped"
+        self.start_house("grouped")
+        finals = self.say_all()
+        self.assertEqual([e["status"] for e in finals], ["done"], finals)
+        self.assertEqual(finals[0].get("error", ""), "")
+        # One synchronized stream: every speaker joined one coordinator, which fetched once.
+        self.assertEqual(len(self.fetches()), 1)
+        coordinator = [sp for sp in (self.kitchen, self.living, self.dining)
+                       if any(r["action"] == "fetch" for r in sp.actions())][0]
+        for sp in (self.kitchen, self.living, self.dining):
+            if sp is not coordinator:
+                joins = [a for a in sp.actions_named("SetAVTransportURI")
+                         if a["args"]["CurrentURI"] == "x-rincon:%s" % coordinator.uuid]
+                self.assertTrue(joins or sp.coordinator == coordinator.uuid, sp.room)
+        self.check_house_restored()
 
 
 if __name__ == "__main__":

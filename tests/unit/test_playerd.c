@@ -147,6 +147,9 @@ test_sources_and_targets(void)
 	CHECK(!source_is_own_clip("http://10.0.0.5:8048/clips/ab.wav", 8047));
 	CHECK(!source_is_own_clip("http://10.0.0.5:8047/music/ab.mp3", 8047));
 	CHECK(!source_is_own_clip("x-rincon-queue:RINCON_1#0", 8047));
+	CHECK_STR(source_mime_from_url("http://h/door.WAV"), "audio/wav");
+	CHECK_STR(source_mime_from_url("http://h/a.flac?x=1.mp3"), "audio/flac");
+	CHECK_STR(source_mime_from_url("http://h/stream"), "audio/mpeg");
 
 	memset(t, 0, sizeof(t));
 	strcpy(t[0].uuid, "RINCON_A");
