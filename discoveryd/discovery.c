@@ -86,6 +86,7 @@ struct fetch {
 struct failed_address {
 	char host[64];
 	uint16_t port;
+	uint32_t bootseq; /* of the announcement that led to the fetch */
 	uint64_t until_ms;
 };
 
@@ -158,6 +159,8 @@ static void cron_arm(struct discovery *d);
 static int fetch_start(struct discovery *d, enum fetch_kind kind, const char *host, uint16_t port,
                        const char *path, enum found_by how, int manual, uint32_t bootseq, int probe,
                        const char *household, int hh);
+static int recently_failed(struct discovery *d, const char *host, uint16_t port,
+                           const struct ssdp_message *m);
 
 /* Log a message about a device we will not act on: at warn for the first few, then debug. */
 #define log_stranger(d, ...)                                                                       \
@@ -331,14 +334,7 @@ topology_fill(struct discovery *d, struct household *h, const struct topology *p
 			continue;
 		e = speaker_table_find(&d->table, m->uuid);
 		if (e == NULL) {
-			int failed = 0;
-			uint64_t now = util_mono_ms();
-
-			for (int k = 0; k < FAILED_MAX; k++)
-				if (d->failed[k].until_ms > now && d->failed[k].port == m->port &&
-				    strcmp(d->failed[k].host, m->ip) == 0)
-					failed = 1;
-			if (!failed)
+			if (!recently_failed(d, m->ip, m->port, NULL))
 				fetch_start(d, FETCH_DESCRIPTION, m->ip, m->port, DESCRIPTION_PATH,
 				            FOUND_TOPOLOGY, -1, m->bootseq, 0, h->id, -1);
 		} else if (strcmp(e->speaker.ip, m->ip) != 0 || e->speaker.port != m->port) {
@@ -566,6 +562,7 @@ fetch_failed(struct discovery *d, struct fetch *f)
 		          FAILED_HOLD_MS / 1000);
 		msg_strlcpy(fa->host, f->host, sizeof(fa->host));
 		fa->port = f->port;
+		fa->bootseq = f->bootseq;
 		fa->until_ms = util_mono_ms() + FAILED_HOLD_MS;
 		return;
 	}
@@ -785,16 +782,26 @@ fetch_start(struct discovery *d, enum fetch_kind kind, const char *host, uint16_
 	return 0;
 }
 
-/* 1 if a fetch of host:port failed less than FAILED_HOLD_MS ago. */
+/* 1 if a fetch of host:port failed less than FAILED_HOLD_MS ago, unless m shows the device
+ * has (re)started since: an alive NOTIFY, or another boot sequence. A speaker that was powered
+ * off while its household's topology still listed it must not wait out the hold. */
 static int
-recently_failed(const struct discovery *d, const char *host, uint16_t port)
+recently_failed(struct discovery *d, const char *host, uint16_t port, const struct ssdp_message *m)
 {
 	uint64_t now = util_mono_ms();
 
-	for (int i = 0; i < FAILED_MAX; i++)
-		if (d->failed[i].until_ms > now && d->failed[i].port == port &&
-		    strcmp(d->failed[i].host, host) == 0)
-			return 1;
+	for (int i = 0; i < FAILED_MAX; i++) {
+		struct failed_address *fa = &d->failed[i];
+
+		if (fa->until_ms <= now || fa->port != port || strcmp(fa->host, host) != 0)
+			continue;
+		if (m != NULL &&
+		    (m->kind == SSDP_ALIVE || (m->has_bootseq && m->bootseq != fa->bootseq))) {
+			fa->until_ms = 0;
+			continue;
+		}
+		return 1;
+	}
 	return 0;
 }
 
@@ -869,7 +876,7 @@ ssdp_received(struct discovery *d, const char *buf, size_t len, const char *from
 		e->probe_failures = 0;
 		return;
 	}
-	if (recently_failed(d, host, port)) {
+	if (recently_failed(d, host, port, &m)) {
 		log_debug("%s at %s: its last fetch failed, not yet again", m.uuid, m.location);
 		return;
 	}
@@ -1357,7 +1364,8 @@ discovery_health_facts(void *ctx, struct strbuf *out)
 		seen_searches = d->searches;
 		seen_ms = now;
 	}
-	strbuf_printf(out, "{\"speakers_known\":%d,\"searches\":%u,\"last_search_ago_ms\":%llu,"
+	strbuf_printf(out,
+	              "{\"speakers_known\":%d,\"searches\":%u,\"last_search_ago_ms\":%llu,"
 	              "\"searching\":%s,\"speakers\":[",
 	              d->table.count, d->searches, (unsigned long long)(now - seen_ms),
 	              d->window_end_ms != 0 ? "true" : "false");

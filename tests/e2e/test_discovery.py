@@ -203,6 +203,28 @@ class LifecycleTest(DiscoveryCase):
         final = self.announce("kitchen", "pw-1")
         self.assertEqual(final["status"], "done", final)
 
+    def test_powered_off_while_its_household_still_lists_it(self):
+        # Real players keep an unplugged member in their ZoneGroupState for minutes; the
+        # captured topology never changes, like that. Its return must not wait for that.
+        ht = self.home_theatre()
+        upstairs = ht[-1]
+        bridge = self.start_bridge(self.broker, extra={"search_interval_s": 2})
+        self.wait_availability("upstairs", "online")
+        mark = self.mq.mark()
+        upstairs.notify = False
+        upstairs.stop()
+        self.wait_availability("upstairs", "offline", 30, after=mark)
+        self.assertEqual(self.availability("downstairs"), "online")
+        self.assertTrue(bridge.wait_log(r"127\.0\.0\.6:1400/xml/device_description\.xml "
+                                        r"\(topology\): Connection refused", 10))
+        mark = self.mq.mark()
+        started = time.monotonic()
+        upstairs.notify = True
+        upstairs.start()
+        self.wait_availability("upstairs", "online", 20, after=mark)
+        self.assertLess(time.monotonic() - started, 10, "held back by an earlier failure")
+        self.assertEqual(self.rooms_seen(), ["downstairs", "upstairs"])
+
     def test_manual_speaker_offline_at_start(self):
         bridge = self.start_bridge(self.broker, speakers=["127.0.0.4"])
         self.assertTrue(bridge.wait_log(r"manual speaker 127\.0\.0\.4: .*next try in", 15))
