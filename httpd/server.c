@@ -40,6 +40,8 @@ struct conn {
 	int handles; /* initialised handles not yet closed */
 	int fs_busy; /* fs_req in flight: the conn must outlive it */
 	char peer[64];
+	char peer_ip[48];      /* peer address alone, for the per-peer cap */
+	uint64_t idle_since_ms; /* when it last started waiting for a request head */
 	char in[HTTP_HEAD_MAX]; /* received bytes not yet consumed */
 	size_t in_len;
 	/* The response in progress. */
@@ -66,6 +68,7 @@ struct server {
 	char dir[CONFIG_STR_MAX];
 	struct conn *conns;
 	int nconns;
+	int closing; /* of nconns, those closed but not yet freed */
 	int stopping;
 	int listener_closed;
 	uint64_t refused_log_ms; /* last time a refused connection was logged */
@@ -99,6 +102,7 @@ conn_maybe_free(struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	s->nconns--;
+	s->closing--;
 	free(c->chunk);
 	free(c->notify);
 	free(c);
@@ -121,6 +125,7 @@ conn_close(struct conn *c)
 	if (c->state == CONN_CLOSING)
 		return;
 	c->state = CONN_CLOSING;
+	c->srv->closing++;
 	if (c->fd >= 0 && !c->fs_busy) {
 		close(c->fd);
 		c->fd = -1;
@@ -189,6 +194,7 @@ conn_response_done(struct conn *c)
 		return;
 	}
 	c->state = CONN_READING;
+	c->idle_since_ms = util_mono_ms();
 	conn_timer_set(c, SERVER_IDLE_TIMEOUT_MS);
 	conn_read_start(c);
 	conn_process(c); /* a pipelined request may already be buffered */
@@ -561,6 +567,50 @@ conn_peer_name(struct conn *c)
 		}
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
+}
+
+/* Rate-limited warning about refused or evicted connections (a flood must not flood logs). */
+static void
+server_log_refusal(struct server *s, const char *what, const char *peer)
+{
+	uint64_t now = util_mono_ms();
+
+	if (now - s->refused_log_ms > 10000) {
+		log_warnx("%d connections open; %s %s", s->nconns, what, peer);
+		s->refused_log_ms = now;
+	}
+}
+
+/* At the cap: close the connection that has waited longest for a request head, so that a
+ * host holding connections open without asking for anything cannot lock speakers out.
+ * Returns 1 when one was closed, 0 when every connection is busy answering. */
+static int
+server_evict_idle(struct server *s)
+{
+	struct conn *oldest = NULL;
+
+	for (struct conn *c = s->conns; c != NULL; c = c->next)
+		if (c->state == CONN_READING &&
+		    (oldest == NULL || c->idle_since_ms < oldest->idle_since_ms))
+			oldest = c;
+	if (oldest == NULL)
+		return 0;
+	server_log_refusal(s, "closing the longest idle, from", oldest->peer);
+	conn_close(oldest);
+	return 1;
+}
+
+/* Connections from the same address as c, c not counted. */
+static int
+server_peer_count(const struct server *s, const struct conn *c)
+{
+	int n = 0;
+
+	for (const struct conn *o = s->conns; o != NULL; o = o->next)
+		if (o != c && o->state != CONN_CLOSING && strcmp(o->peer_ip, c->peer_ip) == 0)
+			n++;
+	return n;
 }
 
 static void
@@ -574,16 +624,12 @@ static void
 server_refuse(struct server *s)
 {
 	uv_tcp_t *t = malloc(sizeof(*t));
-	uint64_t now = util_mono_ms();
 
 	if (t == NULL)
 		return;
 	uv_tcp_init(s->loop, t);
-	if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t) == 0 &&
-	    now - s->refused_log_ms > 10000) {
-		log_warnx("%d connections open, refusing more", s->nconns);
-		s->refused_log_ms = now;
-	}
+	if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t) == 0)
+		server_log_refusal(s, "refusing", "a new one");
 	uv_close((uv_handle_t *)t, free_handle_cb);
 }
 
@@ -597,7 +643,9 @@ server_connection_cb(uv_stream_t *listener, int status)
 		log_warnx("accept: %s", uv_strerror(status));
 		return;
 	}
-	if (s->stopping || s->nconns >= SERVER_MAX_CONNECTIONS ||
+	/* Closing frees a slot only in a later callback, so count only live connections. */
+	if (s->stopping ||
+	    (s->nconns - s->closing >= SERVER_MAX_CONNECTIONS && !server_evict_idle(s)) ||
 	    (c = calloc(1, sizeof(*c))) == NULL) {
 		server_refuse(s);
 		return;
@@ -620,6 +668,12 @@ server_connection_cb(uv_stream_t *listener, int status)
 		return;
 	}
 	conn_peer_name(c);
+	if (server_peer_count(s, c) >= SERVER_MAX_PER_PEER) {
+		server_log_refusal(s, "too many from", c->peer);
+		conn_close(c);
+		return;
+	}
+	c->idle_since_ms = util_mono_ms();
 	conn_timer_set(c, SERVER_IDLE_TIMEOUT_MS);
 	conn_read_start(c);
 }

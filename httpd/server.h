@@ -5,6 +5,9 @@
 #include <uv.h>
 
 #define SERVER_MAX_CONNECTIONS 64
+/* One address may hold at most this many: a host that opens connections and sends nothing
+ * cannot take every slot from the speakers. */
+#define SERVER_MAX_PER_PEER 16
 #define SERVER_IDLE_TIMEOUT_MS 30000 /* per request, and per write without progress */
 #define SERVER_LINGER_MS 2000        /* reading after our last byte before closing */
 #define SERVER_CHUNK 65536           /* bytes of a file read and written at a time */
