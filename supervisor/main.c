@@ -107,7 +107,7 @@ main(int argc, char **argv)
 	struct config cfg;
 	char err[512];
 	int first = 1, rest, json = 0, n = 0;
-	char **args;
+	static char *args[1024];
 
 	log_init("supervisor", LOG_LVL_INFO);
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
@@ -118,8 +118,10 @@ main(int argc, char **argv)
 		verb = VERB_HEALTHCHECK, first = 2;
 	/* Verb options out, configuration flags kept (their values may look like anything, so
 	 * only a name in flag position counts). */
-	if ((args = calloc((size_t)argc + 1, sizeof(char *))) == NULL)
-		fatal("calloc");
+	if (argc >= (int)(sizeof(args) / sizeof(args[0]))) {
+		fprintf(stderr, "sonos-bridge: too many arguments\n");
+		return EXIT_CONFIG;
+	}
 	for (int i = first; i < argc; i++) {
 		if (strcmp(argv[i], "--version") == 0) {
 			printf("sonos-bridge %s\n", SB_VERSION);

@@ -14,6 +14,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/survey0/survey.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,11 +108,12 @@ policy_from_config(struct restart_policy *p, const struct config *cfg)
 }
 
 /* Workers live next to the sonos-bridge executable (build tree, bare install into one bin
- * directory), else in the libexec directory chosen at build time. */
+ * directory), else in ../libexec/sonos-bridge from it (an installed tree wherever it was
+ * unpacked: a DESTDIR, an image root), else in the libexec directory chosen at build time. */
 static void
 worker_find_path(struct worker *w)
 {
-	char self[PATH_MAX - 32];
+	char self[PATH_MAX - 64];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
 	if (n > 0) {
@@ -121,6 +123,10 @@ worker_find_path(struct worker *w)
 		if ((slash = strrchr(self, '/')) != NULL) {
 			*slash = '\0';
 			snprintf(w->path, sizeof(w->path), "%s/sonos-bridge-%s", self, w->name);
+			if (access(w->path, X_OK) == 0)
+				return;
+			snprintf(w->path, sizeof(w->path), "%s/../libexec/sonos-bridge/sonos-bridge-%s",
+				 self, w->name);
 			if (access(w->path, X_OK) == 0)
 				return;
 		}
@@ -512,17 +518,22 @@ worker_kill(struct worker *w, const char *why)
 /* ---- health surveys ------------------------------------------------------------------ */
 
 static void
-health_reply(const struct msg_health_reply *r)
+health_reply(const void *payload)
 {
-	struct worker *w = worker_named(r->worker);
+	struct msg_health_reply reply, *r = &reply;
+	const char *text = (const char *)payload + offsetof(struct msg_health_reply, facts);
+	struct worker *w;
 	json_error_t jerr;
 	json_t *facts;
 
+	/* A bus payload follows a 16-byte header in a buffer of nng's: not 8-byte aligned. */
+	memcpy(&reply, payload, sizeof(reply));
+	w = worker_named(r->worker);
 	if (w == NULL || !w->running || r->pid != w->pid) {
 		log_debug("stale health reply from %s pid %d", r->worker, r->pid);
 		return;
 	}
-	facts = json_loadb(r->facts, r->facts_len, JSON_REJECT_DUPLICATES, &jerr);
+	facts = json_loadb(text, r->facts_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (facts == NULL || !json_is_object(facts)) {
 		log_warnx("%s: health facts are not a JSON object: %s", w->name,
 			  facts == NULL ? jerr.text : "not an object");
