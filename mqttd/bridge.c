@@ -51,7 +51,8 @@ bridge_publish_event(struct bridge *b, const struct msg_event *ev, int *mid)
 		log_warnx("%s: out of memory", ev->id);
 		return -1;
 	}
-	rv = mqtt_publish_mid(b->mqtt, b->topic_event, json, strlen(json), 0, mid);
+	/* QoS 2: a subscriber at QoS 2 gets each event once, even across broker restarts. */
+	rv = mqtt_publish_mid(b->mqtt, b->topic_event, json, strlen(json), 2, 0, mid);
 	free(json);
 	return rv;
 }

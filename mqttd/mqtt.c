@@ -444,12 +444,12 @@ int
 mqtt_publish(struct mqtt_session *s, const char *topic, const void *payload, size_t len,
 	     int retain)
 {
-	return mqtt_publish_mid(s, topic, payload, len, retain, NULL);
+	return mqtt_publish_mid(s, topic, payload, len, 1, retain, NULL);
 }
 
 int
 mqtt_publish_mid(struct mqtt_session *s, const char *topic, const void *payload, size_t len,
-		 int retain, int *mid)
+		 int qos, int retain, int *mid)
 {
 	int rc;
 
@@ -465,7 +465,7 @@ mqtt_publish_mid(struct mqtt_session *s, const char *topic, const void *payload,
 		}
 		s->offline_queued++;
 	}
-	rc = mosquitto_publish(s->mosq, mid, topic, (int)len, payload, 1, retain != 0);
+	rc = mosquitto_publish(s->mosq, mid, topic, (int)len, payload, qos, retain != 0);
 	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN)
 		return 0;
 	log_warnx("%s: %s", topic, mosquitto_strerror(rc));

@@ -54,9 +54,10 @@ struct mqtt_session *mqtt_open(uv_loop_t *loop, const struct mqtt_options *opt,
 int mqtt_publish(struct mqtt_session *s, const char *topic, const void *payload, size_t len,
 		 int retain);
 
-/* The same, returning the message id in *mid (as handlers.published reports it). */
+/* The same with QoS qos (1 or 2), returning the message id in *mid (as handlers.published
+ * reports it once the broker has the message: PUBACK, or PUBCOMP for QoS 2). */
 int mqtt_publish_mid(struct mqtt_session *s, const char *topic, const void *payload, size_t len,
-		     int retain, int *mid);
+		     int qos, int retain, int *mid);
 
 /* Drop the connection at once without sending anything still queued, so that the PUBACK of
  * the message being handled never leaves and the broker redelivers it. For use inside

@@ -35,6 +35,7 @@ static struct {
 	int open;
 	struct journal journal;
 	nng_socket events;
+	dedup_report_fn report;
 	struct active *active[DEDUP_BUCKETS];
 	struct outcome *buckets[DEDUP_BUCKETS];
 	struct outcome *oldest, *newest;
@@ -258,13 +259,14 @@ journal_compact(void)
 }
 
 int
-dedup_open(const char *state_dir, nng_socket events)
+dedup_open(const char *state_dir, nng_socket events, dedup_report_fn report)
 {
 	struct journal_scan st;
 	char path[512], err[512];
 	size_t started = 0;
 
 	D.events = events;
+	D.report = report;
 	snprintf(path, sizeof(path), "%s/%s", state_dir, DEDUP_FILE);
 	if (util_mkdir_p(state_dir, 0700) < 0 ||
 	    journal_open(&D.journal, path, load_record, NULL, &st, err, sizeof(err)) < 0) {
@@ -456,9 +458,12 @@ dedup_finished(const struct announcement *a)
 	msg_strlcpy(r.uuid, a->speaker.uuid, sizeof(r.uuid));
 	msg_strlcpy(r.room, a->speaker.room, sizeof(r.room));
 	msg_strlcpy(r.error, a->error, sizeof(r.error));
+	/* On disk before the event leaves: a restart in between reports it again, never as
+	 * "interrupted". */
 	if (journal_put(&r, 1) < 0)
 		log_warnx("request %s: outcome not recorded on disk", r.id);
 	outcome_put(&r, 0);
+	D.report(a, a->status, a->error);
 	dedup_release(r.id, r.status);
 	outcome_prune(now);
 	journal_compact();

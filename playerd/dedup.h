@@ -26,10 +26,13 @@ struct announcement;
 #define DEDUP_COMPACT_MIN_BYTES (256 * 1024)
 #define DEDUP_INTERRUPTED "interrupted: the player restarted during it; not repeated"
 
-/* Load the journal and send acknowledgements and re-reported events on events (PUSH to mqttd).
- * Returns 0, or -1 (logged) when the journal cannot be opened: playerd then runs without
- * memory of earlier lives and says so. */
-int dedup_open(const char *state_dir, nng_socket events);
+/* How an announcement's event is sent (announce_event). */
+typedef void (*dedup_report_fn)(const struct announcement *a, uint8_t status, const char *error);
+
+/* Load the journal; send acknowledgements and re-reported events on events (PUSH to mqttd),
+ * terminal events of finished announcements with report. Returns 0, or -1 (logged) when the
+ * journal cannot be opened: playerd then runs without memory of earlier lives. */
+int dedup_open(const char *state_dir, nng_socket events, dedup_report_fn report);
 void dedup_close(void);
 
 /* A request arrived. Returns 1 when it is already being handled (drop this copy), else 0:
@@ -53,7 +56,7 @@ int dedup_announce(const struct msg_request *req, const struct msg_speaker *sp);
  * a->error set when that cannot be recorded (then it must not run). */
 int dedup_started(struct announcement *a);
 
-/* a finished and its terminal event was sent: record the outcome, give the reference back. */
+/* a finished: record the outcome on disk, send its terminal event, give the reference back. */
 void dedup_finished(const struct announcement *a);
 
 /* ---- pure parts, for tests ---- */

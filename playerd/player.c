@@ -117,8 +117,7 @@ after_work_cb(uv_work_t *w, int status)
 	}
 	log_info("request %s on %s: %s%s%s", a->req->id, a->speaker.room,
 		 event_status_name(a->status), a->error[0] ? ": " : "", a->error);
-	announce_event(a, a->status, a->error);
-	dedup_finished(a);
+	dedup_finished(a); /* records the outcome, then sends its terminal event */
 	q->busy = 0;
 	/* What a command or an announcement changed shows in the state at once. */
 	for (int i = 0; i < a->nmembers; i++)
@@ -557,7 +556,7 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 		log_warnx("bus: %s", nng_strerror(rv));
 		return -1;
 	}
-	dedup_open(cfg->state_dir, P.ctx.events); /* without it: logged, runs on */
+	dedup_open(cfg->state_dir, P.ctx.events, announce_event); /* failure: logged, runs on */
 	if (bus_reader_start(&P.inbox_reader, loop, P.inbox, "inbox", inbox_cb, NULL) < 0 ||
 	    bus_reader_start(&P.speakers_reader, loop, P.speakers, "speakers", speakers_cb,
 			     NULL) < 0)
