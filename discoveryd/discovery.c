@@ -1359,20 +1359,32 @@ discovery_health_facts(void *ctx, struct strbuf *out)
 	static uint64_t seen_ms;
 	struct discovery *d = ctx;
 	uint64_t now = util_mono_ms();
+	int listed = 0, hidden = 0, households = 0, n = 0;
 
 	if (d->searches != seen_searches) {
 		seen_searches = d->searches;
 		seen_ms = now;
 	}
+	for (int i = 0; i < d->table.count; i++) {
+		if (speaker_entry_listed(&d->table.entries[i], now, TOPOLOGY_GRACE_MS))
+			listed++;
+		else if (d->table.entries[i].role == ROLE_HIDDEN)
+			hidden++;
+	}
+	for (int i = 0; i < HOUSEHOLDS_MAX; i++)
+		households += d->households[i].used;
 	strbuf_printf(out,
-	              "{\"speakers_known\":%d,\"searches\":%u,\"last_search_ago_ms\":%llu,"
-	              "\"searching\":%s,\"speakers\":[",
-	              d->table.count, d->searches, (unsigned long long)(now - seen_ms),
+	              "{\"speakers_known\":%d,\"devices_hidden\":%d,\"households\":%d,"
+	              "\"searches\":%u,\"last_search_ago_ms\":%llu,\"searching\":%s,"
+	              "\"speakers\":[",
+	              listed, hidden, households, d->searches, (unsigned long long)(now - seen_ms),
 	              d->window_end_ms != 0 ? "true" : "false");
 	for (int i = 0; i < d->table.count; i++) {
 		const struct msg_speaker *s = &d->table.entries[i].speaker;
 
-		strbuf_puts(out, i ? ",{\"room\":" : "{\"room\":");
+		if (!speaker_entry_listed(&d->table.entries[i], now, TOPOLOGY_GRACE_MS))
+			continue;
+		strbuf_puts(out, n++ ? ",{\"room\":" : "{\"room\":");
 		health_json_string(out, s->room);
 		strbuf_puts(out, ",\"uuid\":");
 		health_json_string(out, s->uuid);
@@ -1380,6 +1392,8 @@ discovery_health_facts(void *ctx, struct strbuf *out)
 		health_json_string(out, s->ip);
 		strbuf_printf(out, ",\"port\":%u,\"model\":", s->port);
 		health_json_string(out, s->model);
+		strbuf_puts(out, ",\"coordinator\":");
+		health_json_string(out, s->coordinator[0] != '\0' ? s->coordinator : s->uuid);
 		strbuf_puts(out, "}");
 	}
 	strbuf_puts(out, "]}");
