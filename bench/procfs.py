@@ -88,13 +88,15 @@ def stat(pid):
 
 
 def memory(pid):
-    """{"rss", "pss", "private_dirty", "anon", "threads"} in kB from smaps_rollup, or None."""
+    """{"rss", "pss", "uss" (private clean + dirty), "private_dirty", "anon", "threads"} in kB
+    from smaps_rollup, or None."""
     text = _read("/proc/%d/smaps_rollup" % pid)
     st = stat(pid)
     if not text or not st:
         return None
     kb = parse_kb_lines(text)
     return {"rss": kb.get("Rss", 0), "pss": kb.get("Pss", 0),
+            "uss": kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0),
             "private_dirty": kb.get("Private_Dirty", 0), "anon": kb.get("Anonymous", 0),
             "threads": st["threads"]}
 
@@ -128,3 +130,17 @@ def cpu_ms(pids):
         if st:
             total += st["cpu_ticks"]
     return total * 1000.0 / CLK_TCK
+
+
+def parse_cpu_line(text):
+    """The first line of /proc/stat -> (busy ticks, total ticks) over all CPUs."""
+    fields = [int(x) for x in text.splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already inside user
+    return total - idle, total
+
+
+def machine_busy():
+    """(busy, total) CPU ticks of the whole machine so far."""
+    text = _read("/proc/stat")
+    return parse_cpu_line(text) if text else (0, 0)

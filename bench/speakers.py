@@ -6,7 +6,8 @@ one Python interpreter lock. Each speaker is tests/speaker/sonos_speaker.py's Sp
 three additions, all local to the benchmark:
 
 - every SOAP record also carries "t_accept" (the server thread accepted the connection),
-  "t_handle" (the handler thread started) and "t_done" (the answer was written), so the
+  "t_handle" (the handler thread started), "t_done" (the answer was written) and
+  "peer_port" (the client's TCP port, to match a bridge's connect() in a trace), so the
   speaker's own share of a request (t_accept -> t) is known and can be taken out;
 - a clip plays for play_scale times its real duration, but at least 0.6 s (the bridge ends its
   wait as soon as the speaker reports STOPPED), so a thousand announcements fit in minutes;
@@ -34,6 +35,7 @@ ROOMS = ("Kitchen", "Living Room", "Bedroom", "Office", "Bathroom", "Hall", "Gar
          "Attic", "Cellar", "Study", "Porch", "Nursery", "Pantry", "Gym", "Den")
 
 MIN_PLAY_S = 0.6
+SWITCH_INTERVAL_S = 0.0002
 _local = threading.local()
 
 
@@ -50,13 +52,29 @@ class TimedServer(sonos_speaker._Server):
         super().process_request(request, client_address)
 
 
+class SerialServer(TimedServer):
+    """Answers each connection in the server thread itself, one at a time: no thread is
+    started per request, so the speaker adds less time and less lock contention. A request
+    is small and its handler quick (a clip fetch runs in a thread of its own)."""
+
+    def process_request(self, request, client_address):
+        with self.accept_lock:
+            self.accepted[client_address] = time.time()
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+
 class TimedHandler(sonos_speaker._Handler):
     """Carries the connection's accept time to the record and stamps when the answer left."""
 
     def handle(self):
         with self.server.accept_lock:
             t_accept = self.server.accepted.pop(self.client_address, None)
-        _local.times = (t_accept, time.time())
+        _local.times = (t_accept, time.time(), self.client_address[1])
         _local.rec = None
         try:
             super().handle()
@@ -68,15 +86,17 @@ class TimedHandler(sonos_speaker._Handler):
 
 
 class BenchSpeaker(sonos_speaker.Speaker):
-    def __init__(self, ip, room, play_scale=1.0, **kw):
+    def __init__(self, ip, room, play_scale=1.0, serial=True, **kw):
         super().__init__(ip, room, **kw)
         self.play_scale = play_scale
+        self.server_class = SerialServer if serial else TimedServer
 
     def _bind_http(self, retry_s):
         deadline = time.monotonic() + retry_s
         while True:
             try:
-                server = TimedServer((self.ip, self.port), TimedHandler, bind_and_activate=True)
+                server = self.server_class((self.ip, self.port), TimedHandler,
+                                           bind_and_activate=True)
                 server.accepted = {}
                 server.accept_lock = threading.Lock()
                 return server
@@ -88,7 +108,7 @@ class BenchSpeaker(sonos_speaker.Speaker):
     def _record(self, rec):
         times = getattr(_local, "times", None)
         if times is not None and rec.get("action") != "fetch":
-            rec["t_accept"], rec["t_handle"] = times
+            rec["t_accept"], rec["t_handle"], rec["peer_port"] = times
             _local.rec = rec
         super()._record(rec)
 
@@ -107,7 +127,12 @@ def main(argv=None):
     ap.add_argument("--play-scale", type=float, default=0.1)
     ap.add_argument("--no-ssdp", action="store_true")
     ap.add_argument("--playing", action="store_true", help="start playing a queue, as at home")
+    ap.add_argument("--threaded", action="store_true",
+                    help="a thread per request, as tests/speaker does (default: serial)")
     opts = ap.parse_args(argv)
+    # Threads hand the interpreter lock over every 5 ms by default: a request arriving while
+    # another thread runs would wait that long before it is even accepted.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     if not 1 <= opts.count <= len(ROOMS):
         ap.error("--count must be 1..%d" % len(ROOMS))
 
@@ -116,7 +141,8 @@ def main(argv=None):
     try:
         for i in range(opts.count):
             sp = BenchSpeaker("127.0.0.%d" % (opts.first_ip + i), ROOMS[i],
-                              play_scale=opts.play_scale, ssdp=not opts.no_ssdp)
+                              play_scale=opts.play_scale, serial=not opts.threaded,
+                              ssdp=not opts.no_ssdp)
             if opts.playing:
                 sp.set_media(sp.queue_uri, queue_length=10, track=3, rel_time="0:01:10")
                 sp.set_transport_state("PLAYING")
