@@ -68,7 +68,9 @@ didl_parse_track(const char *xml, size_t len, struct didl_track *out)
 			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (doc == NULL)
 		return -1;
-	root = xmlDocGetRootElement(doc);
+	/* A DOCTYPE could declare entities that xmlNodeGetContent expands (quadratic blowup);
+	 * real metadata never has one. */
+	root = doc->intSubset == NULL && doc->extSubset == NULL ? xmlDocGetRootElement(doc) : NULL;
 	if (root == NULL || strcmp((const char *)root->name, "DIDL-Lite") != 0) {
 		xmlFreeDoc(doc);
 		return -1;
