@@ -57,6 +57,17 @@ static const struct key keys[] = {
 	INT(restart_period_s, 1, 86400, "window of restart_intensity, in seconds"),
 	INT(restart_stable_s, 0, 3600, "a worker up this long restarts at once, else after a "
 	    "doubling delay"),
+	INT(broker_tls, 0, 1, "1: connect to the broker with TLS (also on when a CA, certificate "
+	    "or key is set)"),
+	INT(broker_tls_verify, 0, 1, "0: accept any broker certificate and host name (insecure)"),
+	STR(broker_cafile, "CA certificate file (PEM) for the broker (default: the system's)"),
+	STR(broker_capath, "directory of CA certificates for the broker"),
+	STR(broker_certfile, "client certificate (PEM) presented to the broker"),
+	STR(broker_keyfile, "private key of broker_certfile (PEM)"),
+	STR(broker_username, "MQTT username"),
+	STR(broker_password, "MQTT password (visible to anyone who can read the configuration; "
+	    "prefer broker_password_file)"),
+	STR(broker_password_file, "file whose first line is the MQTT password"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -82,6 +93,7 @@ config_defaults(struct config *cfg)
 	cfg->restart_stable_s = 10;
 	cfg->state_poll_ms = 5000;
 	strcpy(cfg->announce_all, "parallel");
+	cfg->broker_tls_verify = 1;
 }
 
 static const struct key *
@@ -350,6 +362,19 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->base_topic[0] == '\0' || strpbrk(cfg->base_topic, "+#") != NULL) {
 		snprintf(err, errlen, "base_topic: must be non-empty, without + or #");
+		return -1;
+	}
+	if ((cfg->broker_certfile[0] == '\0') != (cfg->broker_keyfile[0] == '\0')) {
+		snprintf(err, errlen, "broker_certfile and broker_keyfile go together");
+		return -1;
+	}
+	if (cfg->broker_password[0] != '\0' && cfg->broker_password_file[0] != '\0') {
+		snprintf(err, errlen, "broker_password and broker_password_file: set one");
+		return -1;
+	}
+	if (cfg->broker_username[0] == '\0' &&
+	    (cfg->broker_password[0] != '\0' || cfg->broker_password_file[0] != '\0')) {
+		snprintf(err, errlen, "a broker password needs broker_username");
 		return -1;
 	}
 	if (strcmp(cfg->announce_all, "parallel") != 0 && strcmp(cfg->announce_all, "grouped") != 0) {

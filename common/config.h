@@ -34,6 +34,17 @@ struct config {
 	int state_poll_ms;                  /* speaker state polling period (GENA fallback) */
 	char announce_all[16];              /* "parallel" or "grouped": how sonos/all/tts plays */
 	char chime_url[CONFIG_STR_MAX * 2]; /* played before every TTS announcement; "" = none */
+	/* Broker security (mqttd/security.c). TLS is on when broker_tls is 1 or a CA,
+	 * certificate or key is named. */
+	int broker_tls;                        /* 1: TLS to the broker */
+	int broker_tls_verify;                 /* 1 (default): check the certificate and host name */
+	char broker_cafile[CONFIG_STR_MAX];    /* CA certificate(s) (PEM) the broker's chains to */
+	char broker_capath[CONFIG_STR_MAX];    /* directory of hashed CA certificates */
+	char broker_certfile[CONFIG_STR_MAX];  /* client certificate (PEM), with broker_keyfile */
+	char broker_keyfile[CONFIG_STR_MAX];   /* its private key (PEM, unencrypted) */
+	char broker_username[CONFIG_STR_MAX];  /* "" = no username and password */
+	char broker_password[CONFIG_STR_MAX];  /* prefer broker_password_file */
+	char broker_password_file[CONFIG_STR_MAX]; /* first line is the password */
 };
 
 /* Fill cfg with the built-in defaults (runtime_dir and cache_dir derived later). */
