@@ -5,6 +5,8 @@
 #include "health.h"
 #include "log.h"
 #include "policy.h"
+#include "report.h"
+#include "sdnotify.h"
 #include "status.h"
 #include "util.h"
 #include "worker.h"
@@ -46,8 +48,8 @@ struct worker {
 	int spawn_pending;      /* start again as soon as the old proc handle is closed */
 	int running;            /* the process exists (spawned, exit not yet seen) */
 	int pid;                /* current or last process */
-	uv_pipe_t ready;        /* read end of the readiness pipe */
-	int ready_open;
+	uv_pipe_t *ready;       /* read end of the readiness pipe, NULL when closed; a new
+				 * handle per process, freed in its close callback */
 	char ready_buf[512];    /* partial line */
 	size_t ready_len;
 	uv_timer_t timer;       /* ready timeout, kill grace or restart delay, by state */
@@ -95,8 +97,10 @@ static struct {
 } sup;
 
 static void worker_spawn(struct worker *w);
+static void ready_close(struct worker *w);
 static void worker_kill(struct worker *w, const char *why);
 static void supervise_stop(int status, const char *reason);
+static void notify_service(void);
 
 static void
 policy_from_config(struct restart_policy *p, const struct config *cfg)
@@ -186,9 +190,7 @@ close_all_handles(void)
 	status_close();
 	for (size_t i = 0; i < NWORKERS; i++) {
 		close_if_open((uv_handle_t *)&workers[i].timer);
-		if (workers[i].ready_open)
-			close_if_open((uv_handle_t *)&workers[i].ready);
-		workers[i].ready_open = 0;
+		ready_close(&workers[i]);
 	}
 }
 
@@ -232,6 +234,7 @@ ready_line(struct worker *w, const char *line)
 	w->surveyed = 0;
 	log_info("%s (pid %d) ready after %llu ms", w->name, w->pid,
 		 (unsigned long long)(w->ready_ms - w->started_ms));
+	notify_service();
 }
 
 static void
@@ -260,12 +263,18 @@ ready_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 static void
+ready_free_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
 ready_close(struct worker *w)
 {
-	if (!w->ready_open)
+	if (w->ready == NULL)
 		return;
-	w->ready_open = 0;
-	uv_close((uv_handle_t *)&w->ready, NULL);
+	uv_close((uv_handle_t *)w->ready, ready_free_cb);
+	w->ready = NULL;
 }
 
 static void
@@ -273,6 +282,8 @@ ready_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct worker *w = s->data;
 
+	if (s != (uv_stream_t *)w->ready)
+		return; /* not the current process's pipe (cannot happen: it would be closed) */
 	if (n > 0)
 		ready_feed(w, buf->base, (size_t)n);
 	else if (n < 0)
@@ -287,7 +298,7 @@ ready_drain(struct worker *w)
 	char buf[512];
 	ssize_t n;
 
-	if (!w->ready_open || uv_fileno((uv_handle_t *)&w->ready, &fd) != 0)
+	if (w->ready == NULL || uv_fileno((uv_handle_t *)w->ready, &fd) != 0)
 		return;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		ready_feed(w, buf, (size_t)n);
@@ -407,16 +418,23 @@ ready_pipe_open(struct worker *w, int *write_fd)
 		log_warnx("%s: readiness pipe: %s", w->name, uv_strerror(rv));
 		return -1;
 	}
-	uv_pipe_init(sup.loop, &w->ready, 0);
-	w->ready.data = w;
-	if ((rv = uv_pipe_open(&w->ready, fds[0])) != 0 ||
-	    (rv = uv_read_start((uv_stream_t *)&w->ready, ready_alloc_cb, ready_read_cb)) != 0) {
-		log_warnx("%s: readiness pipe: %s", w->name, uv_strerror(rv));
-		uv_close((uv_handle_t *)&w->ready, NULL);
+	if ((w->ready = calloc(1, sizeof(*w->ready))) == NULL) {
+		log_warnx("%s: readiness pipe: out of memory", w->name);
+		close(fds[0]);
 		close(fds[1]);
 		return -1;
 	}
-	w->ready_open = 1;
+	uv_pipe_init(sup.loop, w->ready, 0);
+	w->ready->data = w;
+	if ((rv = uv_pipe_open(w->ready, fds[0])) != 0)
+		close(fds[0]);
+	if (rv != 0 ||
+	    (rv = uv_read_start((uv_stream_t *)w->ready, ready_alloc_cb, ready_read_cb)) != 0) {
+		log_warnx("%s: readiness pipe: %s", w->name, uv_strerror(rv));
+		ready_close(w);
+		close(fds[1]);
+		return -1;
+	}
 	w->ready_len = 0;
 	*write_fd = fds[1];
 	return 0;
@@ -613,6 +631,7 @@ health_timer_cb(uv_timer_t *t)
 	survey.round = ++sup.round;
 	if ((rv = bus_send(sup.surveyor, MSG_HEALTH_SURVEY, &survey, sizeof(survey))) != 0)
 		log_debug("health survey: %s", nng_strerror(rv));
+	notify_service();
 }
 
 static int
@@ -717,6 +736,28 @@ status_json(void)
 	return text;
 }
 
+/* Tell the service manager (systemd, sdnotify.c) how we are: READY=1 once every worker is
+ * ready, WATCHDOG=1 while they keep being ready, STATUS= with the healthcheck line. */
+static void
+notify_service(void)
+{
+	char why[400], line[420];
+	int all_ready = !sup.stopping;
+	char *doc;
+
+	if (!sdnotify_enabled())
+		return;
+	for (size_t i = 0; i < NWORKERS; i++)
+		if (workers[i].state != W_READY)
+			all_ready = 0;
+	if ((doc = status_json()) == NULL)
+		return;
+	snprintf(line, sizeof(line), "%s%s",
+		 report_verdict(doc, strlen(doc), why, sizeof(why)) == 0 ? "" : "unhealthy: ", why);
+	free(doc);
+	sdnotify_update(util_mono_ms(), all_ready, line);
+}
+
 /* ---- signals and stop ---------------------------------------------------------------- */
 
 static void
@@ -739,6 +780,7 @@ supervise_stop(int status, const char *reason)
 	sup.stopping = 1;
 	sup.exit_status = status;
 	msg_strlcpy(sup.exit_reason, reason ? reason : "", sizeof(sup.exit_reason));
+	sdnotify_stopping(reason ? reason : "stopping");
 	uv_timer_stop(&sup.health_timer);
 	for (size_t i = 0; i < NWORKERS; i++) {
 		struct worker *w = &workers[i];
@@ -836,6 +878,7 @@ supervise(const struct config *cfg, int nargs, char **args)
 	setenv(WORKER_SUPERVISOR_ENV, pidbuf, 1);
 	snprintf(fdbuf, sizeof(fdbuf), "%d", HEALTH_READY_FD);
 	setenv(HEALTH_READY_ENV, fdbuf, 1);
+	sdnotify_init(); /* before the first spawn: the workers must not see NOTIFY_SOCKET */
 
 	uv_signal_init(sup.loop, &sup.sigterm);
 	uv_signal_init(sup.loop, &sup.sigint);
@@ -867,6 +910,7 @@ supervise(const struct config *cfg, int nargs, char **args)
 	for (size_t i = 0; i < NWORKERS; i++)
 		json_decref(workers[i].facts);
 	free(sup.argv);
+	sdnotify_close();
 	if (sup.exit_reason[0] != '\0')
 		log_errorx("stopped (status %d): %s", sup.exit_status, sup.exit_reason);
 	else
