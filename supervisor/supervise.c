@@ -5,6 +5,8 @@
 #include "health.h"
 #include "log.h"
 #include "policy.h"
+#include "report.h"
+#include "sdnotify.h"
 #include "status.h"
 #include "util.h"
 #include "worker.h"
@@ -98,6 +100,7 @@ static void worker_spawn(struct worker *w);
 static void ready_close(struct worker *w);
 static void worker_kill(struct worker *w, const char *why);
 static void supervise_stop(int status, const char *reason);
+static void notify_service(void);
 
 static void
 policy_from_config(struct restart_policy *p, const struct config *cfg)
@@ -231,6 +234,7 @@ ready_line(struct worker *w, const char *line)
 	w->surveyed = 0;
 	log_info("%s (pid %d) ready after %llu ms", w->name, w->pid,
 		 (unsigned long long)(w->ready_ms - w->started_ms));
+	notify_service();
 }
 
 static void
@@ -627,6 +631,7 @@ health_timer_cb(uv_timer_t *t)
 	survey.round = ++sup.round;
 	if ((rv = bus_send(sup.surveyor, MSG_HEALTH_SURVEY, &survey, sizeof(survey))) != 0)
 		log_debug("health survey: %s", nng_strerror(rv));
+	notify_service();
 }
 
 static int
@@ -731,6 +736,28 @@ status_json(void)
 	return text;
 }
 
+/* Tell the service manager (systemd, sdnotify.c) how we are: READY=1 once every worker is
+ * ready, WATCHDOG=1 while they keep being ready, STATUS= with the healthcheck line. */
+static void
+notify_service(void)
+{
+	char why[400], line[420];
+	int all_ready = !sup.stopping;
+	char *doc;
+
+	if (!sdnotify_enabled())
+		return;
+	for (size_t i = 0; i < NWORKERS; i++)
+		if (workers[i].state != W_READY)
+			all_ready = 0;
+	if ((doc = status_json()) == NULL)
+		return;
+	snprintf(line, sizeof(line), "%s%s",
+		 report_verdict(doc, strlen(doc), why, sizeof(why)) == 0 ? "" : "unhealthy: ", why);
+	free(doc);
+	sdnotify_update(util_mono_ms(), all_ready, line);
+}
+
 /* ---- signals and stop ---------------------------------------------------------------- */
 
 static void
@@ -753,6 +780,7 @@ supervise_stop(int status, const char *reason)
 	sup.stopping = 1;
 	sup.exit_status = status;
 	msg_strlcpy(sup.exit_reason, reason ? reason : "", sizeof(sup.exit_reason));
+	sdnotify_stopping(reason ? reason : "stopping");
 	uv_timer_stop(&sup.health_timer);
 	for (size_t i = 0; i < NWORKERS; i++) {
 		struct worker *w = &workers[i];
@@ -850,6 +878,7 @@ supervise(const struct config *cfg, int nargs, char **args)
 	setenv(WORKER_SUPERVISOR_ENV, pidbuf, 1);
 	snprintf(fdbuf, sizeof(fdbuf), "%d", HEALTH_READY_FD);
 	setenv(HEALTH_READY_ENV, fdbuf, 1);
+	sdnotify_init(); /* before the first spawn: the workers must not see NOTIFY_SOCKET */
 
 	uv_signal_init(sup.loop, &sup.sigterm);
 	uv_signal_init(sup.loop, &sup.sigint);
@@ -881,6 +910,7 @@ supervise(const struct config *cfg, int nargs, char **args)
 	for (size_t i = 0; i < NWORKERS; i++)
 		json_decref(workers[i].facts);
 	free(sup.argv);
+	sdnotify_close();
 	if (sup.exit_reason[0] != '\0')
 		log_errorx("stopped (status %d): %s", sup.exit_status, sup.exit_reason);
 	else
