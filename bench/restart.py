@@ -134,7 +134,11 @@ def measure(bin_dir, kills, workers, timeout_s=10.0):
                     time.sleep(wait)
                 mark = len(slog.lines)
                 t_kill = time.time()
-                os.kill(pid, signal.SIGKILL)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    raise RuntimeError("%s (pid %d) is gone before its kill; the supervisor "
+                                       "said:\n%s" % (w, pid, harness.tail(bridge.log, 20)))
                 found = None
                 end = time.monotonic() + timeout_s
                 while found is None and time.monotonic() < end:
@@ -218,7 +222,11 @@ def main():
         ap.error("no sonos-bridge in %s (build first, or --bin-dir)" % bin_dir)
     reexec_isolated(bin_dir)
     log("%d kills per worker of %s, bridge from %s", args.kills, ", ".join(workers), bin_dir)
-    samples, failures = measure(bin_dir, args.kills, workers)
+    try:
+        samples, failures = measure(bin_dir, args.kills, workers)
+    except RuntimeError as e:
+        log("FAILED: %s", e)
+        return 1
     summary = summarize(samples)
     if args.json:
         print(json.dumps({"restart": summary, "failures": failures}, indent=1))

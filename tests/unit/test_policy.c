@@ -2,6 +2,7 @@
  * new configuration concerns, and what the CLI makes of a status document. */
 #include "check.h"
 #include "config.h"
+#include "health.h"
 #include "policy.h"
 #include "report.h"
 
@@ -150,6 +151,26 @@ test_duration(void)
 	CHECK_STR(s, "2d03h");
 }
 
+/* Worker facts are written by hand as JSON: strings from the network must stay strings. */
+static void
+test_json_string(void)
+{
+	struct strbuf b = STRBUF_INIT;
+
+	health_json_string(&b, "Living \"Room\"\\\n\x01");
+	CHECK_STR(b.s, "\"Living \\\"Room\\\"\\\\\\u000a\\u0001\"");
+	strbuf_free(&b);
+	health_json_string(&b, "K\xc3\xbc" "che");
+	CHECK_STR(b.s, "\"K\xc3\xbc" "che\""); /* valid UTF-8 kept */
+	strbuf_free(&b);
+	health_json_string(&b, "bad\xff\xc3");
+	CHECK_STR(b.s, "\"bad\\ufffd\\ufffd\"");
+	strbuf_free(&b);
+	health_json_string(&b, "");
+	CHECK_STR(b.s, "\"\"");
+	strbuf_free(&b);
+}
+
 int
 main(void)
 {
@@ -157,5 +178,6 @@ main(void)
 	test_reload();
 	test_verdict();
 	test_duration();
+	test_json_string();
 	CHECK_DONE();
 }
