@@ -68,6 +68,10 @@ static const struct key keys[] = {
 	STR(broker_password, "MQTT password (visible to anyone who can read the configuration; "
 	    "prefer broker_password_file)"),
 	STR(broker_password_file, "file whose first line is the MQTT password"),
+	STR(hass_discovery_prefix, "Home Assistant MQTT discovery prefix (empty: no discovery)"),
+	INT(hass_remove_after_s, 0, 31536000, "a speaker gone this many seconds is removed from "
+	    "Home Assistant"),
+	INT(status_page, 0, 1, "1: the status page and its test announcement form on http_port"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -94,6 +98,9 @@ config_defaults(struct config *cfg)
 	cfg->state_poll_ms = 5000;
 	strcpy(cfg->announce_all, "parallel");
 	cfg->broker_tls_verify = 1;
+	strcpy(cfg->hass_discovery_prefix, "homeassistant");
+	cfg->hass_remove_after_s = 86400;
+	cfg->status_page = 1;
 }
 
 static const struct key *

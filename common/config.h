@@ -45,6 +45,9 @@ struct config {
 	char broker_username[CONFIG_STR_MAX];  /* "" = no username and password */
 	char broker_password[CONFIG_STR_MAX];  /* prefer broker_password_file */
 	char broker_password_file[CONFIG_STR_MAX]; /* first line is the password */
+	char hass_discovery_prefix[CONFIG_STR_MAX]; /* Home Assistant discovery; "" = off */
+	int hass_remove_after_s;            /* a speaker gone this long leaves Home Assistant */
+	int status_page;                    /* 1: httpd serves / and the test announcement form */
 };
 
 /* Fill cfg with the built-in defaults (runtime_dir and cache_dir derived later). */

@@ -75,6 +75,9 @@ static const struct reload_key reload_keys[] = {
 	KEY(restart_stable_s, 0),
 	KEY(household, WORKER_DISCOVERYD),
 	KEY(search_interval_s, WORKER_DISCOVERYD),
+	KEY(hass_discovery_prefix, WORKER_MQTTD),
+	KEY(hass_remove_after_s, WORKER_MQTTD),
+	KEY(status_page, WORKER_HTTPD),
 };
 
 unsigned
