@@ -3,7 +3,9 @@
 #include "player.h"
 #include "bus.h"
 #include "dedup.h"
+#include "gena.h"
 #include "health.h"
+#include "livestate.h"
 #include "state.h"
 #include "log.h"
 #include "util.h"
@@ -24,13 +26,10 @@ struct speaker_queue {
 	int busy;
 };
 
-/* State polling of one speaker: at most one poll in flight, last document for change
- * detection (without the position, which moves all the time). */
+/* State polling of one speaker: at most one poll in flight (livestate keeps the document). */
 struct state_poller {
 	char uuid[48];
 	int busy;
-	char *last;              /* JSON without position of the last publish */
-	uint64_t last_publish_ms;
 };
 
 /* A poll on the thread pool. */
@@ -38,7 +37,9 @@ struct state_job {
 	uv_work_t work;
 	struct state_poller *poller;
 	struct msg_speaker speaker, coordinator;
-	char *json, *json_short; /* with and without position; NULL when unreachable */
+	struct speaker_state st;
+	int ok;              /* st was read: the speaker answered */
+	uint64_t started_ms; /* what events said after this wins over st */
 };
 
 /* A request that arrived before its target was known. */
@@ -417,6 +418,9 @@ inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	case MSG_REQUEST:
 		on_request(payload);
 		break;
+	case MSG_GENA_NOTIFY:
+		gena_notify(payload);
+		break;
 	default:
 		log_warnx("unexpected %s on the inbox", msg_type_name(hdr->type));
 		break;
@@ -438,6 +442,7 @@ speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	memcpy(P.table, t->speakers, t->count * sizeof(t->speakers[0]));
 	P.count = (int)t->count;
 	P.have_table = 1;
+	gena_speakers(P.table, P.count);
 	if (P.pending != NULL)
 		pending_check();
 }
@@ -458,50 +463,35 @@ static void
 state_work_cb(uv_work_t *w)
 {
 	struct state_job *j = w->data;
-	struct speaker_state st;
 	char err[256];
 
-	if (state_poll(&j->speaker, &j->coordinator, &st, err, sizeof(err)) < 0) {
+	if (state_poll(&j->speaker, &j->coordinator, &j->st, err, sizeof(err)) < 0) {
 		log_debug("%s: state: %s", j->speaker.room, err);
 		return;
 	}
-	j->json = state_json(&j->speaker, &j->coordinator, &st, 1);
-	j->json_short = state_json(&j->speaker, &j->coordinator, &st, 0);
+	j->ok = 1;
 }
 
-/* Publish on change; the position alone refreshes the document once a minute. */
+/* livestate merges the poll with newer events and publishes on change. */
 static void
 state_after_cb(uv_work_t *w, int status)
 {
 	struct state_job *j = w->data;
-	struct state_poller *p = j->poller;
-	uint64_t now = util_mono_ms();
 
-	p->busy = 0;
-	if (status == 0 && j->json != NULL && j->json_short != NULL &&
-	    (p->last == NULL || strcmp(p->last, j->json_short) != 0 ||
-	     now - p->last_publish_ms > 60000)) {
-		size_t len = strlen(j->json);
-		struct msg_speaker_state *m = malloc(sizeof(*m) + len);
-
-		if (m != NULL && len <= MSG_STATE_JSON_MAX) {
-			memset(m, 0, sizeof(*m));
-			msg_strlcpy(m->uuid, j->speaker.uuid, sizeof(m->uuid));
-			msg_strlcpy(m->room, j->speaker.room, sizeof(m->room));
-			m->json_len = (uint32_t)len;
-			memcpy(m->json, j->json, len);
-			if (bus_send(P.ctx.events, MSG_SPEAKER_STATE, m, sizeof(*m) + len) == 0) {
-				free(p->last);
-				p->last = j->json_short;
-				j->json_short = NULL;
-				p->last_publish_ms = now;
-			}
-		}
-		free(m);
-	}
-	free(j->json);
-	free(j->json_short);
+	j->poller->busy = 0;
+	if (status == 0 && j->ok)
+		livestate_polled(&j->speaker, &j->coordinator, &j->st, j->started_ms);
 	free(j);
+}
+
+/* 1 while the group of coordinator runs an announcement or a command. */
+static int
+group_busy(const char *coordinator)
+{
+	for (struct speaker_queue *q = P.queues; q != NULL; q = q->next)
+		if (strcmp(q->uuid, coordinator) == 0 && q->busy)
+			return 1;
+	return 0;
 }
 
 /* Poll sp now unless a poll is in flight or its group is announcing. */
@@ -510,17 +500,14 @@ state_poll_start(const struct msg_speaker *sp)
 {
 	struct state_poller *p = poller_get(sp->uuid);
 	const struct msg_speaker *co = coordinator_of(sp);
-	struct speaker_queue *q;
 	struct state_job *j;
 
-	if (p == NULL || p->busy || P.stopping)
+	if (p == NULL || p->busy || P.stopping || group_busy(co->uuid))
 		return;
-	for (q = P.queues; q != NULL; q = q->next)
-		if (strcmp(q->uuid, co->uuid) == 0 && q->busy)
-			return;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return;
 	j->poller = p;
+	j->started_ms = util_mono_ms();
 	j->speaker = *sp;
 	j->coordinator = *co;
 	j->work.data = j;
@@ -536,7 +523,8 @@ state_timer_cb(uv_timer_t *t)
 {
 	(void)t;
 	for (int i = 0; i < P.count; i++)
-		state_poll_start(&P.table[i]);
+		if (gena_poll_due(&P.table[i], coordinator_of(&P.table[i])))
+			state_poll_start(&P.table[i]);
 }
 
 int
@@ -561,6 +549,7 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 	    bus_reader_start(&P.speakers_reader, loop, P.speakers, "speakers", speakers_cb,
 			     NULL) < 0)
 		return -1;
+	gena_start(loop, cfg, P.ctx.events, group_busy);
 	uv_timer_init(loop, &P.pending_timer);
 	uv_timer_init(loop, &P.state_timer);
 	uv_timer_start(&P.state_timer, state_timer_cb, 1000, (uint64_t)cfg->state_poll_ms);
@@ -578,6 +567,7 @@ player_stop(void)
 	bus_reader_close(&P.speakers_reader);
 	uv_close((uv_handle_t *)&P.pending_timer, NULL);
 	uv_close((uv_handle_t *)&P.state_timer, NULL);
+	gena_stop();
 }
 
 void
@@ -590,8 +580,7 @@ player_close(void)
 		free(p->req);
 		free(p);
 	}
-	for (int i = 0; i < P.npollers; i++)
-		free(P.pollers[i].last);
+	gena_close();
 	while (P.queues != NULL) {
 		struct speaker_queue *q = P.queues;
 

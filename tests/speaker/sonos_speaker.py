@@ -64,6 +64,15 @@ CONTROL_PATHS = {
     "/DeviceProperties/Control": "DeviceProperties",
 }
 
+# GENA event subscriptions (UPnP Device Architecture 1.1, section 4)
+EVENT_PATHS = {
+    "/MediaRenderer/AVTransport/Event": "AVTransport",
+    "/MediaRenderer/RenderingControl/Event": "RenderingControl",
+}
+GENA_DEFAULT_TIMEOUT_S = 3600
+GENA_NOTIFY_TIMEOUT_S = 2.0
+EVENT_NS = "urn:schemas-upnp-org:event-1-0"
+
 MAX_SOAP_BODY = 256 * 1024
 FETCH_TIMEOUT_S = 10.0
 FETCH_MAX_BYTES = 50 * 1024 * 1024
@@ -415,6 +424,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_HEAD = do_GET
 
+    def _event_request(self, method):
+        sp = self.server.speaker
+        service = EVENT_PATHS.get(urllib.parse.urlsplit(self.path).path)
+        if service is None:
+            self._send(404, "<html><body><h1>404 Not Found</h1></body></html>", "text/html")
+            return
+        try:
+            length = int(self.headers.get("Content-Length", "0") or "0")
+        except ValueError:
+            length = -1
+        if length < 0 or length > 4096:
+            self._send(400, "", "text/plain")
+            return
+        if length:
+            self.rfile.read(length)
+        if method == "SUBSCRIBE":
+            status, extra = sp.handle_subscribe(service, self.headers)
+        else:
+            status, extra = sp.handle_unsubscribe(service, self.headers)
+        self._send(status, "", "text/plain", extra)
+        if status == 200 and method == "SUBSCRIBE":
+            sp._gena_kick()  # the initial event goes out after this answer
+
+    def do_SUBSCRIBE(self):
+        self._event_request("SUBSCRIBE")
+
+    def do_UNSUBSCRIBE(self):
+        self._event_request("UNSUBSCRIBE")
+
     def do_POST(self):
         sp = self.server.speaker
         service = CONTROL_PATHS.get(urllib.parse.urlsplit(self.path).path)
@@ -444,7 +482,7 @@ class Speaker:
                  output_fixed=False, uri="", metadata="", transport_state="STOPPED",
                  queue_length=None, track=1, rel_time="0:00:00", play_mode="NORMAL",
                  bootseq=None, notify=True, model_number="S9", allow_nonlocal_fetch=False,
-                 observer=None, topology=None, ssdp_if=SSDP_IF):
+                 observer=None, topology=None, ssdp_if=SSDP_IF, gena_timeout=None):
         octets = [int(x) for x in ip.split(".")]
         self.ip = ip
         self.room = room
@@ -484,6 +522,16 @@ class Speaker:
         self._stop_evt = threading.Event()
         self._running = False
         self._group_seq = random.randint(1, 90)
+        # GENA: sid -> subscription dict; see subscriptions(). gena_timeout caps the timeout
+        # granted (seconds); gena_drop_notify makes NOTIFYs vanish as with an unreachable
+        # callback (they are still recorded, with "dropped": True).
+        self.gena_timeout = gena_timeout
+        self.gena_drop_notify = False
+        self._subs = {}
+        self._sub_counter = 0
+        self._gena_cv = threading.Condition()
+        self._gena_dirty = False
+        self._gena_thread = None
 
         self._volume = int(volume)
         self._mute = int(mute)
@@ -524,6 +572,7 @@ class Speaker:
             self._pos = float(parse_hms(rel_time))
             self._clip_duration = None
             self._changed.notify_all()
+        self._gena_kick()
 
     def set_transport_state(self, state):
         """Force a transport state (initial state, or 'someone pressed play'). No fetch."""
@@ -541,6 +590,7 @@ class Speaker:
             if mute is not None:
                 self._mute = int(mute)
             self._changed.notify_all()
+        self._gena_kick()
 
     def set_fault(self, action, code, count=None):
         """Answer `action` with UPnP error `code` (count times, or always when None).
@@ -703,6 +753,9 @@ class Speaker:
         with _registry_lock:
             _registry.append(self)
         self._running = True
+        self._gena_thread = threading.Thread(target=self._gena_loop,
+                                             name="speaker-gena-%s" % self.ip, daemon=True)
+        self._gena_thread.start()
         if self.ssdp:
             self._ssdp_thread = threading.Thread(target=self._ssdp_loop,
                                                  name="speaker-ssdp-%s" % self.ip, daemon=True)
@@ -735,9 +788,14 @@ class Speaker:
         for s in self._ssdp_socks:
             s.close()
         self._ssdp_socks = []
+        self._gena_kick()
+        if self._gena_thread:
+            self._gena_thread.join(GENA_NOTIFY_TIMEOUT_S + 1)
+            self._gena_thread = None
         with self._lock:
             self._cancel_timer()
             self._gen += 1
+            self._subs = {}  # a rebooted player knows no subscription
         self.bootseq += 1
 
     def __enter__(self):
@@ -876,6 +934,234 @@ class Speaker:
         self._record({"t": time.time(), "service": "SSDP", "action": "M-SEARCH",
                       "args": {"ST": parsed[1].get("ST", ""), "from": "%s:%d" % addr}})
 
+    # --- GENA events ---------------------------------------------------------------------------
+
+    def subscriptions(self):
+        """Copies of the live subscriptions: [{"sid", "service", "callback", "timeout_s",
+        "expires" (monotonic), "seq" (next SEQ)}]."""
+        with self._lock:
+            return [dict(v, sid=k) for k, v in self._subs.items()]
+
+    def gena_forget(self):
+        """Forget every subscription, as a rebooted player does: renewals then get 412."""
+        with self._lock:
+            self._subs = {}
+
+    def _gena_kick(self):
+        with self._gena_cv:
+            self._gena_dirty = True
+            self._gena_cv.notify_all()
+
+    def _sub_record(self, action, service, headers, status, sid, timeout=None):
+        rec = {"t": time.time(), "service": service, "action": action, "status": status,
+               "renewal": action == "SUBSCRIBE" and bool((headers.get("SID") or "").strip()),
+               "args": {"SID": sid or "", "CALLBACK": headers.get("CALLBACK", "") or "",
+                        "TIMEOUT": timeout or headers.get("TIMEOUT", "") or ""}}
+        self._record(rec)
+
+    def handle_subscribe(self, service, headers):
+        """SUBSCRIBE (new or renewal). Returns (HTTP status, extra header pairs)."""
+        sid = (headers.get("SID") or "").strip()
+        callback = (headers.get("CALLBACK") or "").strip()
+        nt = (headers.get("NT") or "").strip()
+        m = re.fullmatch(r"\s*Second-(\d{1,9})\s*", headers.get("TIMEOUT") or "")
+        timeout = int(m.group(1)) if m else GENA_DEFAULT_TIMEOUT_S
+        if self.gena_timeout:
+            timeout = min(timeout, int(self.gena_timeout))
+        timeout = max(1, timeout)
+        if sid and (callback or nt):
+            self._sub_record("SUBSCRIBE", service, headers, 400, sid)
+            return 400, ()
+        with self._lock:
+            if sid:
+                sub = self._subs.get(sid)
+                if sub is None or sub["service"] != service or sub["expires"] < time.monotonic():
+                    self._subs.pop(sid, None)
+                    status = 412
+                else:
+                    sub["timeout_s"] = timeout
+                    sub["expires"] = time.monotonic() + timeout
+                    status = 200
+            else:
+                urls = re.findall(r"<(http://[^>\s]+)>", callback)
+                if nt != "upnp:event" or not urls:
+                    status = 412
+                else:
+                    self._sub_counter += 1
+                    sid = "uuid:%s_sub%010d" % (self.uuid, self._sub_counter)
+                    self._subs[sid] = {"service": service, "callback": urls[0],
+                                       "timeout_s": timeout,
+                                       "expires": time.monotonic() + timeout, "seq": 0,
+                                       "sent": None}
+                    status = 200
+        granted = "Second-%d" % timeout
+        self._sub_record("SUBSCRIBE", service, headers, status, sid,
+                         granted if status == 200 else None)
+        if status != 200:
+            return status, ()
+        return 200, (("SID", sid), ("TIMEOUT", granted))
+
+    def handle_unsubscribe(self, service, headers):
+        sid = (headers.get("SID") or "").strip()
+        with self._lock:
+            sub = self._subs.get(sid)
+            if sub is not None and sub["service"] == service:
+                del self._subs[sid]
+                status = 200
+            else:
+                status = 412
+        self._sub_record("UNSUBSCRIBE", service, headers, status, sid)
+        return status, ()
+
+    def _rc_variables(self):
+        """RenderingControl state variables as (name, attrs) in the order players send them."""
+        with self._lock:
+            vol, mute, fixed = self._volume, self._mute, self.output_fixed
+        return [("Volume", (("channel", "Master"), ("val", vol))),
+                ("Volume", (("channel", "LF"), ("val", 100))),
+                ("Volume", (("channel", "RF"), ("val", 100))),
+                ("Mute", (("channel", "Master"), ("val", mute))),
+                ("Mute", (("channel", "LF"), ("val", 0))),
+                ("Mute", (("channel", "RF"), ("val", 0))),
+                ("Bass", (("val", 0),)), ("Treble", (("val", 0),)),
+                ("Loudness", (("channel", "Master"), ("val", 1))),
+                ("OutputFixed", (("val", 1 if fixed else 0),)),
+                ("HeadphoneConnected", (("val", 0),)), ("SpeakerSize", (("val", 3),)),
+                ("SubGain", (("val", 0),)), ("SubCrossover", (("val", 0),)),
+                ("SubPolarity", (("val", 0),)), ("SubEnabled", (("val", 1),)),
+                ("PresetNameList", (("val", "FactoryDefaults"),))]
+
+    def _av_variables(self):
+        """AVTransport state variables, all of them (players send the full set each time).
+        Called without our lock held: a member asks its coordinator for the transport."""
+        args = {"InstanceID": "0"}
+        transport = dict(self._a_AVTransport_GetTransportInfo(args))["CurrentTransportState"]
+        media = dict(self._a_AVTransport_GetMediaInfo(args))
+        pos = dict(self._a_AVTransport_GetPositionInfo(args))
+        with self._lock:
+            mode, uri = self._play_mode, self._uri
+        if uri.startswith(NO_PAUSE_PREFIXES):
+            actions = "Set, Play, Stop"
+        elif uri.startswith("x-rincon-queue:"):
+            actions = "Set, Play, Stop, Pause, Seek, Next, Previous"
+        else:
+            actions = "Set, Play, Stop, Pause"
+        v = lambda x: (("val", x),)  # noqa: E731
+        return [("TransportState", v(transport)), ("CurrentPlayMode", v(mode)),
+                ("CurrentCrossfadeMode", v(0)), ("NumberOfTracks", v(media["NrTracks"])),
+                ("CurrentTrack", v(pos["Track"])), ("CurrentSection", v(0)),
+                ("CurrentTrackURI", v(pos["TrackURI"])),
+                ("CurrentTrackDuration", v(pos["TrackDuration"])),
+                ("CurrentTrackMetaData", v(pos["TrackMetaData"])),
+                ("r:NextTrackURI", v("")), ("r:NextTrackMetaData", v("")),
+                ("r:EnqueuedTransportURI", v(media["CurrentURI"])),
+                ("r:EnqueuedTransportURIMetaData", v(media["CurrentURIMetaData"])),
+                ("PlaybackStorageMedium", v("NETWORK")),
+                ("AVTransportURI", v(media["CurrentURI"])),
+                ("AVTransportURIMetaData", v(media["CurrentURIMetaData"])),
+                ("NextAVTransportURI", v("")), ("NextAVTransportURIMetaData", v("")),
+                ("CurrentTransportActions", v(actions)),
+                ("r:CurrentValidPlayModes", v("SHUFFLE,REPEAT,REPEATONE,CROSSFADE")),
+                ("TransportStatus", v("OK")), ("r:SleepTimerGeneration", v(0)),
+                ("r:AlarmRunning", v(0)), ("r:SnoozeRunning", v(0)),
+                ("r:RestartPending", v(0)), ("TransportPlaySpeed", v("NOT_IMPLEMENTED")),
+                ("CurrentMediaDuration", v("NOT_IMPLEMENTED")),
+                ("RecordStorageMedium", v("NOT_IMPLEMENTED")),
+                ("PossiblePlaybackStorageMedia", v("NONE, NETWORK")),
+                ("PossibleRecordStorageMedia", v("NOT_IMPLEMENTED")),
+                ("RecordMediumWriteStatus", v("NOT_IMPLEMENTED")),
+                ("CurrentRecordQualityMode", v("NOT_IMPLEMENTED")),
+                ("PossibleRecordQualityModes", v("NOT_IMPLEMENTED"))]
+
+    @staticmethod
+    def lastchange_body(service, variables):
+        """The NOTIFY body players send: an e:propertyset whose LastChange holds the Event
+        document escaped once more (values inside it are attribute-escaped)."""
+        ns = {"AVTransport": ' xmlns="urn:schemas-upnp-org:metadata-1-0/AVT/" '
+                             'xmlns:r="urn:schemas-rinconnetworks-com:metadata-1-0/"',
+              "RenderingControl": ' xmlns="urn:schemas-upnp-org:metadata-1-0/RCS/"'}[service]
+        inner = "".join("<%s %s/>" % (name, " ".join('%s="%s"' % (k, xml_attr(val))
+                                                      for k, val in attrs))
+                        for name, attrs in variables)
+        event = '<Event%s><InstanceID val="0">%s</InstanceID></Event>' % (ns, inner)
+        return ('<e:propertyset xmlns:e="%s"><e:property><LastChange>%s</LastChange>'
+                '</e:property></e:propertyset>' % (EVENT_NS, xml_text(event)))
+
+    def _send_event(self, sid, sub, service, variables):
+        """One NOTIFY to a subscriber's callback (loopback only), recorded."""
+        with self._lock:
+            if self._subs.get(sid) is not sub:
+                return  # unsubscribed or forgotten meanwhile
+            seq = sub["seq"]
+            sub["seq"] = seq + 1 if seq < 0xFFFFFFFF else 1
+        body = self.lastchange_body(service, variables).encode("utf-8")
+        rec = {"t": time.time(), "service": service, "action": "NOTIFY",
+               "args": {"SID": sid, "SEQ": str(seq), "callback": sub["callback"]},
+               "bytes": len(body), "status": None, "dropped": bool(self.gena_drop_notify),
+               "variables": sorted(set(name for name, _ in variables))}
+        parts = urllib.parse.urlsplit(sub["callback"])
+        if self.gena_drop_notify:
+            rec["error"] = "dropped by the test (callback unreachable)"
+        elif not self.allow_nonlocal_fetch and not _loopback_host(parts.hostname):
+            rec["error"] = "refused: %r is not a loopback host" % (parts.hostname,)
+        else:
+            import http.client
+            conn = http.client.HTTPConnection(parts.hostname, parts.port or 80,
+                                              timeout=GENA_NOTIFY_TIMEOUT_S)
+            try:
+                conn.putrequest("NOTIFY", parts.path or "/", skip_host=True,
+                                skip_accept_encoding=True)
+                for name, value in (("HOST", parts.netloc),
+                                    ("CONTENT-TYPE", 'text/xml; charset="utf-8"'),
+                                    ("NT", "upnp:event"), ("NTS", "upnp:propchange"),
+                                    ("SID", sid), ("SEQ", str(seq)),
+                                    ("CONTENT-LENGTH", str(len(body)))):
+                    conn.putheader(name, value)
+                conn.endheaders(body)
+                resp = conn.getresponse()
+                resp.read()
+                rec["status"] = resp.status
+            except (OSError, http.client.HTTPException) as e:
+                rec["error"] = "%s: %s" % (type(e).__name__, e)
+            finally:
+                conn.close()
+        self._record(rec)
+
+    def _gena_loop(self):
+        """Send events: the full set right after each SUBSCRIBE (SEQ 0), then what changed
+        (AVTransport: the full set again, as players do; RenderingControl: the changed
+        variables). Expired subscriptions are dropped here."""
+        while not self._stop_evt.is_set():
+            with self._gena_cv:
+                if not self._gena_dirty:
+                    self._gena_cv.wait(0.2)
+                self._gena_dirty = False
+            if self._stop_evt.is_set():
+                return
+            now = time.monotonic()
+            with self._lock:
+                for sid in [k for k, v in self._subs.items() if v["expires"] < now]:
+                    del self._subs[sid]
+                subs = list(self._subs.items())
+            if not subs:
+                continue
+            current = {}
+            for service in set(v["service"] for _, v in subs):
+                try:
+                    current[service] = (self._av_variables() if service == "AVTransport"
+                                        else self._rc_variables())
+                except Exception as e:  # never let a state read kill the notifier
+                    sys.stderr.write("speaker %s: GENA state: %s\n" % (self.room, e))
+            for sid, sub in subs:
+                variables = current.get(sub["service"])
+                if variables is None or variables == sub["sent"]:
+                    continue
+                send = variables
+                if sub["sent"] is not None and sub["service"] == "RenderingControl":
+                    send = [x for x in variables if x not in sub["sent"]]
+                sub["sent"] = variables
+                self._send_event(sid, sub, sub["service"], send)
+
     # --- records ------------------------------------------------------------------------------
 
     def _record(self, rec):
@@ -898,6 +1184,7 @@ class Speaker:
         entry = {"t": time.time(), "state": state, "uri": self._uri}
         self._states.append(entry)
         self._changed.notify_all()
+        self._gena_kick()
         for obs in list(self.observers):
             try:
                 obs(self, "state", dict(entry))
@@ -940,6 +1227,7 @@ class Speaker:
                 raise UPnPFault(fault[0], "injected by the test")
             outputs = handler(args)
             self._record(rec)
+            self._gena_kick()
             return 200, soap_response(service, action, outputs)
         except UPnPFault as f:
             rec["fault"] = f.code

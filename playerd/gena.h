@@ -1,0 +1,41 @@
+/* gena.h -- GENA event subscriptions to every speaker's AVTransport and RenderingControl:
+ * subscribe, renew before the timeout, subscribe again after a 412 or a new address or boot,
+ * unsubscribe at stop. Events go to livestate; polling stays the fallback. Loop thread only;
+ * the HTTP exchanges run on the thread pool. */
+#ifndef SB_GENA_H
+#define SB_GENA_H
+
+#include <nng/nng.h>
+#include <uv.h>
+
+#include "config.h"
+#include "msg.h"
+
+#define GENA_TIMEOUT_S 1800        /* subscription length asked for; speakers may grant less */
+#define GENA_SILENT_MS 10000       /* no event this long after subscribing: callback unreachable */
+#define GENA_LIVE_POLL_MS 60000    /* poll period of a speaker whose events arrive (position) */
+
+/* Start the subscriptions' timer and livestate (events: PUSH to mqttd; group_busy: see
+ * livestate_start). Returns 0. */
+int gena_start(uv_loop_t *loop, const struct config *cfg, nng_socket events,
+	       int (*group_busy)(const char *coordinator));
+
+/* The speaker table changed: subscribe new speakers, renew at a new address or boot, drop
+ * speakers that left. */
+void gena_speakers(const struct msg_speaker *table, int count);
+
+/* A NOTIFY forwarded by httpd: checked against its subscription, parsed, applied. A
+ * malformed or unknown one is logged and dropped. */
+void gena_notify(const struct msg_gena_notify *m);
+
+/* 1 if sp (transport from co) should be polled now: always while their events do not
+ * arrive, once per GENA_LIVE_POLL_MS while they do. */
+int gena_poll_due(const struct msg_speaker *sp, const struct msg_speaker *co);
+
+/* Stop renewing; unsubscribe everything, bounded in time (the loop runs the jobs out). */
+void gena_stop(void);
+
+/* Free what is left, after the loop has ended. */
+void gena_close(void);
+
+#endif

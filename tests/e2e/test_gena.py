@@ -1,0 +1,207 @@
+"""test_gena.py -- speaker state from GENA events: changes made by another controller reach
+sonos/<room>/state at once with polling slowed to a minute; subscriptions are renewed before
+they time out, taken out again after a 412, given back at stop; with NOTIFYs lost (callback
+unreachable) the state still comes by polling and the bridge says why; a malformed NOTIFY is
+answered and dropped."""
+
+import http.client
+import time
+import unittest
+
+import harness
+
+KITCHEN_IP = "127.0.0.2"
+SERVICES = ("AVTransport", "RenderingControl")
+
+
+def set_volume(sp, volume):
+    """Another controller (the Sonos app, say) changes the volume."""
+    status, out = harness.soap_call(sp.ip, "RenderingControl", "SetVolume",
+                                    [("InstanceID", 0), ("Channel", "Master"),
+                                     ("DesiredVolume", volume)])
+    assert status == 200, out
+
+
+def send_notify(port, path, headers, body):
+    """One NOTIFY to the bridge's HTTP server, as a speaker sends it; returns the status."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.putrequest("NOTIFY", path, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.putheader("CONTENT-LENGTH", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+class GenaTest(harness.E2ETestCase):
+
+    def start(self, poll_ms=60000, **speaker_kw):
+        self.broker = self.start_broker()
+        self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
+        self.kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", **speaker_kw)
+        self.bridge = self.start_bridge(self.broker, extra={"state_poll_ms": poll_ms})
+        # The first poll seeds the document; it comes about a second after the table.
+        self.assertIsNotNone(self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/state", 20),
+                             "no first state document")
+
+    def wait_subscribed(self, sp, timeout=15):
+        """Both services subscribed and their first NOTIFY delivered; returns {service: sid}."""
+        def live():
+            sids = {}
+            for r in sp.actions_named("NOTIFY"):
+                if r.get("status") == 200:
+                    sids[r["service"]] = r["args"]["SID"]
+            current = {s["service"]: s["sid"] for s in sp.subscriptions()}
+            if all(current.get(svc) and sids.get(svc) == current[svc] for svc in SERVICES):
+                return current
+            return None
+        sids = harness.wait_until(live, timeout)
+        self.assertTrue(sids, "no live subscriptions: %r" % sp.subscriptions())
+        return sids
+
+    def wait_state(self, pred, timeout, after):
+        m = self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/state" and pred(m.json()),
+                             timeout, after=after)
+        return m.json() if m else None
+
+    def test_state_from_events_not_polls(self):
+        self.start()
+        sp = self.kitchen
+        sids = self.wait_subscribed(sp)
+        for svc in SERVICES:
+            sub = next(r for r in sp.actions_named("SUBSCRIBE") if r["args"]["SID"] == sids[svc])
+            self.assertEqual(sub["status"], 200)
+            self.assertIn("/gena/%s/%s" % (sp.uuid, svc), sub["args"]["CALLBACK"])
+        polls = len(sp.actions_named("GetVolume"))
+
+        mark, t0 = self.mq.mark(), time.monotonic()
+        set_volume(sp, 37)
+        doc = self.wait_state(lambda d: d.get("volume") == 37, 10, mark)
+        self.assertIsNotNone(doc, "volume change never reached the state topic")
+        self.assertLess(time.monotonic() - t0, 3.0, "too slow for an event")
+
+        # Transport and track from AVTransport events: another controller starts the queue.
+        sp.set_media(sp.queue_uri, queue_length=5, track=2)
+        mark = self.mq.mark()
+        status, out = harness.soap_call(sp.ip, "AVTransport", "Play",
+                                        [("InstanceID", 0), ("Speed", 1)])
+        self.assertEqual(status, 200, out)
+        doc = self.wait_state(lambda d: d.get("transport") == "PLAYING", 10, mark)
+        self.assertIsNotNone(doc, "Play never reached the state topic")
+        self.assertEqual(doc["source"], "queue")
+        self.assertEqual(doc["track"]["number"], 2)
+        self.assertEqual(doc["track"]["title"], "Track 2")
+        self.assertEqual(doc["volume"], 37)
+
+        mark = self.mq.mark()
+        status, out = harness.soap_call(sp.ip, "RenderingControl", "SetMute",
+                                        [("InstanceID", 0), ("Channel", "Master"),
+                                         ("DesiredMute", 1)])
+        self.assertEqual(status, 200, out)
+        doc = self.wait_state(lambda d: d.get("mute") is True, 10, mark)
+        self.assertIsNotNone(doc, "mute never reached the state topic")
+        self.assertEqual(doc["transport"], "PLAYING")
+
+        # Not one poll in between: the state came from events.
+        self.assertEqual(len(sp.actions_named("GetVolume")), polls)
+
+        # At stop the bridge gives its subscriptions back.
+        self.bridge.stop()
+        gone = [r for r in sp.actions_named("UNSUBSCRIBE") if r["status"] == 200]
+        self.assertEqual(sorted(r["args"]["SID"] for r in gone), sorted(sids.values()))
+        self.assertEqual(sp.subscriptions(), [])
+
+    def test_renewal_before_timeout(self):
+        self.start(gena_timeout=3)
+        sp = self.kitchen
+        sids = self.wait_subscribed(sp)
+        renewal = sp.wait_for(lambda r: r.get("action") == "SUBSCRIBE" and r.get("renewal")
+                              and r["args"]["SID"] == sids["RenderingControl"], 10)
+        self.assertIsNotNone(renewal, "no renewal with the SID")
+        self.assertEqual(renewal["status"], 200)
+        self.assertEqual(renewal["args"]["CALLBACK"], "", "a renewal carries no CALLBACK")
+        # Three timeouts later the same subscriptions still stand, and events still flow.
+        time.sleep(9)
+        self.assertEqual({s["service"]: s["sid"] for s in sp.subscriptions()}, sids)
+        self.assertFalse([r for r in sp.actions_named("SUBSCRIBE") if r["status"] != 200])
+        mark = self.mq.mark()
+        set_volume(sp, 44)
+        self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 44, 5, mark))
+
+    def test_412_on_renewal_subscribes_again(self):
+        self.start(gena_timeout=4)
+        sp = self.kitchen
+        old = self.wait_subscribed(sp)
+        since = time.time()
+        sp.gena_forget()  # as after a reboot: the speaker knows no SID any more
+        refused = sp.wait_for(lambda r: r.get("action") == "SUBSCRIBE" and r.get("renewal")
+                              and r["status"] == 412, 10, since)
+        self.assertIsNotNone(refused, "no renewal was refused")
+        fresh = sp.wait_for(lambda r: r.get("action") == "SUBSCRIBE" and not r.get("renewal")
+                            and r["status"] == 200 and r["service"] == refused["service"]
+                            and r["t"] >= refused["t"], 10, since)
+        self.assertIsNotNone(fresh, "no fresh SUBSCRIBE after the 412")
+        new = self.wait_subscribed(sp)
+        self.assertNotEqual(new[refused["service"]], old[refused["service"]])
+        mark = self.mq.mark()
+        set_volume(sp, 23)
+        self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 23, 5, mark))
+
+    def test_lost_notifies_fall_back_to_polling(self):
+        self.broker = self.start_broker()
+        self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
+        sp = self.kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        sp.gena_drop_notify = True  # the callback is unreachable, as from inside Docker
+        bridge = self.start_bridge(self.broker, extra={"state_poll_ms": 1000})
+        warning = bridge.wait_log(r"speaker Kitchen never sent events to "
+                                  r"http://127\.0\.0\.1:%d/gena/%s/\w+; check advertise_host"
+                                  % (bridge.http_port, sp.uuid), 30)
+        self.assertIsNotNone(warning, "no warning about the unreachable callback")
+        self.assertTrue(sp.actions_named("NOTIFY"))
+        self.assertTrue(all(r["dropped"] for r in sp.actions_named("NOTIFY")))
+        mark = self.mq.mark()
+        set_volume(sp, 61)
+        self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 61, 10, mark),
+                             "polling did not bring the state")
+        time.sleep(2.5)
+        self.assertEqual(len(bridge.log_text().split("never sent events to")), 2,
+                         "the warning is said once")
+
+    def test_malformed_notify_is_answered_and_dropped(self):
+        self.start()
+        sp = self.kitchen
+        sids = self.wait_subscribed(sp)
+        port, path = self.bridge.http_port, "/gena/%s/RenderingControl" % sp.uuid
+        pids = sorted(self.bridge.worker_pids())
+        good = [("NT", "upnp:event"), ("NTS", "upnp:propchange"),
+                ("SID", sids["RenderingControl"]), ("SEQ", "1000")]
+        for body in (b"<e:propertyset xmlns:e=\"urn:schemas-upnp-org:event-1-0\"><e:property>"
+                     b"<LastChange>&lt;Event&gt;&lt;Instance</LastChange>",
+                     b"\x00\xff not xml",
+                     b"<?xml version=\"1.0\"?><!DOCTYPE p [<!ENTITY a \"aaaaaaaaaa\">]>"
+                     b"<propertyset><property><LastChange>&a;</LastChange></property>"
+                     b"</propertyset>"):
+            self.assertEqual(send_notify(port, path, good, body), 200)
+        self.assertIsNotNone(self.bridge.wait_log(r"Kitchen: RenderingControl event \d+ "
+                                                  r"dropped", 5))
+        # Unknown SID: answered, dropped. Missing SID: 412. Wrong path: 404. Too big: 413.
+        self.assertEqual(send_notify(port, path, [("SID", "uuid:nobody"), ("SEQ", "0")],
+                                     b"<x/>"), 200)
+        self.assertEqual(send_notify(port, path, [("SEQ", "0")], b"<x/>"), 412)
+        self.assertEqual(send_notify(port, "/gena/%s" % sp.uuid, good, b"<x/>"), 404)
+        self.assertEqual(send_notify(port, path + "/x", good, b"<x/>"), 404)
+        self.assertEqual(send_notify(port, path, good, b"x" * (60 * 1024 + 1)), 413)
+        # Nothing crashed and events still work.
+        self.assertEqual(sorted(self.bridge.worker_pids()), pids)
+        mark = self.mq.mark()
+        set_volume(sp, 52)
+        self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 52, 5, mark))
+
+
+if __name__ == "__main__":
+    unittest.main()
