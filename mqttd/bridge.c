@@ -1,6 +1,7 @@
 /* bridge.c -- mqttd's glue: MQTT requests to playerd, bus events and speakers to MQTT. */
 #include "bridge.h"
 #include "event.h"
+#include "hass.h"
 #include "log.h"
 #include "mqtt.h"
 #include "speakers.h"
@@ -154,6 +155,9 @@ bridge_message(void *ctx, const struct mosquitto_message *m)
 	struct request_result res;
 	enum request_kind kind;
 
+	if (hass_message(b->hass, m->topic, m->payload, m->payloadlen > 0 ? (size_t)m->payloadlen : 0,
+			 util_now_ms()))
+		return;
 	if (request_topic_parse(b->cfg->base_topic, m->topic, target, &kind) < 0) {
 		log_debug("%s: not a request topic, ignored", m->topic);
 		return;
@@ -218,11 +222,14 @@ bridge_connected(void *ctx)
 	mqtt_subscribe(b->mqtt, pattern);
 	snprintf(pattern, sizeof(pattern), "%s/+/set", b->cfg->base_topic);
 	mqtt_subscribe(b->mqtt, pattern);
+	if (hass_enabled(b->hass))
+		mqtt_subscribe(b->mqtt, hass_status_topic(b->hass));
 	bridge_publish_info(b, 1);
 	for (size_t i = 0; i < b->online->count; i++)
 		bridge_publish_availability(b, b->online->slug[i], "online");
 	for (size_t i = 0; i < b->gone->count; i++)
 		bridge_publish_availability(b, b->gone->slug[i], "offline");
+	hass_publish_all(b->hass);
 }
 
 /* A new table from discoveryd: availability for rooms that came or went, then the info. */
@@ -264,6 +271,7 @@ bridge_speakers(struct bridge *b, const struct msg_speakers *t)
 	b->table = copy;
 	b->table_count = t->count;
 	bridge_publish_info(b, 0);
+	hass_speakers(b->hass, t->speakers, t->count, util_now_ms(), connected);
 	if (!b->have_table) {
 		b->have_table = 1;
 		uv_timer_stop(&b->query_timer);
@@ -397,6 +405,7 @@ bridge_tick_cb(uv_timer_t *t)
 		}
 	}
 	spool_maintain(&b->spool, now);
+	hass_tick(b->hass, now, mqtt_is_connected(b->mqtt));
 }
 
 /* nng thread: a pipe to playerd came up (playerd started or restarted). */
@@ -556,6 +565,15 @@ bridge_bus_start(struct bridge *b)
 	return 0;
 }
 
+/* Home Assistant discovery configurations are retained. */
+static void
+bridge_hass_publish(void *ctx, const char *topic, const char *payload, size_t len)
+{
+	struct bridge *b = ctx;
+
+	mqtt_publish(b->mqtt, topic, payload, len, 1);
+}
+
 int
 bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const char *client_id)
 {
@@ -578,7 +596,8 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 	snprintf(b->topic_event, sizeof(b->topic_event), "%s/bridge/event", base);
 	b->online = calloc(1, sizeof(*b->online));
 	b->gone = calloc(1, sizeof(*b->gone));
-	if (b->online == NULL || b->gone == NULL) {
+	b->hass = hass_new(cfg, SB_VERSION, bridge_hass_publish, b, util_now_ms());
+	if (b->online == NULL || b->gone == NULL || b->hass == NULL) {
 		log_errorx("out of memory");
 		return -1;
 	}
@@ -645,5 +664,6 @@ bridge_cleanup(struct bridge *b)
 	free(b->online);
 	free(b->gone);
 	free(b->info);
+	hass_free(b->hass);
 	memset(b, 0, sizeof(*b));
 }

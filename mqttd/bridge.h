@@ -15,6 +15,7 @@
 
 struct mqtt_session;
 struct speaker_slugs;
+struct hass;
 struct strbuf;
 
 #define BRIDGE_TOPIC_MAX 512
@@ -54,6 +55,7 @@ struct bridge {
 	struct bridge_pending *pending;     /* terminal event publishes awaiting PUBACK */
 	size_t npending, cap_pending;
 	unsigned long accepted, repeats, completed, resent, gave_up;
+	struct hass *hass;                  /* Home Assistant discovery (hass.c) */
 };
 
 /* Bind the bus, open the broker session and install the signal handlers. Returns 0, or -1

@@ -200,5 +200,235 @@ class SystemdTest(harness.E2ETestCase):
         self.assertEqual(complaints, [])
 
 
+# ---------------------------------------------------------------------------------------------
+# Home Assistant MQTT discovery
+
+KITCHEN_IP, LIVING_IP = "127.0.0.2", "127.0.0.3"
+ENTITIES = {  # (component, object id): what it must point at
+    ("notify", "announce"): "tts", ("number", "volume"): "set", ("switch", "mute"): "set",
+    ("button", "play"): "set", ("button", "pause"): "set", ("button", "next"): "set",
+    ("button", "previous"): "set", ("sensor", "transport"): None, ("sensor", "track"): None,
+}
+
+
+def render(template, **variables):
+    """Render a Home Assistant template the way it would (plain Jinja2 covers what we use)."""
+    try:
+        import jinja2
+    except ImportError:
+        raise unittest.SkipTest("python3-jinja2 not installed (scripts/install-deps)")
+    env = jinja2.Environment()
+    env.filters["tojson"] = lambda v: json.dumps(v)
+    return env.from_string(template).render(**variables)
+
+
+class HassTest(harness.E2ETestCase):
+
+    def setUp(self):
+        self.broker = self.start_broker()
+        self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
+
+    def configs(self, prefix="homeassistant", timeout=15, expect=None):
+        """The retained discovery messages a Home Assistant starting now would read:
+        {(component, node, object): Message}."""
+        found = {}
+
+        def collect():
+            client = harness.MqttClient(self.broker, subscribe=["%s/+/+/+/config" % prefix])
+            try:
+                time.sleep(0.5)
+                for m in client.messages:
+                    parts = m.topic.split("/")
+                    if m.payload:
+                        found[(parts[1], parts[2], parts[3])] = m
+            finally:
+                client.close()
+            return expect is None or len(found) >= expect
+        deadline = time.monotonic() + timeout
+        while not collect() and time.monotonic() < deadline:
+            found.clear()
+            time.sleep(0.3)
+        return found
+
+    def start_rooms(self, extra=None):
+        self.kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.living = self.start_speaker(LIVING_IP, "Living Room")
+        bridge = self.start_bridge(self.broker, extra=extra)
+        for room in ("kitchen", "living-room"):
+            self.assertIsNotNone(self.mq.wait_for(
+                lambda m, r=room: m.topic == "sonos/%s/availability" % r and m.text == "online",
+                20), room)
+        return bridge
+
+    def test_configs_point_at_the_real_topics(self):
+        self.start_rooms()
+        rooms = {self.kitchen.uuid: ("Kitchen", "kitchen"),
+                 self.living.uuid: ("Living Room", "living-room")}
+        configs = self.configs(expect=2 * len(ENTITIES))
+        self.assertEqual(set(configs), {(c, u, o) for u in rooms for (c, o) in ENTITIES})
+        unique_ids = set()
+        for (component, uuid, obj), m in configs.items():
+            self.assertTrue(m.retain, m.topic)
+            doc = m.json()
+            self.assertIsInstance(doc, dict, m.topic)
+            room, slug = rooms[uuid]
+            unique_ids.add(doc["unique_id"])
+            self.assertEqual(doc["device"]["identifiers"], ["sonos_bridge_%s" % uuid])
+            self.assertEqual(doc["device"]["name"], room)
+            self.assertEqual(doc["device"]["manufacturer"], "Sonos")
+            self.assertEqual(doc["origin"]["name"], "sonos-bridge")
+            self.assertEqual(doc["availability_mode"], "all")
+            self.assertEqual([a["topic"] for a in doc["availability"]],
+                             ["sonos/bridge/state", "sonos/%s/availability" % slug])
+            leaf = ENTITIES[(component, obj)]
+            if leaf:
+                self.assertEqual(doc["command_topic"], "sonos/%s/%s" % (slug, leaf))
+                self.assertEqual(doc["qos"], 1)
+                self.assertNotIn("retain", doc)  # commands must not be retained
+            if "state_topic" in doc:
+                self.assertEqual(doc["state_topic"], "sonos/%s/state" % slug)
+        self.assertEqual(len(unique_ids), len(configs))
+        # Every topic they name exists on the broker, retained, with the values they expect.
+        self.assertEqual(self.mq.last("sonos/bridge/state").text, "online")
+
+    def test_home_assistant_drives_a_speaker(self):
+        """Do what Home Assistant does with the configurations: render their templates against
+        the retained state, publish their commands; the speaker must obey."""
+        self.start_rooms()
+        kitchen = self.kitchen
+        configs = self.configs(expect=2 * len(ENTITIES))
+        cfg = {(c, o): m.json() for (c, u, o), m in configs.items() if u == kitchen.uuid}
+        ha = self.mqtt(self.broker)
+        kitchen.set_media(kitchen.queue_uri, queue_length=5, track=2)
+        kitchen.set_transport_state("PLAYING")
+        # Volume: the slider's command.
+        number = cfg[("number", "volume")]
+        ha.publish(number["command_topic"], render(number["command_template"], value=33.0),
+                   qos=number["qos"])
+        self.assertTrue(kitchen.wait_until(lambda: kitchen.volume == 33, 10), kitchen.volume)
+        state = self.mq.wait_for(lambda m: m.topic == number["state_topic"] and
+                                 m.json().get("volume") == 33, 15)
+        self.assertIsNotNone(state, "no state with volume 33")
+        value = state.json()
+        self.assertEqual(render(number["value_template"], value_json=value), "33")
+        self.assertEqual(render(cfg[("sensor", "transport")]["value_template"],
+                                value_json=value), "PLAYING")
+        self.assertEqual(render(cfg[("switch", "mute")]["value_template"], value_json=value),
+                         "OFF")
+        # Unknown fields make the entities unknown ("None"), not 0 or OFF.
+        self.assertEqual(render(number["value_template"], value_json={"volume": None}), "None")
+        self.assertEqual(render(cfg[("switch", "mute")]["value_template"],
+                                value_json={"mute": None}), "None")
+        track = cfg[("sensor", "track")]
+        self.assertEqual(render(track["value_template"], value_json={"track": None}), "None")
+        self.assertEqual(render(track["value_template"],
+                                value_json={"track": {"artist": "A", "title": "T"}}), "A - T")
+        self.assertEqual(len(render(track["value_template"],
+                                    value_json={"track": {"title": "x" * 400}})), 255)
+        json.loads(render(track["json_attributes_template"], value_json=value))
+        # Mute switch on.
+        switch = cfg[("switch", "mute")]
+        ha.publish(switch["command_topic"], switch["payload_on"], qos=switch["qos"])
+        self.assertTrue(kitchen.wait_until(lambda: kitchen.mute, 10))
+        muted = self.mq.wait_for(lambda m: m.topic == switch["state_topic"] and
+                                 m.json().get("mute") is True, 15)
+        self.assertEqual(render(switch["value_template"], value_json=muted.json()), "ON")
+        # Pause button.
+        button = cfg[("button", "pause")]
+        ha.publish(button["command_topic"], button["payload_press"], qos=button["qos"])
+        self.assertTrue(kitchen.wait_until(
+            lambda: kitchen.transport_state == "PAUSED_PLAYBACK", 10), kitchen.transport_state)
+        # Announcement: notify publishes the message text as it is.
+        notify = cfg[("notify", "announce")]
+        mark = self.mq.mark()
+        ha.publish(notify["command_topic"], "the laundry is done", qos=notify["qos"])
+        playing = self.mq.wait_event(lambda e: e.get("speaker") == "Kitchen" and
+                                     e["status"] == "playing", 60, after=mark)
+        self.assertIsNotNone(playing, self.mq.events(after=mark))
+        ev = self.mq.wait_event(lambda e: e.get("id") == playing["id"] and
+                                e["status"] in ("done", "failed"), 60, after=mark)
+        self.assertEqual(ev and ev["status"], "done", ev)
+        self.assertTrue(kitchen.actions_named("Play"))
+
+    def test_republished_when_home_assistant_comes_online(self):
+        self.start_rooms()
+        self.configs(expect=2 * len(ENTITIES))
+        watcher = self.mqtt(self.broker, subscribe=["homeassistant/+/+/+/config"])
+        time.sleep(0.5)
+        mark = watcher.mark()
+        # Home Assistant's will: nothing happens.
+        watcher.publish("homeassistant/status", "offline")
+        time.sleep(2)
+        self.assertEqual(watcher.messages[mark:], [])
+        # Its birth message: every configuration again.
+        watcher.publish("homeassistant/status", "online")
+        got = harness.wait_until(lambda: len(set(m.topic for m in watcher.messages[mark:]))
+                                 >= 2 * len(ENTITIES), 10)
+        self.assertTrue(got, [m.topic for m in watcher.messages[mark:]])
+        for m in watcher.messages[mark:]:
+            self.assertIsInstance(m.json(), dict, m.topic)
+
+    def test_removed_when_a_speaker_leaves(self):
+        bridge = self.start_rooms(extra={"search_interval_s": 2, "hass_remove_after_s": 0})
+        kitchen_uuid = self.kitchen.uuid
+        configs = self.configs(expect=2 * len(ENTITIES))
+        watcher = self.mqtt(self.broker, subscribe=["homeassistant/+/%s/+/config" % kitchen_uuid])
+        time.sleep(0.5)
+        mark = watcher.mark()
+        self.kitchen.notify = False  # gone without a goodbye
+        self.kitchen.stop()
+        self.assertIsNotNone(self.mq.wait_for(
+            lambda m: m.topic == "sonos/kitchen/availability" and m.text == "offline", 40))
+        # Empty retained payloads on each of its configuration topics.
+        removed = harness.wait_until(
+            lambda: {m.topic for m in watcher.messages[mark:] if m.payload == b""}, 30)
+        ok = harness.wait_until(lambda: len({m.topic for m in watcher.messages[mark:]
+                                             if m.payload == b""}) == len(ENTITIES), 15)
+        self.assertTrue(ok, removed)
+        left = self.configs()
+        self.assertFalse([k for k in left if k[1] == kitchen_uuid], left)
+        self.assertEqual(len([k for k in left if k[1] == self.living.uuid]), len(ENTITIES))
+        with open(os.path.join(bridge.state_dir, "hass-speakers")) as f:
+            listed = f.read()
+        self.assertNotIn(kitchen_uuid, listed)
+        self.assertIn(self.living.uuid, listed)
+        self.assertTrue(configs)
+
+    def test_kept_while_a_speaker_is_only_off(self):
+        """With the default hass_remove_after_s (a day) a speaker that is switched off stays in
+        Home Assistant, unavailable."""
+        self.start_rooms(extra={"search_interval_s": 2})
+        self.configs(expect=2 * len(ENTITIES))
+        self.kitchen.notify = False
+        self.kitchen.stop()
+        self.assertIsNotNone(self.mq.wait_for(
+            lambda m: m.topic == "sonos/kitchen/availability" and m.text == "offline", 40))
+        time.sleep(12)  # past the settling time after start
+        left = self.configs()
+        self.assertEqual(len([k for k in left if k[1] == self.kitchen.uuid]), len(ENTITIES))
+
+    def test_prefix_setting_and_off(self):
+        self.start_speaker(KITCHEN_IP, "Kitchen")
+        bridge = self.start_bridge(self.broker, extra={"hass_discovery_prefix": "ha-test"})
+        configs = self.configs(prefix="ha-test", expect=len(ENTITIES))
+        self.assertEqual(len(configs), len(ENTITIES))
+        watcher = self.mqtt(self.broker, subscribe=["ha-test/+/+/+/config"])
+        time.sleep(0.5)
+        mark = watcher.mark()
+        watcher.publish("ha-test/status", "online")
+        self.assertTrue(harness.wait_until(lambda: len(watcher.messages) - mark >= len(ENTITIES),
+                                           10))
+        self.assertEqual(self.configs(timeout=1), {})  # nothing under homeassistant/
+        bridge.stop()
+        # Off: an empty prefix publishes nothing.
+        broker = self.start_broker()
+        self.broker = broker
+        self.start_bridge(broker, speakers=[KITCHEN_IP], extra={"hass_discovery_prefix": ""})
+        mq = self.mqtt(broker, subscribe=["#"])
+        self.assertIsNotNone(mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 20))
+        time.sleep(1)
+        self.assertFalse([m.topic for m in mq.messages if not m.topic.startswith("sonos/")])
+
+
 if __name__ == "__main__":
     unittest.main()
