@@ -636,6 +636,7 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 	opt.keepalive_s = BRIDGE_KEEPALIVE_S;
 	snprintf(marker, sizeof(marker), "%s/mqtt-session", cfg->state_dir);
 	opt.session_marker = marker;
+	opt.cfg = cfg;
 	if ((b->mqtt = mqtt_open(loop, &opt, &handlers, b)) == NULL)
 		return -1;
 	return 0;

@@ -9,6 +9,7 @@
 #include "backoff.h"
 #include "log.h"
 #include "msg.h"
+#include "security.h"
 #include "util.h"
 
 #include <errno.h>
@@ -76,6 +77,10 @@ static void mqtt_finish(struct mqtt_session *s);
 static const char *
 mqtt_reason(int rc)
 {
+	const char *tls = security_take_failure(); /* says more than "A TLS error occurred" */
+
+	if (tls != NULL)
+		return tls;
 	return rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
 }
 
@@ -101,12 +106,14 @@ mqtt_poll_drop(struct mqtt_session *s)
 }
 
 static void mqtt_poll_sync(struct mqtt_session *s);
+static void mqtt_connect_failed(struct mqtt_session *s, const char *reason);
 
 static void
 mqtt_poll_cb(uv_poll_t *h, int status, int events)
 {
 	struct mqtt_poll *p = h->data;
 	struct mqtt_session *s = p->session;
+	int rc = MOSQ_ERR_SUCCESS;
 
 	if (s->poll != p)
 		return;
@@ -115,9 +122,17 @@ mqtt_poll_cb(uv_poll_t *h, int status, int events)
 		events = UV_READABLE | UV_WRITABLE; /* let libmosquitto meet the error */
 	}
 	if (events & (UV_READABLE | UV_DISCONNECT))
-		mosquitto_loop_read(s->mosq, 1);
+		rc = mosquitto_loop_read(s->mosq, 1);
 	if ((events & UV_WRITABLE) && s->poll == p && mosquitto_socket(s->mosq) == p->mosq_fd)
-		mosquitto_loop_write(s->mosq, 1);
+		rc = mosquitto_loop_write(s->mosq, 1);
+	/* A failed TLS handshake closes the socket without a disconnect callback: without this
+	 * the session would wait for a socket that never comes (a wrong CA wedged mqttd). */
+	if (rc != MOSQ_ERR_SUCCESS && mosquitto_socket(s->mosq) < 0 && !s->connected &&
+	    !s->stopping && !uv_is_active((uv_handle_t *)&s->reconnect_timer)) {
+		mqtt_poll_drop(s);
+		mqtt_connect_failed(s, mqtt_reason(rc));
+		return;
+	}
 	mqtt_poll_sync(s);
 }
 
@@ -421,6 +436,9 @@ mqtt_open(uv_loop_t *loop, const struct mqtt_options *opt, const struct mqtt_han
 	mosquitto_message_callback_set(s->mosq, mqtt_on_message);
 	if (log_get_level() >= LOG_LVL_DEBUG)
 		mosquitto_log_callback_set(s->mosq, mqtt_on_log);
+	/* After the log callback: security's own one replaces it and watches for failures. */
+	if (opt->cfg != NULL && security_apply(s->mosq, opt->cfg) < 0)
+		goto fail;
 
 	uv_timer_init(loop, &s->misc_timer);
 	uv_timer_init(loop, &s->reconnect_timer);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct config;
 struct mosquitto_message;
 struct mqtt_session;
 
@@ -20,6 +21,9 @@ struct mqtt_options {
 	 * (created after the first accepted session), so a CONNACK without one means it was
 	 * lost. NULL: only sessions of this process count. */
 	const char *session_marker;
+	/* Its broker_* keys give TLS and username/password (security.c); NULL: plain TCP,
+	 * anonymous. */
+	const struct config *cfg;
 };
 
 /* What the session has been through, for logs and health. */
