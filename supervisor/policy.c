@@ -78,6 +78,18 @@ static const struct reload_key reload_keys[] = {
 	KEY(hass_discovery_prefix, WORKER_MQTTD),
 	KEY(hass_remove_after_s, WORKER_MQTTD),
 	KEY(status_page, WORKER_HTTPD),
+	KEY(state_poll_ms, WORKER_PLAYERD),
+	KEY(announce_all, WORKER_PLAYERD),
+	KEY(chime_url, WORKER_PLAYERD),
+	KEY(broker_tls, WORKER_MQTTD),
+	KEY(broker_tls_verify, WORKER_MQTTD),
+	KEY(broker_cafile, WORKER_MQTTD),
+	KEY(broker_capath, WORKER_MQTTD),
+	KEY(broker_certfile, WORKER_MQTTD),
+	KEY(broker_keyfile, WORKER_MQTTD),
+	KEY(broker_username, WORKER_MQTTD),
+	KEY(broker_password, WORKER_MQTTD),
+	KEY(broker_password_file, WORKER_MQTTD),
 };
 
 unsigned
