@@ -371,6 +371,9 @@ http_header_value(const char *head, size_t len, const char *name, char *out, siz
 			http_trim(&v, &vlen);
 			if (vlen >= size)
 				return -1;
+			for (size_t i = 0; i < vlen; i++)
+				if (((unsigned char)v[i] < ' ' && v[i] != '\t') || v[i] == 0x7f)
+					return -1; /* a control byte: malformed */
 			memcpy(out, v, vlen);
 			out[vlen] = '\0';
 			return (int)vlen;

@@ -39,7 +39,8 @@ void http_response_free(struct http_response *resp);
 
 /* Pure: the value of the first header field called name (case-insensitive) in a header
  * block (a request or response head, lines ending in CRLF or LF), trimmed, copied to out.
- * Returns its length, or -1 when absent or when it does not fit in size. */
+ * Returns its length, or -1 when absent, when it does not fit in size, or when it holds a
+ * control byte (NUL, CR and the like; tabs are fine). */
 int http_header_value(const char *head, size_t len, const char *name, char *out, size_t size);
 
 /* Pure: split "http://host[:port]/path" into parts. Returns 0 or -1. */

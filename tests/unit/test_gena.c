@@ -323,6 +323,8 @@ test_header_value(void)
 	CHECK_INT(http_header_value(head, strlen(head), "SEQ", v, sizeof(v)), -1);
 	CHECK_INT(http_header_value(head, strlen(head), "SID", v, 10), -1); /* does not fit */
 	CHECK_INT(http_header_value(head, strlen(head), "SI", v, sizeof(v)), -1);
+	CHECK_INT(http_header_value("SID: uuid:a\0b\r\n", 14, "SID", v, sizeof(v)), -1);
+	CHECK_INT(http_header_value("SID: uuid:a\tb\r\n", 14, "SID", v, sizeof(v)), 8);
 	/* Cut anywhere: never reads past len. */
 	for (size_t n = 0; n < strlen(head); n++)
 		(void)http_header_value(head, n, "TIMEOUT", v, sizeof(v));
