@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,7 @@ bus_reader_drain(struct bus_reader *r)
 	while (!r->paused) {
 		const struct msg_hdr *hdr;
 		const void *payload;
+		void *body, *copy;
 		nng_msg *m;
 		int rv;
 
@@ -116,15 +118,26 @@ bus_reader_drain(struct bus_reader *r)
 				log_warnx("%s: %s", r->what, nng_strerror(rv));
 			return;
 		}
-		if (msg_check(nng_msg_body(m), nng_msg_len(m), &hdr, &payload, err,
-			      sizeof(err)) < 0) {
-			log_warnx("%s: dropped a message: %s", r->what, err);
-			nng_msg_free(m);
-			continue;
+		/* nng's body may be only 4-byte aligned; payloads hold 8-byte fields that
+		 * receivers read in place, so such a body is copied to malloc'ed memory. */
+		body = nng_msg_body(m);
+		copy = NULL;
+		if (((uintptr_t)body & 7) != 0) {
+			if ((copy = malloc(nng_msg_len(m))) == NULL) {
+				log_warnx("%s: dropped a message: out of memory", r->what);
+				nng_msg_free(m);
+				continue;
+			}
+			body = memcpy(copy, body, nng_msg_len(m));
 		}
-		log_debug("%s: %s seq %u, %u bytes", r->what, msg_type_name(hdr->type), hdr->seq,
-			  hdr->len);
-		r->cb(r->ctx, hdr, payload);
+		if (msg_check(body, nng_msg_len(m), &hdr, &payload, err, sizeof(err)) < 0) {
+			log_warnx("%s: dropped a message: %s", r->what, err);
+		} else {
+			log_debug("%s: %s seq %u, %u bytes", r->what, msg_type_name(hdr->type),
+				  hdr->seq, hdr->len);
+			r->cb(r->ctx, hdr, payload);
+		}
+		free(copy);
 		nng_msg_free(m);
 	}
 }
