@@ -24,6 +24,7 @@ static const struct msg_rule msg_rules[MSG_TYPE_MAX] = {
 	[MSG_HEALTH_REPLY] = {"MSG_HEALTH_REPLY", sizeof(struct msg_health_reply), 1},
 	[MSG_REQUEST_ACK] = {"MSG_REQUEST_ACK", sizeof(struct msg_request_ack), 0},
 	[MSG_GENA_NOTIFY] = {"MSG_GENA_NOTIFY", sizeof(struct msg_gena_notify), 1},
+	[MSG_WEB_REQUEST] = {"MSG_WEB_REQUEST", sizeof(struct msg_web_request), 1},
 };
 
 const char *
@@ -74,6 +75,10 @@ msg_tail_len(unsigned type, const void *payload)
 		memcpy(&n, (const char *)payload + offsetof(struct msg_gena_notify, body_len),
 		       sizeof(n));
 		return n > MSG_GENA_BODY_MAX ? SIZE_MAX : n;
+	case MSG_WEB_REQUEST:
+		memcpy(&n, (const char *)payload + offsetof(struct msg_web_request, payload_len),
+		       sizeof(n));
+		return n > MSG_WEB_PAYLOAD_MAX ? SIZE_MAX : n;
 	default:
 		return 0;
 	}
@@ -104,6 +109,8 @@ static const struct msg_field msg_strings[] = {
 	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, uuid),
 	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, service),
 	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, sid),
+	FIELD(MSG_WEB_REQUEST, msg_web_request, target),
+	FIELD(MSG_WEB_REQUEST, msg_web_request, peer),
 };
 
 static const struct msg_field msg_speaker_strings[] = {

@@ -52,6 +52,10 @@ enum msg_type {
 	/* httpd -> playerd (PUSH to playerd's inbox): a speaker's GENA NOTIFY, answered already */
 	MSG_GENA_NOTIFY,   /* struct msg_gena_notify + body */
 
+	/* httpd -> mqttd (PUSH to mqttd's inbox): a test announcement from the status page,
+	 * spooled and handled by mqttd exactly like a request on <base>/<target>/tts */
+	MSG_WEB_REQUEST,   /* struct msg_web_request + payload */
+
 	MSG_TYPE_MAX
 };
 
@@ -188,6 +192,17 @@ struct msg_gena_notify {
 _Static_assert(sizeof(struct msg_hdr) + sizeof(struct msg_gena_notify) + MSG_GENA_BODY_MAX <=
 		       MSG_MAX_SIZE,
 	       "MSG_GENA_BODY_MAX does not fit MSG_MAX_SIZE");
+
+/* A request payload (the JSON a publisher would send on <base>/<target>/tts) must fit. */
+#define MSG_WEB_PAYLOAD_MAX 16384
+
+struct msg_web_request {
+	char target[MSG_TARGET_MAX]; /* room slug, speaker UUID or "all", checked by httpd */
+	char peer[64];               /* address of the browser, for mqttd's log */
+	uint32_t payload_len;        /* bytes that follow, no terminator, <= MSG_WEB_PAYLOAD_MAX */
+	uint32_t pad;
+	char payload[];              /* JSON: {"id", "text", "volume"} */
+};
 
 /* Name of a type for logs ("MSG_REQUEST"), "unknown" when out of range. */
 const char *msg_type_name(unsigned type);
