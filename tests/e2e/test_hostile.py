@@ -483,6 +483,8 @@ class HostileTest(harness.E2ETestCase):
                 self.assertNotIn(b"RIFF", resp)
 
         # Oversized and malformed requests: an error status, then the connection closes.
+        gena = (b"NOTIFY /gena/RINCON_000E5800000201400/AVTransport HTTP/1.1\r\nHost: x\r\n"
+                b"NT: upnp:event\r\nNTS: upnp:propchange\r\nSEQ: 0\r\nConnection: close\r\n%s")
         raw_cases = [
             (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", (414, 431)),
             (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", (431,)),
@@ -501,6 +503,16 @@ class HostileTest(harness.E2ETestCase):
             (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64), (400,)),
             (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", (505,)),
             (b"get / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", (405,)),
+            # GENA NOTIFYs from a stranger: checked before any body is read.
+            (gena % b"" + b"Content-Length: 4\r\n\r\nabcd", (412,)),
+            (gena % b"SID: uuid:x\r\n" + b"Content-Length: 100000000\r\n\r\n", (413,)),
+            (gena % b"SID: uuid:x\r\n" + b"\r\n", (411,)),
+            (b"NOTIFY /etc/passwd HTTP/1.1\r\nHost: x\r\nSID: uuid:x\r\nNT: upnp:event\r\n"
+             b"NTS: upnp:propchange\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx",
+             (404,)),
+            (b"NOTIFY /gena/../../etc/AVTransport HTTP/1.1\r\nHost: x\r\nSID: uuid:x\r\n"
+             b"NT: upnp:event\r\nNTS: upnp:propchange\r\nContent-Length: 1\r\n"
+             b"Connection: close\r\n\r\nx", (404,)),
         ]
         for data, statuses in raw_cases:
             with self.subTest(request=data[:40]):
