@@ -2,18 +2,19 @@
 """discovery.py -- how long the bridge takes from start until every speaker is known and
 published: 32 emulated speakers on 127.0.0.2-33, a private mosquitto, the real binaries.
 
-    bench/discovery.py [--speakers 32] [--runs 5] [--bin-dir DIR] [--manual]
+    bench/discovery.py [--speakers 32] [--runs 5] [--bin-dir DIR] [--manual] [--json]
 
 Each run starts a fresh broker and the bridge, and measures from the moment the supervisor is
 spawned until sonos/<room>/availability is "online" for every room (what a home-automation
 system waits for), plus discoveryd's own figure from its log (the last "found ... ms after
-start"). --manual adds runs where the speakers do not answer SSDP and only one address is
+start"). --json prints the figures as one JSON object instead (for bench/run). --manual adds runs where the speakers do not answer SSDP and only one address is
 configured: the household is learnt from that speaker's ZoneGroupState. Prints a markdown
 table; exit status 0 when every run finished, 1 otherwise. As root it runs itself in a private
 network namespace (tests/e2e/isolated), so no packet reaches a real interface.
 """
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -122,6 +123,7 @@ def main():
     ap.add_argument("--bin-dir", default=os.environ.get("SB_BIN_DIR") or harness.bin_dir())
     ap.add_argument("--manual", action="store_true",
                     help="also measure one manual address, no SSDP")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     opts = ap.parse_args()
     if not 1 <= opts.speakers <= 120 or opts.runs < 1:
         ap.error("--speakers 1..120, --runs >= 1")
@@ -148,6 +150,12 @@ def main():
             speakers.stop()
         if all_s:
             rows.append((name, all_s, first_s, own_ms))
+    if opts.json:
+        print(json.dumps({"speakers": opts.speakers, "runs": opts.runs, "target_s": TARGET_S,
+                          "modes": [{"mode": name, "all_online_s": all_s,
+                                     "first_online_s": first_s, "discoveryd_all_s": own}
+                                    for name, all_s, first_s, own in rows]}))
+        return 1 if failed or not rows else 0
     print("## Discovery: %d speakers, %d runs each\n" % (opts.speakers, opts.runs))
     print("From spawning sonos-bridge until the retained availability of every room is "
           "online on the broker (target: under %.0f s with SSDP). Median, best, worst.\n"
