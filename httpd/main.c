@@ -8,6 +8,7 @@
 #include "server.h"
 #include "synth.h"
 #include "util.h"
+#include "web.h"
 #include "worker.h"
 
 #include <dirent.h>
@@ -42,6 +43,7 @@ httpd_signal_cb(uv_signal_t *sig, int signum)
 	log_info("signal %d, stopping", signum);
 	h->stopping = 1;
 	server_stop(h->server);
+	web_stop();
 	clips_stop(&h->clips);
 	uv_close((uv_handle_t *)&h->sigterm, NULL);
 	uv_close((uv_handle_t *)&h->sigint, NULL);
@@ -142,6 +144,7 @@ main(int argc, char **argv)
 		fatal("%s", h.cfg.runtime_dir);
 	httpd_lock(&h.cfg);
 	httpd_synth_setup(&h.cfg);
+	web_start(h.loop, &h.cfg); /* the status page, /metrics (web.c) */
 	rv = server_start(&h.server, h.loop, h.cfg.http_bind, h.cfg.http_port, h.cfg.cache_dir);
 	if (rv == -EINVAL)
 		fatal_config("http_bind '%s' is not an IP address", h.cfg.http_bind);

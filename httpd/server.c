@@ -5,6 +5,7 @@
 #include "http_response.h"
 #include "clip.h"
 #include "gena_route.h"
+#include "web.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -60,6 +61,8 @@ struct conn {
 	uint64_t body_sent;
 	struct msg_gena_notify *notify; /* NOTIFY being read in CONN_BODY, else NULL */
 	size_t notify_got;              /* its body bytes received */
+	int web;                        /* handed to web.c, waiting for server_web_reply */
+	int web_head_only;              /* that request was a HEAD */
 };
 
 struct server {
@@ -126,6 +129,8 @@ conn_close(struct conn *c)
 		return;
 	c->state = CONN_CLOSING;
 	c->srv->closing++;
+	if (c->web)
+		web_forget(c);
 	if (c->fd >= 0 && !c->fs_busy) {
 		close(c->fd);
 		c->fd = -1;
@@ -459,6 +464,61 @@ conn_notify(struct conn *c, const struct http_request *req, size_t head_len)
 	conn_read_start(c);
 }
 
+/* A request for web.c (status page, test announcement, metrics): it reads the head and the
+ * form body now and answers through server_web_reply; what it used is consumed here. */
+static void
+conn_web(struct conn *c, const struct http_request *req, size_t head_len)
+{
+	size_t used;
+
+	log_copy(c->method, sizeof(c->method), req->method_name);
+	log_copy(c->path, sizeof(c->path), req->target);
+	c->keep_alive = req->keep_alive;
+	c->srv->requests++;
+	c->web = 1;
+	c->web_head_only = req->method == HTTP_METHOD_HEAD;
+	used = web_handle(c, req, c->in, head_len, c->in_len, c->peer);
+	c->in_len -= used;
+	memmove(c->in, c->in + used, c->in_len);
+}
+
+void
+server_web_reply(struct conn *c, int status, const char *content_type, const char *headers,
+		 const char *body, size_t len)
+{
+	struct http_response r = {0};
+	size_t extra = headers != NULL ? strlen(headers) : 0;
+
+	if (!c->web || c->state == CONN_CLOSING)
+		return;
+	c->web = 0;
+	r.status = status;
+	r.version = 11;
+	r.keep_alive = c->keep_alive;
+	r.content_type = content_type;
+	r.content_length = len;
+	r.date = time(NULL);
+	conn_set_head(c, &r);
+	/* The extra fields go before the head's final blank line. */
+	if (extra > 0 && c->head_len >= 2 && c->head_len + extra <= sizeof(c->head)) {
+		memcpy(c->head + c->head_len - 2, headers, extra);
+		memcpy(c->head + c->head_len - 2 + extra, "\r\n", 2);
+		c->head_len += extra;
+	}
+	c->remaining = 0;
+	if (c->web_head_only || len == 0) {
+		conn_write(c, NULL, 0);
+		return;
+	}
+	if ((c->chunk = malloc(len)) == NULL) {
+		conn_close(c);
+		return;
+	}
+	memcpy(c->chunk, body, len);
+	c->body_sent = len;
+	conn_write(c, c->chunk, len);
+}
+
 /* Parse what has arrived; answer a complete or broken request head. */
 static void
 conn_process(struct conn *c)
@@ -470,6 +530,9 @@ conn_process(struct conn *c)
 		return;
 	if ((rv = http_request_parse(c->in, c->in_len, &req)) == 0)
 		return;
+	if (rv > 0 && web_route(&req) &&
+	    !web_body_ready(&req, c->in, (size_t)rv, c->in_len, sizeof(c->in)))
+		return; /* a form whose body is still on its way */
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	c->state = CONN_RESPONDING;
 	c->body_sent = 0;
@@ -485,6 +548,10 @@ conn_process(struct conn *c)
 	}
 	if (gena_route(&req)) {
 		conn_notify(c, &req, (size_t)rv);
+		return;
+	}
+	if (web_route(&req)) {
+		conn_web(c, &req, (size_t)rv);
 		return;
 	}
 	c->in_len -= (size_t)rv;

@@ -22,6 +22,13 @@ int server_start(struct server **out, uv_loop_t *loop, const char *bind, int por
 /* Requests answered since the start (any status), for the health reply. */
 unsigned long server_requests(const struct server *s);
 
+/* The answer to a request handed to web.c (web_handle): status, Content-Type, extra header
+ * lines (each ending in CRLF, or NULL) and body (copied; not sent for HEAD). A connection
+ * that closed meanwhile is not answered (web_forget saw to that). */
+struct conn;
+void server_web_reply(struct conn *c, int status, const char *content_type, const char *headers,
+		      const char *body, size_t len);
+
 /* Stop listening and close every connection; memory is freed by the close callbacks. */
 void server_stop(struct server *s);
 

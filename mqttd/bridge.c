@@ -1,5 +1,6 @@
 /* bridge.c -- mqttd's glue: MQTT requests to playerd, bus events and speakers to MQTT. */
 #include "bridge.h"
+#include "activity.h"
 #include "event.h"
 #include "hass.h"
 #include "log.h"
@@ -58,14 +59,24 @@ bridge_publish_event(struct bridge *b, const struct msg_event *ev, int *mid)
 	return rv;
 }
 
+/* The request a spool entry holds, NULL when none (a finished entry keeps no payload). */
+static const struct msg_request *
+bridge_request_of(const struct spool_entry *e)
+{
+	return e != NULL && e->payload != NULL && e->msg_type == MSG_REQUEST
+		       ? (const struct msg_request *)(const void *)e->payload
+		       : NULL;
+}
+
 /* Answer a request mqttd will not hand on. */
 static void
-bridge_answer(struct bridge *b, const char *id, const char *target, enum event_status status,
-	      const char *error)
+bridge_answer(struct bridge *b, enum request_kind kind, const char *id, const char *target,
+	      enum event_status status, const char *error)
 {
 	struct msg_event ev;
 
 	event_init(&ev, id, target, status, error);
+	activity_event(b->activity, &ev, kind, NULL, util_now_ms());
 	bridge_publish_event(b, &ev, NULL);
 }
 
@@ -168,11 +179,11 @@ bridge_message(void *ctx, const struct mosquitto_message *m)
 		      m->payloadlen > 0 ? (size_t)m->payloadlen : 0, fallback, util_now_ms(), &res);
 	if (m->retain) {
 		log_warnx("%s: retained message not executed", m->topic);
-		bridge_answer(b, res.id, target, EVENT_REJECTED,
+		bridge_answer(b, kind, res.id, target, EVENT_REJECTED,
 			      "retained message not executed (publish without the retain flag)");
 	} else if (res.req == NULL) {
 		log_warnx("%s: rejected: %s", m->topic, res.reason);
-		bridge_answer(b, res.id, target, EVENT_REJECTED, res.reason);
+		bridge_answer(b, kind, res.id, target, EVENT_REJECTED, res.reason);
 	} else {
 		bridge_accept(b, &res, m->topic);
 	}
@@ -300,6 +311,7 @@ bridge_publish_state(struct bridge *b, const struct msg_speaker_state *st)
 		return;
 	snprintf(topic, sizeof(topic), "%s/%s/state", b->cfg->base_topic, slug);
 	mqtt_publish(b->mqtt, topic, st->json, st->json_len, 1);
+	activity_state(b->activity, st->uuid, st->room, st->json, st->json_len);
 }
 
 /* An event from playerd. Terminal events of spooled requests are published once per
@@ -321,6 +333,7 @@ bridge_event(struct bridge *b, const struct msg_event *ev)
 			  event_status_name(ev->status), ev->uuid);
 		return;
 	}
+	activity_event(b->activity, ev, 0, bridge_request_of(e), util_now_ms());
 	if (bridge_publish_event(b, ev, &mid) < 0 || e == NULL || !is_terminal(ev->status))
 		return; /* a lost terminal event is asked for again by the tick */
 	if (b->npending == b->cap_pending) {
@@ -387,6 +400,7 @@ bridge_tick_cb(uv_timer_t *t)
 			struct msg_event ev;
 
 			event_init(&ev, e->id, "", EVENT_FAILED, "no answer from the player");
+			activity_event(b->activity, &ev, 0, bridge_request_of(e), now);
 			bridge_publish_event(b, &ev, NULL);
 			b->gave_up++;
 			bridge_complete(b, e);
@@ -454,6 +468,34 @@ bridge_facts(const struct bridge *b, struct strbuf *out)
 		      b->spool.table.done.count, (unsigned long long)b->spool.journal.size,
 		      b->spool.failing ? "true" : "false", b->accepted, b->repeats, b->completed,
 		      b->resent, b->gave_up);
+	activity_facts(b->activity, out);
+}
+
+/* A test announcement from the status page (httpd): taken exactly like a message on
+ * <base>/<target>/tts, so it is spooled before anything else happens to it. */
+static void
+bridge_web_request(struct bridge *b, const struct msg_web_request *w)
+{
+	char topic[BRIDGE_TOPIC_MAX], fallback[MSG_ID_MAX];
+	struct request_result res;
+
+	if (!request_target_valid(w->target, strlen(w->target))) {
+		log_warnx("status page request for a bad target from %s", w->peer);
+		return;
+	}
+	snprintf(topic, sizeof(topic), "%s/%s/tts", b->cfg->base_topic, w->target);
+	request_derive_id(topic, w->payload, w->payload_len, 0, fallback);
+	request_parse(&b->limits, REQUEST_TTS, w->target, w->payload, w->payload_len, fallback,
+		      util_now_ms(), &res);
+	if (res.req == NULL) {
+		log_warnx("%s: status page request from %s rejected: %s", res.id, w->peer,
+			  res.reason);
+		bridge_answer(b, REQUEST_TTS, res.id, w->target, EVENT_REJECTED, res.reason);
+	} else {
+		log_info("%s: test announcement from the status page (%s)", res.id, w->peer);
+		bridge_accept(b, &res, topic);
+	}
+	free(res.req);
 }
 
 static void
@@ -470,6 +512,9 @@ bridge_inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 		break;
 	case MSG_SPEAKER_STATE:
 		bridge_publish_state(b, payload);
+		break;
+	case MSG_WEB_REQUEST:
+		bridge_web_request(b, payload);
 		break;
 	default:
 		log_warnx("unexpected %s on the inbox", msg_type_name(hdr->type));
@@ -597,7 +642,8 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 	b->online = calloc(1, sizeof(*b->online));
 	b->gone = calloc(1, sizeof(*b->gone));
 	b->hass = hass_new(cfg, SB_VERSION, bridge_hass_publish, b, util_now_ms());
-	if (b->online == NULL || b->gone == NULL || b->hass == NULL) {
+	b->activity = calloc(1, sizeof(*b->activity));
+	if (b->online == NULL || b->gone == NULL || b->hass == NULL || b->activity == NULL) {
 		log_errorx("out of memory");
 		return -1;
 	}
@@ -666,5 +712,6 @@ bridge_cleanup(struct bridge *b)
 	free(b->gone);
 	free(b->info);
 	hass_free(b->hass);
+	free(b->activity);
 	memset(b, 0, sizeof(*b));
 }

@@ -16,6 +16,7 @@
 struct mqtt_session;
 struct speaker_slugs;
 struct hass;
+struct activity;
 struct strbuf;
 
 #define BRIDGE_TOPIC_MAX 512
@@ -56,6 +57,7 @@ struct bridge {
 	size_t npending, cap_pending;
 	unsigned long accepted, repeats, completed, resent, gave_up;
 	struct hass *hass;                  /* Home Assistant discovery (hass.c) */
+	struct activity *activity;          /* outcomes, latency, recent, states (activity.c) */
 };
 
 /* Bind the bus, open the broker session and install the signal handlers. Returns 0, or -1

@@ -117,10 +117,17 @@ gena_work_cb(uv_work_t *w)
 	char h1[300], h2[64], value[160];
 	const char *headers[4] = {h1, NULL, NULL, NULL};
 	struct http_response resp;
+	int timeout_ms = GENA_IO_TIMEOUT_MS;
+	uint64_t now = util_mono_ms();
 
-	if (j->not_after_ms != 0 && util_mono_ms() > j->not_after_ms) {
-		j->rv = -ETIMEDOUT;
-		return;
+	/* Stopping: every exchange ends by the deadline, however many speakers hang. */
+	if (j->not_after_ms != 0) {
+		if (now >= j->not_after_ms) {
+			j->rv = -ETIMEDOUT;
+			return;
+		}
+		if (j->not_after_ms - now < (uint64_t)timeout_ms)
+			timeout_ms = (int)(j->not_after_ms - now);
 	}
 	snprintf(h2, sizeof(h2), "TIMEOUT: Second-%d", GENA_TIMEOUT_S);
 	if (j->op == GENA_SUBSCRIBE) {
@@ -133,7 +140,7 @@ gena_work_cb(uv_work_t *w)
 			headers[1] = h2;
 	}
 	j->rv = http_request(method, j->ip, j->port, gena_event_path(j->svc), headers, NULL, 0,
-			     GENA_IO_TIMEOUT_MS, 4096, &resp);
+			     timeout_ms, 4096, &resp);
 	if (j->rv < 0)
 		return;
 	j->status = resp.status;
@@ -393,6 +400,25 @@ gena_tick_cb(uv_timer_t *t)
 			gena_tick_one(&G.subs[i], now);
 }
 
+/* A poll found a change these events never reported: renew now, which tells whether the
+ * speaker still holds the subscription (a 412 starts a fresh one). A speaker that lost one
+ * subscription has most likely lost both: both are checked. */
+static void
+gena_stale(const char *uuid, enum soap_service svc)
+{
+	for (int i = 0; i < GENA_SUBS_MAX; i++) {
+		struct gena_sub *s = &G.subs[i];
+
+		if (!s->used || strcmp(s->uuid, uuid) != 0 || s->sid[0] == '\0' || G.stopping)
+			continue;
+		if (s->svc == svc)
+			log_info("%s: a poll found a change no %s event reported: renewing to "
+				 "check the subscriptions",
+				 s->room, soap_service_name(svc));
+		s->renew_ms = util_mono_ms();
+	}
+}
+
 int
 gena_start(uv_loop_t *loop, const struct config *cfg, nng_socket events,
 	   int (*group_busy)(const char *coordinator))
@@ -400,7 +426,7 @@ gena_start(uv_loop_t *loop, const struct config *cfg, nng_socket events,
 	G.loop = loop;
 	G.cfg = cfg;
 	xmlInitParser(); /* once, here, before pool threads and this loop both parse */
-	livestate_start(events, group_busy);
+	livestate_start(events, group_busy, gena_stale);
 	uv_timer_init(loop, &G.tick);
 	uv_timer_start(&G.tick, gena_tick_cb, GENA_TICK_MS, GENA_TICK_MS);
 	G.started = 1;
@@ -553,10 +579,12 @@ gena_poll_due(const struct msg_speaker *sp, const struct msg_speaker *co)
 {
 	struct gena_sub *rc = gena_find(sp->uuid, SOAP_RENDERING);
 	uint64_t now = util_mono_ms();
+	/* The poll timer's own jitter must not skip a whole period. */
+	uint64_t slack = G.cfg->state_poll_ms < 2000 ? (uint64_t)G.cfg->state_poll_ms / 2 : 1000;
 
 	if (rc == NULL || !gena_live(rc, now) ||
 	    !gena_live(gena_find(co->uuid, SOAP_AVTRANSPORT), now) ||
-	    now - rc->poll_ms >= GENA_LIVE_POLL_MS) {
+	    now - rc->poll_ms + slack >= GENA_LIVE_POLL_MS) {
 		if (rc != NULL)
 			rc->poll_ms = now;
 		return 1;

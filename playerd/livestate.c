@@ -11,6 +11,7 @@
 /* What is known of one speaker. */
 struct live {
 	int used;
+	int present;            /* in the speaker table now; a slot of one that left is reused last */
 	char uuid[48];
 	int polled;             /* st was seeded by a poll: only then is it sent */
 	struct speaker_state st; /* the document's state (transport from its coordinator) */
@@ -24,6 +25,7 @@ struct live {
 static struct {
 	nng_socket events;
 	int (*group_busy)(const char *coordinator);
+	void (*stale)(const char *uuid, enum soap_service svc);
 	struct live live[MSG_SPEAKERS_MAX];
 	struct msg_speaker table[MSG_SPEAKERS_MAX];
 	int count;
@@ -43,13 +45,21 @@ live_get(const char *uuid)
 {
 	struct live *l = live_find(uuid);
 
+	if (l != NULL)
+		return l;
 	for (int i = 0; l == NULL && i < MSG_SPEAKERS_MAX; i++)
-		if (!L.live[i].used) {
+		if (!L.live[i].used)
 			l = &L.live[i];
-			memset(l, 0, sizeof(*l));
-			l->used = 1;
-			msg_strlcpy(l->uuid, uuid, sizeof(l->uuid));
-		}
+	for (int i = 0; l == NULL && i < MSG_SPEAKERS_MAX; i++)
+		if (!L.live[i].present)
+			l = &L.live[i];
+	if (l == NULL)
+		return NULL;
+	free(l->last);
+	memset(l, 0, sizeof(*l));
+	l->used = 1;
+	l->present = 1;
+	msg_strlcpy(l->uuid, uuid, sizeof(l->uuid));
 	return l;
 }
 
@@ -108,10 +118,30 @@ out:
 }
 
 void
-livestate_start(nng_socket events, int (*group_busy)(const char *coordinator))
+livestate_start(nng_socket events, int (*group_busy)(const char *coordinator),
+		void (*stale)(const char *uuid, enum soap_service svc))
 {
 	L.events = events;
 	L.group_busy = group_busy;
+	L.stale = stale;
+}
+
+/* A poll that began after the last event disagrees with what events made of the state: a
+ * change was never evented. */
+static void
+live_check_events(const struct live *l, const struct live *c, const struct msg_speaker *sp,
+		  const struct msg_speaker *co, const struct speaker_state *st,
+		  uint64_t started_ms)
+{
+	if (!l->polled || L.stale == NULL)
+		return;
+	if (c != NULL && c->av_ms != 0 && c->av_ms <= started_ms && st->transport[0] != '\0' &&
+	    strcmp(l->st.transport, st->transport) != 0)
+		L.stale(co->uuid, SOAP_AVTRANSPORT);
+	if (l->rc_ms != 0 && l->rc_ms <= started_ms &&
+	    ((st->have_volume && l->st.have_volume && st->volume != l->st.volume) ||
+	     (st->have_mute && l->st.have_mute && st->mute != l->st.mute)))
+		L.stale(sp->uuid, SOAP_RENDERING);
 }
 
 void
@@ -122,6 +152,7 @@ livestate_polled(const struct msg_speaker *sp, const struct msg_speaker *co,
 
 	if (l == NULL)
 		return;
+	live_check_events(l, c, sp, co, st, started_ms);
 	l->st = *st;
 	if (c != NULL && c->av_ms > started_ms)
 		lastchange_apply(&c->av, &l->st);
@@ -187,12 +218,9 @@ livestate_speakers(const struct msg_speaker *table, int count)
 	memcpy(old, L.table, (size_t)nold * sizeof(old[0]));
 	memcpy(L.table, table, (size_t)count * sizeof(table[0]));
 	L.count = count;
-	/* Speakers that left: their slots go. */
+	/* A speaker that left (a reboot, say) keeps its document until its slot is needed. */
 	for (int i = 0; i < MSG_SPEAKERS_MAX; i++)
-		if (L.live[i].used && table_find(L.live[i].uuid) == NULL) {
-			free(L.live[i].last);
-			memset(&L.live[i], 0, sizeof(L.live[i]));
-		}
+		L.live[i].present = L.live[i].used && table_find(L.live[i].uuid) != NULL;
 	for (int i = 0; i < count; i++) {
 		const struct msg_speaker *x = &L.table[i], *co = table_coordinator(x), *was = NULL;
 		struct live *l = live_find(x->uuid), *c = live_find(co->uuid);

@@ -15,8 +15,11 @@
 
 /* events: PUSH to mqttd's inbox. group_busy(coordinator uuid) is 1 while that group runs an
  * announcement or a command: events then update the state without sending it, and the poll
- * that follows the announcement sends the result. */
-void livestate_start(nng_socket events, int (*group_busy)(const char *coordinator));
+ * that follows the announcement sends the result. stale(uuid, svc) is told when a poll finds
+ * a transport, volume or mute change that uuid's svc events, which did arrive before, never
+ * reported (the speaker may have dropped the subscription). */
+void livestate_start(nng_socket events, int (*group_busy)(const char *coordinator),
+		     void (*stale)(const char *uuid, enum soap_service svc));
 
 /* The speaker table changed: a speaker whose group changed is sent again, with its new
  * coordinator's transport when that is known from events. */

@@ -16,6 +16,9 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import harness
 
@@ -428,6 +431,476 @@ class HassTest(harness.E2ETestCase):
         self.assertIsNotNone(mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 20))
         time.sleep(1)
         self.assertFalse([m.topic for m in mq.messages if not m.topic.startswith("sonos/")])
+
+
+# ---------------------------------------------------------------------------------------------
+# The status page, its test announcement, /metrics
+
+METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+
+
+def parse_float(text):
+    """A sample value as the exposition format allows (Go's ParseFloat plus +Inf/-Inf/NaN)."""
+    if text in ("+Inf", "-Inf", "NaN"):
+        return float(text.replace("+", ""))
+    if not re.match(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\Z", text):
+        raise ValueError("bad value %r" % text)
+    return float(text)
+
+
+def parse_labels(text):
+    """'a="x",b="y\\"z"' -> {'a': 'x', 'b': 'y"z'}; strict about quoting and escapes."""
+    labels, i = {}, 0
+    while i < len(text):
+        eq = text.index("=", i)
+        name = text[i:eq]
+        if not LABEL_NAME.match(name) or name in labels:
+            raise ValueError("bad label name %r" % name)
+        if text[eq + 1:eq + 2] != '"':
+            raise ValueError("label value not quoted in %r" % text)
+        j, value = eq + 2, []
+        while True:
+            if j >= len(text):
+                raise ValueError("unterminated label value in %r" % text)
+            c = text[j]
+            if c == "\\":
+                esc = text[j + 1:j + 2]
+                if esc not in ('\\', '"', "n"):
+                    raise ValueError("bad escape \\%s" % esc)
+                value.append("\n" if esc == "n" else esc)
+                j += 2
+            elif c == '"':
+                break
+            elif c == "\n":
+                raise ValueError("newline in a label value")
+            else:
+                value.append(c)
+                j += 1
+        labels[name] = "".join(value)
+        i = j + 1
+        if i < len(text):
+            if text[i] != ",":
+                raise ValueError("expected ',' in %r" % text)
+            i += 1
+    return labels
+
+
+def parse_prometheus(text):
+    """A strict parser of the text exposition format 0.0.4: returns {family: {"type", "help",
+    "samples": [(name, labels, value)]}}. Raises ValueError on anything out of place."""
+    if not text.endswith("\n"):
+        raise ValueError("the exposition does not end with a newline")
+    families, current, seen = {}, None, set()
+    for n, line in enumerate(text[:-1].split("\n"), 1):
+        if line.startswith("# "):
+            parts = line.split(" ", 3)
+            if parts[1] not in ("HELP", "TYPE") or len(parts) < 4:
+                raise ValueError("line %d: bad comment %r" % (n, line))
+            name = parts[2]
+            if not METRIC_NAME.match(name):
+                raise ValueError("line %d: bad metric name %r" % (n, name))
+            fam = families.setdefault(name, {"type": None, "help": None, "samples": []})
+            if fam["samples"]:
+                raise ValueError("line %d: %s after its samples" % (n, parts[1]))
+            key = "help" if parts[1] == "HELP" else "type"
+            if fam[key] is not None:
+                raise ValueError("line %d: second %s for %s" % (n, parts[1], name))
+            if key == "type" and parts[3] not in ("counter", "gauge", "histogram", "summary",
+                                                   "untyped"):
+                raise ValueError("line %d: bad type %r" % (n, parts[3]))
+            fam[key] = parts[3]
+            current = name
+            continue
+        if not line or line.startswith("#"):
+            raise ValueError("line %d: empty line or stray comment %r" % (n, line))
+        m = re.match(r"([^{ ]+)(?:\{(.*)\})? (\S+)(?: (-?\d+))?\Z", line)
+        if not m:
+            raise ValueError("line %d: not a sample: %r" % (n, line))
+        name, labels, value = m.group(1), parse_labels(m.group(2) or ""), parse_float(m.group(3))
+        if not METRIC_NAME.match(name):
+            raise ValueError("line %d: bad metric name %r" % (n, name))
+        family = current
+        fam = families.get(family)
+        ftype = fam and fam["type"]
+        allowed = {family} if ftype != "histogram" else {
+            family + "_bucket", family + "_sum", family + "_count"}
+        if fam is None or ftype is None or name not in allowed:
+            raise ValueError("line %d: sample %s outside its family (TYPE first)" % (n, name))
+        series = (name, tuple(sorted(labels.items())))
+        if series in seen:
+            raise ValueError("line %d: duplicate series %r" % (n, series))
+        seen.add(series)
+        fam["samples"].append((name, labels, value))
+    for name, fam in families.items():
+        if fam["type"] is None or fam["help"] is None or not fam["samples"]:
+            raise ValueError("%s: HELP, TYPE and samples are all needed" % name)
+        if fam["type"] == "counter" and not name.endswith("_total"):
+            raise ValueError("counter %s does not end in _total" % name)
+        if fam["type"] == "histogram":
+            check_histogram(name, fam["samples"])
+    return families
+
+
+def check_histogram(name, samples):
+    buckets = [(parse_float(l["le"]), v) for n, l, v in samples if n == name + "_bucket"]
+    count = [v for n, l, v in samples if n == name + "_count"]
+    total = [v for n, l, v in samples if n == name + "_sum"]
+    if not buckets or len(count) != 1 or len(total) != 1:
+        raise ValueError("%s: buckets, one _sum and one _count needed" % name)
+    bounds = [b for b, _ in buckets]
+    if bounds != sorted(bounds) or bounds[-1] != float("inf"):
+        raise ValueError("%s: le not increasing to +Inf: %r" % (name, bounds))
+    values = [v for _, v in buckets]
+    if values != sorted(values):
+        raise ValueError("%s: buckets not cumulative: %r" % (name, values))
+    if values[-1] != count[0]:
+        raise ValueError("%s: +Inf bucket %r differs from _count %r" % (name, values[-1], count[0]))
+
+
+def sample(families, family, name=None, **labels):
+    if family not in families:
+        return None
+    for n, l, v in families[family]["samples"]:
+        if n == (name or family) and all(l.get(k) == v2 for k, v2 in labels.items()):
+            return v
+    return None
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kw):
+        return None
+
+
+def http(url, data=None, headers=None, method=None):
+    """(status, headers, body text) without following redirects; never raises on 4xx/5xx."""
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req, timeout=10) as r:
+            return r.status, r.headers, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode("utf-8", "replace")
+
+
+class WebDriver:
+    """Headless Chromium driven by chromedriver's W3C WebDriver protocol (plain HTTP+JSON)."""
+
+    ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+
+    def __init__(self, profile_dir):
+        chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+        if not chromium or not driver:
+            raise unittest.SkipTest("chromium and chromium-driver not installed "
+                                    "(scripts/install-deps)")
+        self.port = harness.free_port()
+        self.log = open(os.path.join(profile_dir, "chromedriver.log"), "wb")
+        self.proc = subprocess.Popen([driver, "--port=%d" % self.port], stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.base = "http://127.0.0.1:%d" % self.port
+        if not harness.wait_until(lambda: harness.port_open(self.port), 20):
+            self.close()
+            raise RuntimeError("chromedriver did not start")
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,1400",
+                     "--user-data-dir=" + os.path.join(profile_dir, "profile")]}}}}
+        self.session = self.call("POST", "/session", caps)["sessionId"]
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return json.loads(r.read())["value"]
+        except urllib.error.HTTPError as e:
+            raise RuntimeError("webdriver %s %s: %s" % (method, path, e.read()[:500]))
+
+    def s(self, method, path, body=None):
+        if method == "POST" and body is None:
+            body = {}
+        return self.call(method, "/session/%s%s" % (self.session, path), body)
+
+    def get(self, url):
+        self.s("POST", "/url", {"url": url})
+
+    def source(self):
+        return self.s("GET", "/source")
+
+    def find(self, css):
+        return self.s("POST", "/element", {"using": "css selector", "value": css})[self.ELEMENT]
+
+    def texts(self, css):
+        found = self.s("POST", "/elements", {"using": "css selector", "value": css})
+        return [self.s("GET", "/element/%s/text" % e[self.ELEMENT]) for e in found]
+
+    def screenshot(self, path):
+        import base64
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(self.s("GET", "/screenshot")))
+
+    def close(self):
+        try:
+            if getattr(self, "session", None):
+                self.call("DELETE", "/session/%s" % self.session)
+        except Exception:
+            pass
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+
+
+class WebTest(harness.E2ETestCase):
+
+    def setUp(self):
+        self.broker = self.start_broker()
+        self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
+
+    def start_rooms(self, rooms=(("127.0.0.2", "Kitchen"), ("127.0.0.3", "Living Room")),
+                    extra=None):
+        speakers = [self.start_speaker(ip, room) for ip, room in rooms]
+        bridge = self.start_bridge(self.broker, extra=extra)
+        self.url = "http://127.0.0.1:%d" % bridge.http_port
+        for sp in speakers:
+            slug = re.sub(r"[^a-z0-9]+", "-", sp.room.lower()).strip("-")
+            self.assertIsNotNone(self.mq.wait_for(
+                lambda m, s=slug: m.topic == "sonos/%s/availability" % s and m.text == "online",
+                20), sp.room)
+        return bridge, speakers
+
+    def announce(self, room, text, rid):
+        mark = self.mq.mark()
+        self.mq.publish("sonos/%s/tts" % room, json.dumps({"id": rid, "text": text}))
+        return self.mq.wait_event(lambda e: e.get("id") == rid and
+                                  e["status"] in ("done", "failed", "rejected"), 60, after=mark)
+
+    def page(self, path="/"):
+        """The status page once mqttd's facts have caught up (a health round, 1 s)."""
+        status, headers, body = http(self.url + path)
+        self.assertEqual(status, 200, body[:500])
+        return headers, body
+
+    def page_until(self, pattern, timeout=10):
+        """The page once it matches pattern (facts reach the supervisor once a second)."""
+        found = harness.wait_until(lambda: (lambda b: b if re.search(pattern, b) else None)(
+            self.page()[1]), timeout)
+        self.assertTrue(found, "the page never showed %r:\n%s" % (pattern, self.page()[1]))
+        return found
+
+    def test_page_shows_workers_speakers_and_announcements(self):
+        self.start_rooms()
+        self.assertEqual(self.announce("kitchen", "dinner is <b>ready</b> & \"hot\"", "p-1")
+                         ["status"], "done")
+        body = self.page_until(r'<td>p-1</td>.*<td class="ok">done</td>')
+        headers, _ = self.page()
+        self.assertTrue(headers["Content-Type"].startswith("text/html"))
+        self.assertIn("default-src 'none'", headers["Content-Security-Policy"])
+        self.assertEqual(headers["Cache-Control"], "no-store")
+        for w in WORKERS:
+            self.assertRegex(body, r'<tr class="worker"><td>%s</td><td class="ok">ready</td>' % w)
+        self.assertIn("<td>Kitchen</td><td>kitchen</td>", body)
+        self.assertIn("<td>Living Room</td><td>living-room</td>", body)
+        # The text as sent, escaped: no markup of ours comes from the data.
+        self.assertIn("dinner is &lt;b&gt;ready&lt;/b&gt; &amp; &quot;hot&quot;", body)
+        self.assertNotIn("<b>ready</b>", body)
+        self.assertRegex(body, r'<td>p-1</td><td>Kitchen</td><td>tts</td><td>[^<]*</td>'
+                               r'<td class="ok">done</td>')
+        # HEAD: the same head, no body.
+        status, headers, text = http(self.url + "/", method="HEAD")
+        self.assertEqual((status, text), (200, ""))
+        self.assertGreater(int(headers["Content-Length"]), 1000)
+
+    def test_hostile_room_names_are_escaped(self):
+        evil = '<script>alert(1)</script>"\'&'
+        self.start_rooms(rooms=(("127.0.0.2", evil),))
+        body = self.page_until(r'class="speaker"')
+        self.assertNotIn("<script>", body)
+        self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&apos;&amp;", body)
+
+    def post_form(self, fields, origin=True, headers=None, raw=None):
+        data = raw if raw is not None else urllib.parse.urlencode(fields).encode()
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        if origin:
+            h["Origin"] = self.url
+        h.update(headers or {})
+        return http(self.url + "/announce", data=data, headers=h, method="POST")
+
+    def test_form_announcement_goes_through_mqttd_and_its_spool(self):
+        bridge, (kitchen, _) = self.start_rooms()
+        mark = self.mq.mark()
+        status, headers, _ = self.post_form({"room": "kitchen", "text": "the form works",
+                                             "volume": "35"})
+        self.assertEqual(status, 303)
+        m = re.match(r"/\?sent=(web-[0-9a-f]{12})#recent\Z", headers["Location"])
+        self.assertTrue(m, headers["Location"])
+        rid = m.group(1)
+        ev = self.mq.wait_event(lambda e: e.get("id") == rid and e["status"] == "done", 60,
+                                after=mark)
+        self.assertIsNotNone(ev, self.mq.events(after=mark))
+        self.assertEqual(ev["speaker"], "Kitchen")
+        # mqttd took it like an MQTT request: into the spool first.
+        self.assertTrue(bridge.wait_log(r"%s: tts for kitchen spooled" % rid, 5))
+        self.assertTrue(kitchen.actions_named("Play"))
+        self.assertIn(35, [a.get("args", {}).get("DesiredVolume") and
+                           int(a["args"]["DesiredVolume"]) for a in
+                           kitchen.actions_named("SetVolume")])
+        _, body = self.page(headers["Location"])
+        self.assertIn("Test announcement %s sent" % rid, body)
+        self.page_until(r'<td>%s</td><td>Kitchen</td><td>tts</td><td>the form works</td>'
+                        r'<td class="ok">done</td>' % rid)
+
+    def test_form_refusals(self):
+        bridge, (kitchen, _) = self.start_rooms()
+        mark = self.mq.mark()
+        ok = {"room": "kitchen", "text": "hello"}
+        # Another origin, no origin at all, a cross-site fetch: refused, nothing played.
+        self.assertEqual(self.post_form(ok, headers={"Origin": "http://evil.example"})[0], 403)
+        self.assertEqual(self.post_form(ok, origin=False)[0], 403)
+        self.assertEqual(self.post_form(ok, headers={"Sec-Fetch-Site": "cross-site"})[0], 403)
+        self.assertEqual(self.post_form(ok, origin=False, headers={
+            "Referer": "http://evil.example/x"})[0], 403)
+        # Same origin by Referer alone is fine.
+        status, headers, _ = self.post_form(ok, origin=False,
+                                            headers={"Referer": self.url + "/"})
+        self.assertEqual(status, 303)
+        good_id = headers["Location"].split("=")[1].split("#")[0]
+        # Bad input.
+        self.assertEqual(self.post_form(ok, headers={"Content-Type": "text/plain"})[0], 415)
+        for fields, why in (({"room": "kitchen", "text": ""}, "empty"),
+                            ({"room": "kitchen", "text": "   "}, "empty"),
+                            ({"room": "../etc", "text": "x"}, "choose a room"),
+                            ({"room": "kitchen/tts", "text": "x"}, "choose a room"),
+                            ({"room": "kitchen", "text": "x", "volume": "500"}, "volume"),
+                            ({"room": "kitchen", "text": "x", "volume": "5a"}, "volume"),
+                            ({"room": "kitchen", "text": "x" * 1001}, "longer than 1000")):
+            status, _, body = self.post_form(fields)
+            self.assertEqual(status, 400, fields)
+            self.assertIn(why, body)
+        status, _, body = self.post_form(None, raw=b"room=kitchen&text=%ff%fe")
+        self.assertEqual((status, "UTF-8" in body), (400, True))
+        status, _, body = self.post_form(None, raw=b"room=kitchen&text=%zz")
+        self.assertEqual(status, 400)
+        status, _, _ = self.post_form(None, raw=b"room=kitchen&text=" + b"a" * 5000)
+        self.assertEqual(status, 413)
+        # A GET cannot announce.
+        self.assertEqual(http(self.url + "/announce?room=kitchen&text=x")[0], 404)
+        # Only the good one was played.
+        self.assertIsNotNone(self.mq.wait_event(
+            lambda e: e.get("id") == good_id and e["status"] == "done", 60, after=mark))
+        time.sleep(1)
+        ids = {e.get("id") for e in self.mq.events(after=mark)}
+        self.assertEqual(ids, {good_id})
+        self.assertEqual(len(kitchen.actions_named("Play")), 1)
+
+    def test_metrics_format_and_values(self):
+        self.start_rooms()
+        self.assertEqual(self.announce("kitchen", "one", "m-1")["status"], "done")
+        self.mq.publish("sonos/kitchen/tts", '{"text": "x", "volume": 500}')  # rejected
+        fams = None
+
+        def scraped():
+            nonlocal fams
+            status, headers, body = http(self.url + "/metrics")
+            self.assertEqual(status, 200, body)
+            self.assertEqual(headers["Content-Type"],
+                             "text/plain; version=0.0.4; charset=utf-8")
+            fams = parse_prometheus(body)
+            return sample(fams, "sonos_bridge_announcements_total", outcome="rejected") == 1
+        self.assertTrue(harness.wait_until(scraped, 10), fams)
+        for w in WORKERS:
+            self.assertEqual(sample(fams, "sonos_bridge_worker_up", worker=w), 1)
+            self.assertEqual(sample(fams, "sonos_bridge_worker_restarts_total", worker=w), 0)
+        self.assertEqual(sample(fams, "sonos_bridge_announcements_total", outcome="done"), 1)
+        self.assertEqual(sample(fams, "sonos_bridge_requests_total", kind="tts",
+                                outcome="done"), 1)
+        self.assertEqual(sample(fams, "sonos_bridge_broker_connected"), 1)
+        self.assertEqual(sample(fams, "sonos_bridge_broker_reconnects_total"), 0)
+        self.assertEqual(sample(fams, "sonos_bridge_speakers_known"), 2)
+        self.assertEqual(sample(fams, "sonos_bridge_clip_cache_entries"), 1)
+        self.assertGreater(sample(fams, "sonos_bridge_clip_cache_bytes"), 1000)
+        lat = "sonos_bridge_announcement_latency_seconds"
+        self.assertEqual(fams[lat]["type"], "histogram")
+        self.assertEqual(sample(fams, lat, lat + "_count"), 1)
+        self.assertEqual(sample(fams, lat, lat + "_bucket", le="+Inf"), 1)
+        self.assertGreater(sample(fams, lat, lat + "_sum"), 0)
+        # The parser is strict: it refuses what a Prometheus server would.
+        for bad in ("x 1", "# TYPE x counter\nx 1\n", "# HELP a b\n# TYPE a gauge\na{l=\"1} 1\n",
+                    "# HELP a b\n# TYPE a gauge\na 1\na 2\n",
+                    "# HELP h b\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\n"
+                    "h_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n"):
+            self.assertRaises(ValueError, parse_prometheus, bad)
+        # A worker killed and restarted shows in the counters.
+        doc = status_json(self.bridge_under_test())
+        os.kill(doc["workers"]["discoveryd"]["pid"], signal.SIGKILL)
+        self.assertTrue(harness.wait_until(lambda: sample(parse_prometheus(
+            http(self.url + "/metrics")[2]), "sonos_bridge_worker_restarts_total",
+            worker="discoveryd") == 1, 15))
+
+    def bridge_under_test(self):
+        return self._bridge
+
+    def start_bridge(self, broker, **kw):
+        self._bridge = super().start_bridge(broker, **kw)
+        return self._bridge
+
+    def test_page_off(self):
+        self.start_rooms(rooms=(("127.0.0.2", "Kitchen"),), extra={"status_page": 0})
+        self.assertEqual(http(self.url + "/")[0], 404)
+        self.assertEqual(self.post_form({"room": "kitchen", "text": "x"})[0], 405)
+        self.assertEqual(http(self.url + "/metrics")[0], 200)
+
+    def test_in_headless_chromium(self):
+        """A real browser: the page renders (screenshot), shows workers, rooms and the last
+        announcement; its form sends a test announcement that is played."""
+        tmp = tempfile.mkdtemp(prefix="sbchrome")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        self.start_rooms()
+        self.assertEqual(self.announce("living-room", "the mail has arrived", "c-1")["status"],
+                         "done")
+        self.page_until(r'<td>c-1</td>.*<td class="ok">done</td>')
+        browser = WebDriver(tmp)
+        self.addCleanup(browser.close)
+        browser.get(self.url + "/")
+        self.assertEqual(browser.s("GET", "/title"), "sonos-bridge")
+        workers = [t.split()[0] for t in browser.texts("tr.worker")]
+        self.assertEqual(sorted(workers), sorted(WORKERS))
+        rooms = [t.split("\t")[0].split(" ")[0] for t in browser.texts("tr.speaker")]
+        self.assertIn("Kitchen", " ".join(browser.texts("tr.speaker")))
+        self.assertIn("Living Room", " ".join(browser.texts("tr.speaker")))
+        last = browser.texts("tr.announcement")[0]
+        self.assertIn("the mail has arrived", last)
+        self.assertIn("done", last)
+        shot = os.path.join(tmp, "status-page.png")
+        browser.screenshot(shot)
+        with open(shot, "rb") as f:
+            png = f.read()
+        self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+        self.assertGreater(len(png), 10000, "a blank page?")
+        # The form, as a user fills it.
+        mark = self.mq.mark()
+        select = browser.find("select[name=room]")
+        browser.s("POST", "/element/%s/click" % browser.find("option[value=kitchen]"))
+        text = browser.find("input[name=text]")
+        browser.s("POST", "/element/%s/clear" % text)
+        browser.s("POST", "/element/%s/value" % text, {"text": "sent from chromium"})
+        browser.s("POST", "/element/%s/click" % browser.find("button[type=submit]"))
+        self.assertTrue(harness.wait_until(lambda: "sent=web-" in browser.s("GET", "/url"), 10))
+        ev = self.mq.wait_event(lambda e: e.get("id", "").startswith("web-") and
+                                e["status"] == "done", 60, after=mark)
+        self.assertIsNotNone(ev, self.mq.events(after=mark))
+        self.assertEqual(ev["speaker"], "Kitchen")
+        self.page_until(r'sent from chromium</td><td class="ok">done')
+        browser.get(self.url + "/")
+        self.assertIn("sent from chromium", browser.texts("tr.announcement")[0])
+        browser.screenshot(os.path.join(tmp, "after-form.png"))
+        self.assertTrue(select and rooms)
 
 
 if __name__ == "__main__":

@@ -152,6 +152,50 @@ class GenaTest(harness.E2ETestCase):
         set_volume(sp, 23)
         self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 23, 5, mark))
 
+    def test_reboot_subscribes_again(self):
+        self.start()
+        sp = self.kitchen
+        old = self.wait_subscribed(sp)
+        boot = sp.bootseq
+        since = time.time()
+        sp.stop()  # a reboot: the player forgets its subscriptions, BOOTSEQ goes up
+        sp.start()
+        self.assertGreater(sp.bootseq, boot)
+        new = self.wait_subscribed(sp, 20)
+        for svc in SERVICES:
+            self.assertNotEqual(new[svc], old[svc])
+            fresh = [r for r in sp.actions_named("SUBSCRIBE") if r["t"] >= since and
+                     r["args"]["SID"] == new[svc]]
+            self.assertTrue(fresh and not fresh[0]["renewal"], fresh)
+        mark = self.mq.mark()
+        set_volume(sp, 31)
+        self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 31, 5, mark))
+
+    def test_subscription_dropped_silently_is_found_by_the_minute_poll(self):
+        """The speaker drops the subscription without a reboot: no event comes, so the
+        once-a-minute poll brings the change, sees that no event reported it, and renews; the
+        412 leads to a fresh subscription. Takes a minute."""
+        self.start()
+        sp = self.kitchen
+        old = self.wait_subscribed(sp)
+        since = time.time()
+        sp.gena_forget()
+        mark = self.mq.mark()
+        set_volume(sp, 66)
+        doc = self.wait_state(lambda d: d.get("volume") == 66, 80, mark)
+        self.assertIsNotNone(doc, "the minute poll did not bring the change")
+        self.assertGreater(time.time() - since, 30, "came too early for a poll: an event?")
+        for svc in SERVICES:  # both are checked: a speaker that lost one lost both
+            refused = sp.wait_for(lambda r: r.get("action") == "SUBSCRIBE" and r.get("renewal")
+                                  and r["status"] == 412 and r["args"]["SID"] == old[svc],
+                                  10, since)
+            self.assertIsNotNone(refused, "no renewal of %s after the poll" % svc)
+        new = self.wait_subscribed(sp, 10)
+        self.assertNotEqual(new, old)
+        mark = self.mq.mark()
+        set_volume(sp, 67)
+        self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 67, 5, mark))
+
     def test_lost_notifies_fall_back_to_polling(self):
         self.broker = self.start_broker()
         self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
