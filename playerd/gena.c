@@ -8,6 +8,7 @@
 #include "livestate.h"
 #include "log.h"
 #include "soap.h"
+#include "strbuf.h"
 #include "util.h"
 
 #include <errno.h>
@@ -590,6 +591,27 @@ gena_poll_due(const struct msg_speaker *sp, const struct msg_speaker *co)
 		return 1;
 	}
 	return 0;
+}
+
+void
+gena_health_facts(struct strbuf *out)
+{
+	uint64_t now = util_mono_ms();
+	int subs = 0, live = 0, silent = 0, failing = 0;
+
+	for (int i = 0; i < GENA_SUBS_MAX; i++) {
+		const struct gena_sub *s = &G.subs[i];
+
+		if (!s->used || s->gone)
+			continue;
+		subs++;
+		live += gena_live(s, now);
+		silent += s->sid[0] != '\0' && s->event_ms == 0 && now - s->sid_ms >= GENA_SILENT_MS;
+		failing += s->sid[0] == '\0' && s->failures > 0;
+	}
+	strbuf_printf(out, ",\"events\":{\"subscriptions\":%d,\"live\":%d,\"silent\":%d,"
+			   "\"failing\":%d}",
+		      subs, live, silent, failing);
 }
 
 void

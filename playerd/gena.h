@@ -32,6 +32,10 @@ void gena_notify(const struct msg_gena_notify *m);
  * arrive, once per GENA_LIVE_POLL_MS while they do. */
 int gena_poll_due(const struct msg_speaker *sp, const struct msg_speaker *co);
 
+struct strbuf;
+/* Health facts: `,"events":{...}` (subscriptions, live, silent, failing) appended to out. */
+void gena_health_facts(struct strbuf *out);
+
 /* Stop renewing; unsubscribe everything, bounded in time (the loop runs the jobs out). */
 void gena_stop(void);
 

@@ -630,5 +630,7 @@ player_health_facts(void *ctx, struct strbuf *out)
 		strbuf_printf(out, ",\"queued\":%d,\"busy\":%s}", queued, q->busy ? "true" : "false");
 		first = 0;
 	}
-	strbuf_printf(out, "],\"stopping\":%s}", P.stopping ? "true" : "false");
+	strbuf_printf(out, "],\"stopping\":%s", P.stopping ? "true" : "false");
+	gena_health_facts(out);
+	strbuf_puts(out, "}");
 }
