@@ -86,26 +86,13 @@ trim(const char **s, size_t *len)
 int
 request_target_valid(const char *s, size_t len)
 {
+	/* Any room name a user may type: "kitchen", "Living Room", "living-room", a UUID in any
+	 * case. playerd compares slugs, so they all find the same speaker. */
 	if (len == 0 || len >= MSG_TARGET_MAX || !util_utf8_valid(s, len))
 		return 0;
-	if (len == 3 && memcmp(s, "all", 3) == 0)
-		return 1;
-	if (len > 7 && memcmp(s, "RINCON_", 7) == 0) {
-		for (size_t i = 7; i < len; i++)
-			if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F') ||
-			      (s[i] >= 'a' && s[i] <= 'f')))
-				return 0;
-		return 1;
-	}
-	/* A slug as util_slug makes it: [a-z0-9-] and non-ASCII UTF-8, no '-' at either end. */
-	if (s[0] == '-' || s[len - 1] == '-')
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c >= 0x80))
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return 0;
-	}
 	return 1;
 }
 

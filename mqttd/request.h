@@ -35,7 +35,8 @@ struct request_result {
 int request_topic_parse(const char *base, const char *topic, char target[MSG_TARGET_MAX],
 			enum request_kind *kind);
 
-/* 1 if s is a valid target level: "all", a room slug or a speaker UUID. */
+/* 1 if s is a usable target level: "all", a room name or slug, or a speaker UUID (any case):
+ * 1 to MSG_TARGET_MAX-1 bytes of UTF-8 without control characters. */
 int request_target_valid(const char *s, size_t len);
 
 /* 1 if id is usable as a request id: 1..MSG_ID_MAX-1 bytes, valid UTF-8, no control

@@ -120,6 +120,15 @@ copy_value(const struct soap_result *r, const char *name, char *out, size_t size
 }
 
 static int
+set_mute(const struct msg_speaker *sp, int mute, char *err, size_t errlen)
+{
+	struct soap_arg args[] = {{"InstanceID", "0"}, {"Channel", "Master"},
+				  {"DesiredMute", mute ? "1" : "0"}};
+
+	return sonos_call(sp, SOAP_RENDERING, "SetMute", args, 3, NULL, err, errlen);
+}
+
+static int
 set_volume(const struct msg_speaker *sp, int volume, char *err, size_t errlen)
 {
 	char v[16];
@@ -230,6 +239,10 @@ prepare(struct announcement *a, struct snapshot *s)
 	for (int i = 0; i < a->nmembers; i++) {
 		const struct msg_speaker *m = &a->members[i];
 
+		/* An announcement is meant to be heard: a muted member is unmuted until after. */
+		if (s->members[i].have_mute && s->members[i].mute &&
+		    set_mute(m, 0, err, sizeof(err)) != 0)
+			log_warnx("%s: not unmuted for the announcement: %s", m->room, err);
 		if (a->req->has_volume && s->members[i].output_fixed)
 			log_info("%s: fixed volume output; announcing at its level", m->room);
 		if (changes_volume(a, s, i) &&
@@ -366,10 +379,14 @@ restore(struct announcement *a, const struct snapshot *s)
 				log_warnx("%s: position not restored: %s", sp->room, err);
 		}
 	}
-	for (int i = 0; i < a->nmembers; i++)
+	for (int i = 0; i < a->nmembers; i++) {
 		if (changes_volume(a, s, i) && s->members[i].have_volume &&
 		    set_volume(&a->members[i], s->members[i].volume, err, sizeof(err)) != 0)
 			log_warnx("%s: volume not restored: %s", a->members[i].room, err);
+		if (s->members[i].have_mute && s->members[i].mute &&
+		    set_mute(&a->members[i], 1, err, sizeof(err)) != 0)
+			log_warnx("%s: mute not restored: %s", a->members[i].room, err);
+	}
 	/* A group member follows its coordinator once rejoined: no Play of its own. */
 	if (s->have_media && s->kind != SOURCE_NONE && s->kind != SOURCE_GROUP && was_playing(s) &&
 	    problems[0] == '\0' &&

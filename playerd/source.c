@@ -43,12 +43,15 @@ source_kind_name(enum source_kind kind)
 int
 player_resolve(const struct msg_speaker *table, int count, const char *target)
 {
-	char slug[MSG_TARGET_MAX];
+	char slug[MSG_TARGET_MAX], want[MSG_TARGET_MAX];
 
+	/* "Living Room", "living room" and "living-room" all name the same room. */
+	if (util_slug(target, want, sizeof(want)) <= 0)
+		return -1;
 	for (int i = 0; i < count; i++) {
 		if (strcasecmp(table[i].uuid, target) == 0)
 			return i;
-		if (util_slug(table[i].room, slug, sizeof(slug)) > 0 && strcmp(slug, target) == 0)
+		if (util_slug(table[i].room, slug, sizeof(slug)) > 0 && strcmp(slug, want) == 0)
 			return i;
 	}
 	return -1;

@@ -114,6 +114,16 @@ class AnnounceTest(harness.E2ETestCase):
             self.assertGreater(clip["duration_s"], 0.5, clip)
         self.assertEqual(len({c["url"] for c in fetches}), len(texts), "one clip per text")
 
+    def test_room_as_typed(self):
+        living = self.start_speaker(LIVING_IP, "Living Room")
+        self.start_online()
+        for rid, room in (("t1", "Living Room"), ("t2", "LIVING-ROOM"),
+                          ("t3", living.uuid.lower())):
+            final, _ = self.announce("sonos/%s/tts" % room,
+                                     '{"id": "%s", "text": "hello"}' % rid, rid)
+            self.assertEqual(final["status"], "done", (room, final))
+            self.assertEqual(final["speaker"], "Living Room")
+
     def test_text_too_long_is_rejected(self):
         self.start_speaker(KITCHEN_IP, "Kitchen")
         self.start_online(extra={"max_text_length": 50})
@@ -282,6 +292,18 @@ class RestoreTest(harness.E2ETestCase):
         self.assertEqual(sp.actions_named("SetVolume"), [])
         self.assertEqual(sp.transport_state, "PLAYING")
         self.assertEqual(sp.snapshot()["track"], 2)
+
+    def test_muted_speaker_is_heard_then_muted_again(self):
+        sp = self.kitchen
+        sp.set_volume(mute=1)
+        ev = self.say("mu1")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual([a["args"]["DesiredMute"] for a in sp.actions_named("SetMute")],
+                         ["0", "1"])
+        unmute = sp.actions_named("SetMute")[0]["t"]
+        play = sp.actions_named("Play")[0]["t"]
+        self.assertLess(unmute, play, "unmuted before the announcement played")
+        self.assertEqual(sp.mute, 1)
 
     def test_line_in_restored_without_metadata_or_seek(self):
         sp = self.kitchen

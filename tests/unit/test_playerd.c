@@ -159,7 +159,11 @@ test_sources_and_targets(void)
 	CHECK_INT(player_resolve(t, 2, "kitchen"), 1);
 	CHECK_INT(player_resolve(t, 2, "living-room"), 0);
 	CHECK_INT(player_resolve(t, 2, "rincon_a"), 0);
-	CHECK_INT(player_resolve(t, 2, "Kitchen"), -1); /* slugs are lower case */
+	CHECK_INT(player_resolve(t, 2, "Kitchen"), 1);
+	CHECK_INT(player_resolve(t, 2, "Living Room"), 0);
+	CHECK_INT(player_resolve(t, 2, "LIVING_ROOM"), 0);
+	CHECK_INT(player_resolve(t, 2, "RINCON_b"), 1);
+	CHECK_INT(player_resolve(t, 2, "--"), -1);
 	CHECK_INT(player_resolve(t, 2, "garage"), -1);
 }
 
