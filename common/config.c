@@ -92,7 +92,7 @@ config_defaults(struct config *cfg)
 	cfg->request_expiry_s = 300;
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->search_interval_s = 60;
-	cfg->restart_intensity = 10;
+	cfg->restart_intensity = 5;
 	cfg->restart_period_s = 60;
 	cfg->restart_stable_s = 10;
 	cfg->state_poll_ms = 5000;

@@ -11,8 +11,17 @@ restart_policy_defaults(struct restart_policy *p)
 	p->stable_ms = 10000;
 	p->min_delay_ms = 1000;
 	p->max_delay_ms = 30000;
-	p->intensity = 10;
+	p->intensity = 5;
 	p->period_ms = 60000;
+}
+
+void
+restart_policy_from_config(struct restart_policy *p, const struct config *cfg)
+{
+	restart_policy_defaults(p);
+	p->intensity = (unsigned)cfg->restart_intensity;
+	p->period_ms = (uint64_t)cfg->restart_period_s * 1000;
+	p->stable_ms = (uint64_t)cfg->restart_stable_s * 1000;
 }
 
 uint64_t

@@ -24,6 +24,9 @@ struct restart_history {
 
 void restart_policy_defaults(struct restart_policy *p);
 
+/* The defaults with what the configuration sets (intensity, period, stable time). */
+void restart_policy_from_config(struct restart_policy *p, const struct config *cfg);
+
 /* Delay before restarting a worker that ran for uptime_ms, given the delay used last time
  * (0 if none). A worker that had been up for stable_ms restarts at once. */
 uint64_t restart_delay(const struct restart_policy *p, uint64_t uptime_ms, uint64_t prev_delay_ms);

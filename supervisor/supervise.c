@@ -102,15 +102,6 @@ static void worker_kill(struct worker *w, const char *why);
 static void supervise_stop(int status, const char *reason);
 static void notify_service(void);
 
-static void
-policy_from_config(struct restart_policy *p, const struct config *cfg)
-{
-	restart_policy_defaults(p);
-	p->intensity = (unsigned)cfg->restart_intensity;
-	p->period_ms = (uint64_t)cfg->restart_period_s * 1000;
-	p->stable_ms = (uint64_t)cfg->restart_stable_s * 1000;
-}
-
 /* Workers live next to the sonos-bridge executable (build tree, bare install into one bin
  * directory), else in ../libexec/sonos-bridge from it (an installed tree wherever it was
  * unpacked: a DESTDIR, an image root), else in the libexec directory chosen at build time. */
@@ -833,7 +824,7 @@ supervise_reload(void)
 	msg_strlcpy(cfg.runtime_dir, sup.cfg.runtime_dir, sizeof(cfg.runtime_dir));
 	sup.cfg = cfg;
 	log_set_level((enum log_level)cfg.log_level);
-	policy_from_config(&sup.policy, &cfg);
+	restart_policy_from_config(&sup.policy, &cfg);
 	log_info("SIGHUP: configuration reloaded; %s", mask ? "restarting the workers it concerns"
 							 : "no worker concerned");
 	for (size_t i = 0; i < NWORKERS; i++) {
@@ -868,7 +859,7 @@ supervise(const struct config *cfg, int nargs, char **args)
 	sup.cfg = *cfg;
 	sup.started_ms = util_mono_ms();
 	sup.started_wall_ms = util_now_ms();
-	policy_from_config(&sup.policy, cfg);
+	restart_policy_from_config(&sup.policy, cfg);
 	if ((sup.argv = calloc((size_t)nargs + 2, sizeof(char *))) == NULL)
 		fatal("calloc");
 	for (int i = 0; i < nargs; i++)

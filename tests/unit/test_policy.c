@@ -8,6 +8,29 @@
 
 #include <stdlib.h>
 
+/* With the default configuration, a worker that dies at once every time must make the bridge
+ * give up (exit 3) within a few minutes: the doubling delay must not outgrow the window. */
+static void
+test_crash_loop_gives_up(void)
+{
+	struct restart_policy p;
+	struct restart_history h = {0};
+	struct config cfg;
+	uint64_t now = 0, delay = 0;
+	int gave_up = 0;
+
+	config_defaults(&cfg);
+	restart_policy_from_config(&p, &cfg);
+	for (int i = 0; i < 100 && !gave_up; i++) {
+		now += 50; /* it ran 50 ms */
+		gave_up = restart_record(&p, &h, now);
+		delay = restart_delay(&p, 50, delay);
+		now += delay;
+	}
+	CHECK(gave_up);
+	CHECK(now < 5 * 60 * 1000);
+}
+
 static void
 test_restart(void)
 {
@@ -175,6 +198,7 @@ int
 main(void)
 {
 	test_restart();
+	test_crash_loop_gives_up();
 	test_reload();
 	test_verdict();
 	test_duration();
