@@ -4,6 +4,7 @@
 #include "bus.h"
 #include "didl.h"
 #include "log.h"
+#include "rescue.h"
 #include "sonos.h"
 #include "util.h"
 
@@ -506,6 +507,7 @@ announce_run(struct announcement *a)
 	}
 	if (snapshot_take(a, &snap) < 0)
 		return;
+	rescue_save(a, &snap);
 	prepare(a, &snap);
 	play_chime(a);
 	if (a->status == EVENT_DONE && play_clip(a, url, mime) == 0) {
@@ -515,4 +517,16 @@ announce_run(struct announcement *a)
 		wait_end(a, a->duration_ms);
 	}
 	restore(a, &snap);
+	rescue_drop(a);
+}
+
+void
+rescue_run(struct announcement *a)
+{
+	a->status = EVENT_DONE;
+	a->error[0] = '\0';
+	log_info("%s: restoring what played before an announcement a crashed playerd left "
+		 "unfinished", a->coordinator.room);
+	restore(a, a->rescue);
+	rescue_drop(a);
 }

@@ -91,6 +91,7 @@ struct announcement {
 	struct command *cmd;           /* REQUEST_SET: the parsed command, else NULL */
 	char join_uuid[48];            /* REQUEST_SET with join: the coordinator to join */
 	struct announce_all *all;      /* grouped announcement to every speaker, else NULL */
+	struct snapshot *rescue;       /* a restore left over by a crashed playerd, else NULL */
 	/* outcome, written by the thread, read in the after-work callback */
 	uint8_t status;                /* EVENT_DONE, EVENT_FAILED, EVENT_EXPIRED */
 	uint32_t duration_ms;

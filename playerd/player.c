@@ -3,6 +3,7 @@
 #include "player.h"
 #include "bus.h"
 #include "dedup.h"
+#include "rescue.h"
 #include "gena.h"
 #include "health.h"
 #include "livestate.h"
@@ -56,6 +57,8 @@ static struct {
 	struct bus_reader inbox_reader, speakers_reader;
 	uv_timer_t pending_timer;
 	uv_timer_t state_timer;
+	struct rescue *rescues;  /* snapshots a crashed playerd left, until their group is known */
+	int nrescues;
 	struct state_poller pollers[MSG_SPEAKERS_MAX];
 	int npollers;
 	struct msg_speaker table[MSG_SPEAKERS_MAX];
@@ -91,7 +94,9 @@ work_cb(uv_work_t *w)
 {
 	struct announcement *a = w->data;
 
-	if (a->cmd != NULL)
+	if (a->rescue != NULL)
+		rescue_run(a);
+	else if (a->cmd != NULL)
 		control_run(a);
 	else
 		announce_run(a);
@@ -100,6 +105,7 @@ work_cb(uv_work_t *w)
 static void
 announcement_free(struct announcement *a)
 {
+	free(a->rescue);
 	free(a->all);
 	free(a->cmd);
 	free(a->req);
@@ -118,7 +124,8 @@ after_work_cb(uv_work_t *w, int status)
 	}
 	log_info("request %s on %s: %s%s%s", a->req->id, a->speaker.room,
 		 event_status_name(a->status), a->error[0] ? ": " : "", a->error);
-	dedup_finished(a); /* records the outcome, then sends its terminal event */
+	if (a->rescue == NULL)
+		dedup_finished(a); /* records the outcome, then sends its terminal event */
 	q->busy = 0;
 	/* What a command or an announcement changed shows in the state at once. */
 	for (int i = 0; i < a->nmembers; i++)
@@ -139,7 +146,7 @@ queue_run_next(struct speaker_queue *q)
 		q->tail = NULL;
 	q->busy = 1;
 	a->work.data = a;
-	if (dedup_started(a) < 0) {
+	if (a->rescue == NULL && dedup_started(a) < 0) {
 		after_work_cb(&a->work, 0);
 		return;
 	}
@@ -427,6 +434,53 @@ inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	}
 }
 
+/* Queue the restore of every kept snapshot whose coordinator is in the table, with the
+ * addresses the table has now. */
+static void
+rescue_queue(void)
+{
+	for (int r = 0; r < P.nrescues; r++) {
+		struct rescue *k = &P.rescues[r];
+		struct announcement *a;
+		struct speaker_queue *q;
+		int i = -1;
+
+		if (k->nmembers == 0)
+			continue; /* queued already */
+		for (int j = 0; j < P.count && i < 0; j++)
+			if (strcmp(P.table[j].uuid, k->coordinator.uuid) == 0)
+				i = j;
+		if (i < 0 || (q = queue_get(k->coordinator.uuid)) == NULL ||
+		    (a = calloc(1, sizeof(*a))) == NULL)
+			continue;
+		if ((a->req = malloc(sizeof(*a->req))) == NULL ||
+		    (a->rescue = malloc(sizeof(*a->rescue))) == NULL) {
+			announcement_free(a);
+			continue;
+		}
+		*a->req = k->req;
+		*a->rescue = k->snap;
+		a->ctx = &P.ctx;
+		a->queue = q;
+		a->speaker = a->coordinator = P.table[i];
+		a->nmembers = k->nmembers;
+		for (int m = 0; m < k->nmembers; m++) {
+			a->members[m] = k->members[m];
+			for (int j = 0; j < P.count; j++)
+				if (strcmp(P.table[j].uuid, k->members[m].uuid) == 0)
+					a->members[m] = P.table[j];
+		}
+		k->nmembers = 0;
+		log_info("%s: an announcement was cut short by a crash; restoring", a->speaker.room);
+		if (q->tail != NULL)
+			q->tail->next = a;
+		else
+			q->head = a;
+		q->tail = a;
+		queue_run_next(q);
+	}
+}
+
 static void
 speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 {
@@ -443,6 +497,7 @@ speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	P.count = (int)t->count;
 	P.have_table = 1;
 	gena_speakers(P.table, P.count);
+	rescue_queue();  /* before waiting requests: the speaker is put back first */
 	if (P.pending != NULL)
 		pending_check();
 }
@@ -545,6 +600,8 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 		return -1;
 	}
 	dedup_open(cfg->state_dir, P.ctx.events, announce_event); /* failure: logged, runs on */
+	if ((P.rescues = calloc(ALL_GROUPS_MAX, sizeof(*P.rescues))) != NULL)
+		P.nrescues = rescue_load_all(cfg->state_dir, P.rescues, ALL_GROUPS_MAX);
 	if (bus_reader_start(&P.inbox_reader, loop, P.inbox, "inbox", inbox_cb, NULL) < 0 ||
 	    bus_reader_start(&P.speakers_reader, loop, P.speakers, "speakers", speakers_cb,
 			     NULL) < 0)
@@ -597,6 +654,7 @@ player_close(void)
 	nng_close(P.speakers);
 	nng_close(P.to_discoveryd);
 	dedup_close();
+	free(P.rescues);
 	nng_close(P.ctx.events);
 	nng_close(P.ctx.httpd);
 }

@@ -4,6 +4,8 @@ Real mosquitto, real espeak-ng speech, real HTTP, emulated speakers that speak t
 on 127.0.0.2 and 127.0.0.3 (port 1400), discovered by real SSDP on loopback."""
 
 import json
+import os
+import signal
 import time
 import unittest
 
@@ -342,6 +344,37 @@ class RestoreTest(harness.E2ETestCase):
         ev = self.say("cq2")
         self.assertEqual(ev["status"], "done", ev)
         self.assertEqual(ev.get("error", ""), "")
+
+
+class CrashTest(harness.E2ETestCase):
+
+    def test_playerd_killed_mid_announcement_music_comes_back(self):
+        broker = self.start_broker()
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
+        sp = self.start_speaker(KITCHEN_IP, "Kitchen")
+        radio = "x-sonosapi-stream:s17488?sid=254&flags=8224&sn=0"
+        sp.set_media(radio, metadata="")
+        sp.set_transport_state("PLAYING")
+        bridge = self.start_bridge(broker)
+        mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        mq.publish("sonos/kitchen/tts", json.dumps({
+            "id": "long", "text": "This is a long announcement that takes several seconds to "
+            "say, so that the player process can be killed while it plays."}))
+        sp.wait_for(lambda r: r["action"] == "fetch" and r["valid"], 20)
+        playerd = [pid for pid in bridge.worker_pids()
+                   if open("/proc/%d/comm" % pid).read().strip() == "sb-playerd"]
+        self.assertEqual(len(playerd), 1)
+        os.kill(playerd[0], signal.SIGKILL)
+        # The restarted playerd finds the snapshot on disk and puts the radio back.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (
+                sp.current_uri == radio and sp.transport_state == "PLAYING"):
+            time.sleep(0.1)
+        self.assertEqual(sp.current_uri, radio)
+        self.assertEqual(sp.transport_state, "PLAYING")
+        ev = mq.wait_event(lambda e: e.get("id") == "long" and
+                           e["status"] in ("done", "failed"), 30)
+        self.assertIsNotNone(ev, "the request still ends with one terminal event")
 
 
 class GroupTest(harness.E2ETestCase):
