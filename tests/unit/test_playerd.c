@@ -3,6 +3,7 @@
 #include "check.h"
 #include "didl.h"
 #include "player.h"
+#include "rescue.h"
 #include "soap.h"
 
 #include <stdio.h>
@@ -167,6 +168,38 @@ test_sources_and_targets(void)
 	CHECK_INT(player_resolve(t, 2, "garage"), -1);
 }
 
+static void
+test_rescue_file(void)
+{
+	static struct rescue r, back;
+	static unsigned char buf[sizeof(struct rescue) + 64];
+	size_t n;
+
+	memset(&r, 0, sizeof(r));
+	strcpy(r.req.id, "door-1");
+	r.req.has_volume = 1;
+	strcpy(r.coordinator.uuid, "RINCON_A");
+	r.nmembers = 1;
+	r.members[0] = r.coordinator;
+	strcpy(r.snap.uri, "x-rincon-queue:RINCON_A#0");
+	r.snap.kind = SOURCE_QUEUE;
+	r.snap.track = 3;
+	n = rescue_encode(&r, buf, sizeof(buf));
+	CHECK(n > sizeof(r));
+	CHECK_INT(rescue_decode(buf, n, &back), 0);
+	CHECK_STR(back.req.id, "door-1");
+	CHECK_STR(back.snap.uri, "x-rincon-queue:RINCON_A#0");
+	CHECK_INT(back.snap.track, 3);
+	CHECK_INT(rescue_decode(buf, n - 1, &back), -1);        /* torn write */
+	buf[0] ^= 1;
+	CHECK_INT(rescue_decode(buf, n, &back), -1);            /* not ours */
+	buf[0] ^= 1;
+	r.nmembers = GROUP_MAX + 1;
+	rescue_encode(&r, buf, sizeof(buf));
+	CHECK_INT(rescue_decode(buf, n, &back), -1);            /* hostile count */
+	CHECK_INT(rescue_encode(&r, buf, 10), 0);
+}
+
 int
 main(void)
 {
@@ -174,5 +207,6 @@ main(void)
 	test_parse_capture();
 	test_fault();
 	test_sources_and_targets();
+	test_rescue_file();
 	CHECK_DONE();
 }
