@@ -96,7 +96,7 @@ gena_number(const char *s, unsigned long long max, unsigned long long *out)
 
 int
 gena_notify_begin(const struct http_request *req, const char *head, size_t head_len,
-		  struct msg_gena_notify **out)
+                  struct msg_gena_notify **out)
 {
 	struct msg_gena_notify m;
 	char value[32];
@@ -152,7 +152,7 @@ gena_notify_send(const struct msg_gena_notify *m)
 		return 503;
 	}
 	log_debug("NOTIFY %s/%s %s seq %u, %u bytes", m->uuid, m->service, m->sid, m->seq,
-		  m->body_len);
+	          m->body_len);
 	return 200;
 }
 

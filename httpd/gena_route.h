@@ -20,7 +20,7 @@ int gena_route(const struct http_request *req);
  * SEQ, empty body), 411 (no Content-Length), 412 (no SID, or NT/NTS not a propchange),
  * 413 (body above MSG_GENA_BODY_MAX), 500 (out of memory). */
 int gena_notify_begin(const struct http_request *req, const char *head, size_t head_len,
-		      struct msg_gena_notify **out);
+                      struct msg_gena_notify **out);
 
 /* Dial playerd's inbox. Returns 0 or a negative nng error. */
 int gena_route_start(const char *rundir);

@@ -20,14 +20,14 @@
 #include <libxml/parser.h>
 
 #define GENA_TICK_MS 1000
-#define GENA_IO_TIMEOUT_MS 3000   /* one SUBSCRIBE, renewal or UNSUBSCRIBE */
-#define GENA_STOP_WINDOW_MS 2000  /* unsubscribing at stop ends after this */
+#define GENA_IO_TIMEOUT_MS 3000  /* one SUBSCRIBE, renewal or UNSUBSCRIBE */
+#define GENA_STOP_WINDOW_MS 2000 /* unsubscribing at stop ends after this */
 #define GENA_JOBS_MAX 4
 #define GENA_RETRY_MAX_MS 60000
 #define GENA_SUBS_MAX (2 * MSG_SPEAKERS_MAX)
-#define GENA_STRAYS 8             /* unknown SIDs already unsubscribed, remembered */
-#define GENA_WARN_EVERY_MS 60000  /* malformed events: one warning per subscription per minute */
-#define GENA_REORDER_WINDOW 16    /* an event this far behind the last one is a late one */
+#define GENA_STRAYS 8            /* unknown SIDs already unsubscribed, remembered */
+#define GENA_WARN_EVERY_MS 60000 /* malformed events: one warning per subscription per minute */
+#define GENA_REORDER_WINDOW 16   /* an event this far behind the last one is a late one */
 
 enum gena_op { GENA_SUBSCRIBE, GENA_RENEW, GENA_UNSUBSCRIBE };
 
@@ -36,24 +36,24 @@ struct gena_sub {
 	int used;
 	char uuid[48];
 	char room[64];
-	enum soap_service svc;  /* SOAP_AVTRANSPORT or SOAP_RENDERING */
-	char ip[46];            /* where it is (or is to be) subscribed */
+	enum soap_service svc; /* SOAP_AVTRANSPORT or SOAP_RENDERING */
+	char ip[46];           /* where it is (or is to be) subscribed */
 	uint16_t port;
 	uint32_t bootseq;
-	char sid[128];          /* "" when not subscribed */
-	char callback[256];     /* the URL the speaker was given */
-	uint64_t sid_ms;        /* when sid was granted (util_mono_ms) */
+	char sid[128];      /* "" when not subscribed */
+	char callback[256]; /* the URL the speaker was given */
+	uint64_t sid_ms;    /* when sid was granted (util_mono_ms) */
 	uint64_t renew_ms, expires_ms;
-	uint64_t event_ms;      /* last NOTIFY for sid; 0: none yet */
-	uint32_t seq;           /* SEQ of that NOTIFY */
-	uint64_t retry_ms;      /* no SUBSCRIBE before this */
-	int failures;           /* in a row, for the backoff */
-	int busy;               /* an exchange is in flight */
-	int moved;              /* the speaker moved or rebooted while busy */
-	int gone;               /* the speaker left the table */
-	int warned;             /* said once that no event came */
-	uint64_t malformed_ms;  /* last warning about a malformed event */
-	uint64_t poll_ms;       /* last poll decided for this speaker (RenderingControl sub) */
+	uint64_t event_ms;     /* last NOTIFY for sid; 0: none yet */
+	uint32_t seq;          /* SEQ of that NOTIFY */
+	uint64_t retry_ms;     /* no SUBSCRIBE before this */
+	int failures;          /* in a row, for the backoff */
+	int busy;              /* an exchange is in flight */
+	int moved;             /* the speaker moved or rebooted while busy */
+	int gone;              /* the speaker left the table */
+	int warned;            /* said once that no event came */
+	uint64_t malformed_ms; /* last warning about a malformed event */
+	uint64_t poll_ms;      /* last poll decided for this speaker (RenderingControl sub) */
 	struct msg_gena_notify *early; /* a NOTIFY that beat its SUBSCRIBE answer */
 };
 
@@ -68,10 +68,10 @@ struct gena_job {
 	uint16_t port;
 	char sid[128];
 	char callback[256];
-	uint64_t not_after_ms;  /* 0, or skip the exchange after this (stopping) */
+	uint64_t not_after_ms; /* 0, or skip the exchange after this (stopping) */
 	/* Results. */
-	int rv;                 /* 0, or a negative errno */
-	int status;             /* HTTP status */
+	int rv;     /* 0, or a negative errno */
+	int status; /* HTTP status */
 	char new_sid[128];
 	int timeout_s;
 };
@@ -92,7 +92,7 @@ static const char *
 gena_event_path(enum soap_service svc)
 {
 	return svc == SOAP_AVTRANSPORT ? "/MediaRenderer/AVTransport/Event"
-				       : "/MediaRenderer/RenderingControl/Event";
+	                               : "/MediaRenderer/RenderingControl/Event";
 }
 
 /* "Second-N" (N >= 1) or "infinite"; anything else gives the default we asked for. */
@@ -141,7 +141,7 @@ gena_work_cb(uv_work_t *w)
 			headers[1] = h2;
 	}
 	j->rv = http_request(method, j->ip, j->port, gena_event_path(j->svc), headers, NULL, 0,
-			     timeout_ms, 4096, &resp);
+	                     timeout_ms, 4096, &resp);
 	if (j->rv < 0)
 		return;
 	j->status = resp.status;
@@ -159,7 +159,7 @@ static void gena_after_cb(uv_work_t *w, int status);
 /* Queue one exchange; sub (may be NULL) is busy until it ends. Returns 0 or -1. */
 static int
 gena_queue(struct gena_sub *sub, enum gena_op op, enum soap_service svc, const char *room,
-	   const char *ip, uint16_t port, const char *sid)
+           const char *ip, uint16_t port, const char *sid)
 {
 	struct gena_job *j = calloc(1, sizeof(*j));
 
@@ -198,7 +198,7 @@ gena_callback(struct gena_sub *s)
 	else if (util_route_source(s->ip, host, sizeof(host)) < 0)
 		return -1;
 	snprintf(s->callback, sizeof(s->callback), "http://%s:%d/gena/%s/%s", host,
-		 G.cfg->http_port, s->uuid, soap_service_name(s->svc));
+	         G.cfg->http_port, s->uuid, soap_service_name(s->svc));
 	return 0;
 }
 
@@ -233,10 +233,10 @@ gena_subscribed(struct gena_sub *s, struct gena_job *j, uint64_t now)
 		s->sid_ms = now;
 		s->event_ms = 0;
 		log_info("%s: %s events subscribed (%s, %d s) to %s", s->room,
-			 soap_service_name(s->svc), s->sid, j->timeout_s, s->callback);
+		         soap_service_name(s->svc), s->sid, j->timeout_s, s->callback);
 	} else {
 		log_debug("%s: %s subscription %s renewed for %d s", s->room,
-			  soap_service_name(s->svc), s->sid, j->timeout_s);
+		          soap_service_name(s->svc), s->sid, j->timeout_s);
 	}
 	s->failures = 0;
 	s->expires_ms = now + (uint64_t)j->timeout_s * 1000;
@@ -261,7 +261,7 @@ gena_failed(struct gena_sub *s, struct gena_job *j, uint64_t now)
 	if (j->op == GENA_RENEW && j->status == 412) {
 		/* The speaker no longer knows the SID (it rebooted or let it expire). */
 		log_info("%s: %s renewal of %s refused (412), subscribing again", s->room,
-			 soap_service_name(s->svc), s->sid);
+		         soap_service_name(s->svc), s->sid);
 		gena_drop(s);
 		s->retry_ms = now;
 		return;
@@ -269,16 +269,16 @@ gena_failed(struct gena_sub *s, struct gena_job *j, uint64_t now)
 	s->failures++;
 	if (j->op == GENA_RENEW) {
 		log_debug("%s: %s renewal of %s: %s", s->room, soap_service_name(s->svc), s->sid,
-			  why);
+		          why);
 		s->renew_ms = now + gena_backoff_ms(s->failures);
 		return;
 	}
 	if (s->failures == 1)
 		log_warnx("%s: %s events: SUBSCRIBE at %s: %s; polling meanwhile", s->room,
-			  soap_service_name(s->svc), s->ip, why);
+		          soap_service_name(s->svc), s->ip, why);
 	else
 		log_debug("%s: %s events: SUBSCRIBE: %s (%d in a row)", s->room,
-			  soap_service_name(s->svc), why, s->failures);
+		          soap_service_name(s->svc), why, s->failures);
 	s->retry_ms = now + gena_backoff_ms(s->failures);
 	free(s->early);
 	s->early = NULL;
@@ -291,12 +291,14 @@ gena_after_cb(uv_work_t *w, int status)
 	struct gena_sub *s = j->sub;
 	uint64_t now = util_mono_ms();
 	int ok = status == 0 && j->rv == 0 && j->status == 200 &&
-		 (j->op != GENA_SUBSCRIBE || j->new_sid[0] != '\0');
+	         (j->op != GENA_SUBSCRIBE || j->new_sid[0] != '\0');
 
 	G.jobs--;
 	if (j->op == GENA_UNSUBSCRIBE) {
 		log_debug("%s: %s UNSUBSCRIBE %s: %s", j->room, soap_service_name(j->svc), j->sid,
-			  j->rv < 0 ? strerror(-j->rv) : ok ? "done" : "refused");
+		          j->rv < 0 ? strerror(-j->rv)
+		          : ok      ? "done"
+		                    : "refused");
 		if (s != NULL)
 			s->busy = 0;
 		free(j);
@@ -307,7 +309,7 @@ gena_after_cb(uv_work_t *w, int status)
 		/* A SID granted to a speaker we no longer follow there: give it back. */
 		if (ok && j->op == GENA_SUBSCRIBE)
 			gena_queue(NULL, GENA_UNSUBSCRIBE, j->svc, j->room, j->ip, j->port,
-				   j->new_sid);
+			           j->new_sid);
 		if (s->moved && !G.stopping) {
 			s->moved = 0;
 			gena_drop(s);
@@ -352,8 +354,8 @@ gena_check_silent(struct gena_sub *s, uint64_t now)
 	if (other != NULL && other->warned)
 		return;
 	log_warnx("speaker %s never sent events to %s; check advertise_host (polling every %d ms "
-		  "instead)",
-		  s->room, s->callback, G.cfg->state_poll_ms);
+	          "instead)",
+	          s->room, s->callback, G.cfg->state_poll_ms);
 }
 
 static void
@@ -370,7 +372,7 @@ gena_tick_one(struct gena_sub *s, uint64_t now)
 	}
 	if (s->sid[0] != '\0' && now >= s->expires_ms) {
 		log_info("%s: %s subscription %s expired", s->room, soap_service_name(s->svc),
-			 s->sid);
+		         s->sid);
 		gena_drop(s);
 		s->retry_ms = now;
 	}
@@ -414,15 +416,15 @@ gena_stale(const char *uuid, enum soap_service svc)
 			continue;
 		if (s->svc == svc)
 			log_info("%s: a poll found a change no %s event reported: renewing to "
-				 "check the subscriptions",
-				 s->room, soap_service_name(svc));
+			         "check the subscriptions",
+			         s->room, soap_service_name(svc));
 		s->renew_ms = util_mono_ms();
 	}
 }
 
 int
 gena_start(uv_loop_t *loop, const struct config *cfg, nng_socket events,
-	   int (*group_busy)(const char *coordinator))
+           int (*group_busy)(const char *coordinator))
 {
 	G.loop = loop;
 	G.cfg = cfg;
@@ -459,13 +461,13 @@ gena_follow(const struct msg_speaker *sp, enum soap_service svc)
 	s->gone = 0;
 	/* A boot counter learnt for the first time (0 before the topology) is no reboot. */
 	moved = strcmp(s->ip, sp->ip) != 0 || s->port != sp->port ||
-		(s->bootseq != 0 && sp->bootseq != 0 && s->bootseq != sp->bootseq);
+	        (s->bootseq != 0 && sp->bootseq != 0 && s->bootseq != sp->bootseq);
 	if (sp->bootseq != 0 && s->bootseq == 0)
 		s->bootseq = sp->bootseq;
 	if (!moved)
 		return;
 	log_info("%s: %s:%u boot %u now (was %s:%u boot %u): subscribing again", sp->room, sp->ip,
-		 sp->port, sp->bootseq, s->ip, s->port, s->bootseq);
+	         sp->port, sp->bootseq, s->ip, s->port, s->bootseq);
 	if (s->sid[0] != '\0' && !s->busy)
 		gena_queue(NULL, GENA_UNSUBSCRIBE, svc, s->room, s->ip, s->port, s->sid);
 	if (s->busy)
@@ -505,7 +507,7 @@ gena_apply(struct gena_sub *s, const struct msg_gena_notify *m)
 	 * back is no reordering (a counter that wrapped, a speaker that started over). */
 	if (s->event_ms != 0 && m->seq <= s->seq && s->seq - m->seq < GENA_REORDER_WINDOW) {
 		log_debug("%s: %s event %u after %u: out of order, dropped", s->room,
-			  soap_service_name(s->svc), m->seq, s->seq);
+		          soap_service_name(s->svc), m->seq, s->seq);
 		return;
 	}
 	if (s->event_ms == 0 && s->warned)
@@ -513,18 +515,18 @@ gena_apply(struct gena_sub *s, const struct msg_gena_notify *m)
 	s->event_ms = now;
 	if (lastchange_parse(m->body, m->body_len, &lc, err, sizeof(err)) < 0) {
 		if (now - s->malformed_ms >= GENA_WARN_EVERY_MS || s->malformed_ms == 0)
-			log_warnx("%s: %s event %u dropped: %s", s->room,
-				  soap_service_name(s->svc), m->seq, err);
+			log_warnx("%s: %s event %u dropped: %s", s->room, soap_service_name(s->svc),
+			          m->seq, err);
 		else
-			log_debug("%s: %s event %u dropped: %s", s->room,
-				  soap_service_name(s->svc), m->seq, err);
+			log_debug("%s: %s event %u dropped: %s", s->room, soap_service_name(s->svc),
+			          m->seq, err);
 		s->malformed_ms = now;
 		return;
 	}
 	s->seq = m->seq;
 	log_debug("%s: %s event %u (%u bytes)%s%s", s->room, soap_service_name(s->svc), m->seq,
-		  m->body_len, lc.have & LC_TRANSPORT ? " transport " : "",
-		  lc.have & LC_TRANSPORT ? lc.transport : "");
+	          m->body_len, lc.have & LC_TRANSPORT ? " transport " : "",
+	          lc.have & LC_TRANSPORT ? lc.transport : "");
 	livestate_event(s->uuid, s->svc, &lc);
 }
 
@@ -538,7 +540,7 @@ gena_stray(struct gena_sub *s, const char *sid)
 	msg_strlcpy(G.strays[G.nstray], sid, sizeof(G.strays[0]));
 	G.nstray = (G.nstray + 1) % GENA_STRAYS;
 	log_debug("%s: %s event for unknown %s: unsubscribing it", s->room,
-		  soap_service_name(s->svc), sid);
+	          soap_service_name(s->svc), sid);
 	if (G.jobs < GENA_JOBS_MAX)
 		gena_queue(NULL, GENA_UNSUBSCRIBE, s->svc, s->room, s->ip, s->port, sid);
 }
@@ -606,12 +608,14 @@ gena_health_facts(struct strbuf *out)
 			continue;
 		subs++;
 		live += gena_live(s, now);
-		silent += s->sid[0] != '\0' && s->event_ms == 0 && now - s->sid_ms >= GENA_SILENT_MS;
+		silent +=
+		    s->sid[0] != '\0' && s->event_ms == 0 && now - s->sid_ms >= GENA_SILENT_MS;
 		failing += s->sid[0] == '\0' && s->failures > 0;
 	}
-	strbuf_printf(out, ",\"events\":{\"subscriptions\":%d,\"live\":%d,\"silent\":%d,"
-			   "\"failing\":%d}",
-		      subs, live, silent, failing);
+	strbuf_printf(out,
+	              ",\"events\":{\"subscriptions\":%d,\"live\":%d,\"silent\":%d,"
+	              "\"failing\":%d}",
+	              subs, live, silent, failing);
 }
 
 void

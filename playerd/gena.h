@@ -11,14 +11,14 @@
 #include "config.h"
 #include "msg.h"
 
-#define GENA_TIMEOUT_S 1800        /* subscription length asked for; speakers may grant less */
-#define GENA_SILENT_MS 10000       /* no event this long after subscribing: callback unreachable */
-#define GENA_LIVE_POLL_MS 60000    /* poll period of a speaker whose events arrive (position) */
+#define GENA_TIMEOUT_S 1800     /* subscription length asked for; speakers may grant less */
+#define GENA_SILENT_MS 10000    /* no event this long after subscribing: callback unreachable */
+#define GENA_LIVE_POLL_MS 60000 /* poll period of a speaker whose events arrive (position) */
 
 /* Start the subscriptions' timer and livestate (events: PUSH to mqttd; group_busy: see
  * livestate_start). Returns 0. */
 int gena_start(uv_loop_t *loop, const struct config *cfg, nng_socket events,
-	       int (*group_busy)(const char *coordinator));
+               int (*group_busy)(const char *coordinator));
 
 /* The speaker table changed: subscribe new speakers, renew at a new address or boot, drop
  * speakers that left. */

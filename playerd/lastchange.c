@@ -218,7 +218,7 @@ lc_event(const char *text, size_t len, struct lastchange *out, char *err, size_t
 	root = xmlDocGetRootElement(doc);
 	if (root == NULL || !lc_is(root, "Event")) {
 		snprintf(err, errlen, "LastChange holds <%.40s>, not <Event>",
-			 root != NULL ? (const char *)root->name : "");
+		         root != NULL ? (const char *)root->name : "");
 		xmlFreeDoc(doc);
 		return -1;
 	}
@@ -257,7 +257,7 @@ lastchange_parse(const char *body, size_t len, struct lastchange *out, char *err
 	root = xmlDocGetRootElement(doc);
 	if (root == NULL || !lc_is(root, "propertyset")) {
 		snprintf(err, errlen, "root <%.40s>, not <propertyset>",
-			 root != NULL ? (const char *)root->name : "");
+		         root != NULL ? (const char *)root->name : "");
 		xmlFreeDoc(doc);
 		return -1;
 	}

@@ -24,16 +24,16 @@ enum lastchange_field {
 };
 
 struct lastchange {
-	unsigned have;            /* enum lastchange_field bits */
-	char transport[32];       /* PLAYING, PAUSED_PLAYBACK, STOPPED, TRANSITIONING */
-	char uri[1024];           /* AVTransportURI: what is loaded (queue, stream, x-rincon:...) */
-	char track_uri[1024];     /* CurrentTrackURI */
-	int track;                /* CurrentTrack, 1-based; 0 when none */
-	char duration[16];        /* CurrentTrackDuration, H:MM:SS; "" for streams */
-	struct didl_track meta;   /* CurrentTrackMetaData; all "" when empty or not DIDL-Lite */
-	char play_mode[24];       /* CurrentPlayMode */
-	int volume;               /* 0..100 */
-	int mute;                 /* 0 or 1 */
+	unsigned have;          /* enum lastchange_field bits */
+	char transport[32];     /* PLAYING, PAUSED_PLAYBACK, STOPPED, TRANSITIONING */
+	char uri[1024];         /* AVTransportURI: what is loaded (queue, stream, x-rincon:...) */
+	char track_uri[1024];   /* CurrentTrackURI */
+	int track;              /* CurrentTrack, 1-based; 0 when none */
+	char duration[16];      /* CurrentTrackDuration, H:MM:SS; "" for streams */
+	struct didl_track meta; /* CurrentTrackMetaData; all "" when empty or not DIDL-Lite */
+	char play_mode[24];     /* CurrentPlayMode */
+	int volume;             /* 0..100 */
+	int mute;               /* 0 or 1 */
 };
 
 /* Parse a NOTIFY body (an e:propertyset) of AVTransport or RenderingControl. Fields are
@@ -42,7 +42,7 @@ struct lastchange {
  * Returns 0, or -1 with a reason in err for anything malformed (not XML, a DTD, too large,
  * LastChange that is not an Event). No network, no entity expansion, bounded. */
 int lastchange_parse(const char *body, size_t len, struct lastchange *out, char *err,
-		     size_t errlen);
+                     size_t errlen);
 
 /* Copy the fields src carries into dst (dst->have gains src->have). */
 void lastchange_merge(struct lastchange *dst, const struct lastchange *src);

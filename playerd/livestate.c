@@ -11,9 +11,9 @@
 /* What is known of one speaker. */
 struct live {
 	int used;
-	int present;            /* in the speaker table now; a slot of one that left is reused last */
+	int present; /* in the speaker table now; a slot of one that left is reused last */
 	char uuid[48];
-	int polled;             /* st was seeded by a poll: only then is it sent */
+	int polled;              /* st was seeded by a poll: only then is it sent */
 	struct speaker_state st; /* the document's state (transport from its coordinator) */
 	struct lastchange av;    /* what this speaker's own AVTransport events said */
 	struct lastchange rc;    /* ... and its RenderingControl events */
@@ -119,7 +119,7 @@ out:
 
 void
 livestate_start(nng_socket events, int (*group_busy)(const char *coordinator),
-		void (*stale)(const char *uuid, enum soap_service svc))
+                void (*stale)(const char *uuid, enum soap_service svc))
 {
 	L.events = events;
 	L.group_busy = group_busy;
@@ -130,8 +130,7 @@ livestate_start(nng_socket events, int (*group_busy)(const char *coordinator),
  * change was never evented. */
 static void
 live_check_events(const struct live *l, const struct live *c, const struct msg_speaker *sp,
-		  const struct msg_speaker *co, const struct speaker_state *st,
-		  uint64_t started_ms)
+                  const struct msg_speaker *co, const struct speaker_state *st, uint64_t started_ms)
 {
 	if (!l->polled || L.stale == NULL)
 		return;
@@ -146,7 +145,7 @@ live_check_events(const struct live *l, const struct live *c, const struct msg_s
 
 void
 livestate_polled(const struct msg_speaker *sp, const struct msg_speaker *co,
-		 const struct speaker_state *st, uint64_t started_ms)
+                 const struct speaker_state *st, uint64_t started_ms)
 {
 	struct live *l = live_get(sp->uuid), *c = live_find(co->uuid);
 

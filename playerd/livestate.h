@@ -19,7 +19,7 @@
  * a transport, volume or mute change that uuid's svc events, which did arrive before, never
  * reported (the speaker may have dropped the subscription). */
 void livestate_start(nng_socket events, int (*group_busy)(const char *coordinator),
-		     void (*stale)(const char *uuid, enum soap_service svc));
+                     void (*stale)(const char *uuid, enum soap_service svc));
 
 /* The speaker table changed: a speaker whose group changed is sent again, with its new
  * coordinator's transport when that is known from events. */
@@ -29,7 +29,7 @@ void livestate_speakers(const struct msg_speaker *table, int count);
  * What events said after the poll began wins over it. Sends on change, and an unchanged
  * document with its new position every LIVESTATE_REFRESH_MS. */
 void livestate_polled(const struct msg_speaker *sp, const struct msg_speaker *co,
-		      const struct speaker_state *st, uint64_t started_ms);
+                      const struct speaker_state *st, uint64_t started_ms);
 
 /* An event of uuid's svc (SOAP_AVTRANSPORT or SOAP_RENDERING). Transport events apply to
  * every speaker uuid coordinates; rendering events to uuid alone. Sends what changed. */

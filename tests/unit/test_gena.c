@@ -36,9 +36,9 @@ propertyset(const char *escaped_event)
 	struct strbuf b = STRBUF_INIT;
 
 	strbuf_printf(&b,
-		      "<e:propertyset xmlns:e=\"urn:schemas-upnp-org:event-1-0\"><e:property>"
-		      "<LastChange>%s</LastChange></e:property></e:propertyset>",
-		      escaped_event);
+	              "<e:propertyset xmlns:e=\"urn:schemas-upnp-org:event-1-0\"><e:property>"
+	              "<LastChange>%s</LastChange></e:property></e:propertyset>",
+	              escaped_event);
 	return b.s;
 }
 
@@ -72,13 +72,14 @@ test_avtransport_capture(void)
 	CHECK_STR(lc.duration, "0:05:18");
 	/* Escaped twice in the body (&amp;amp;): one & left after both levels. */
 	CHECK_STR(lc.track_uri,
-		  "x-sonos-spotify:spotify%3atrack%3a5qAFqkXoQd2RfjZ2j1ay0w?sid=9&flags=8224&sn=9");
+	          "x-sonos-spotify:spotify%3atrack%3a5qAFqkXoQd2RfjZ2j1ay0w?sid=9&flags=8224&sn=9");
 	CHECK_STR(lc.uri, "x-rincon-queue:RINCON_00000000000001400#0");
 	CHECK(lc.have & LC_META);
 	CHECK_STR(lc.meta.title, "Intermezzo No. 3 in C-sharp minor, Op. 117 - Andante con moto");
 	CHECK_STR(lc.meta.artist, "Johannes Brahms");
-	CHECK_STR(lc.meta.album,
-		  "Glenn Gould plays Brahms: 4 Ballades op. 10; 2 Rhapsodies op. 79; 10 Intermezzi");
+	CHECK_STR(
+	    lc.meta.album,
+	    "Glenn Gould plays Brahms: 4 Ballades op. 10; 2 Rhapsodies op. 79; 10 Intermezzi");
 	/* NextTrackMetaData (Here To Mars) must not leak into the current track. */
 	CHECK(!(lc.have & (LC_VOLUME | LC_MUTE)));
 
@@ -118,11 +119,11 @@ test_mute_and_ranges(void)
 	struct lastchange lc;
 	char err[160];
 	char *b = propertyset_of(
-		"<Event xmlns=\"urn:schemas-upnp-org:metadata-1-0/RCS/\"><InstanceID val=\"0\">"
-		"<Mute channel=\"Master\" val=\"1\"/><Mute channel=\"LF\" val=\"0\"/>"
-		"<Volume channel=\"Master\" val=\"101\"/><Volume val=\"5\"/>"
-		"<TransportState val=\"PLAY ING\"/><CurrentTrack val=\"-3\"/>"
-		"</InstanceID></Event>");
+	    "<Event xmlns=\"urn:schemas-upnp-org:metadata-1-0/RCS/\"><InstanceID val=\"0\">"
+	    "<Mute channel=\"Master\" val=\"1\"/><Mute channel=\"LF\" val=\"0\"/>"
+	    "<Volume channel=\"Master\" val=\"101\"/><Volume val=\"5\"/>"
+	    "<TransportState val=\"PLAY ING\"/><CurrentTrack val=\"-3\"/>"
+	    "</InstanceID></Event>");
 
 	CHECK_INT(lastchange_parse(b, strlen(b), &lc, err, sizeof(err)), 0);
 	CHECK_INT(lc.have, LC_MUTE);
@@ -131,15 +132,15 @@ test_mute_and_ranges(void)
 
 	/* Only InstanceID 0 counts. */
 	b = propertyset_of("<Event><InstanceID val=\"1\"><Volume channel=\"Master\" val=\"7\"/>"
-			   "</InstanceID><InstanceID val=\"0\"><Volume channel=\"Master\" "
-			   "val=\"9\"/></InstanceID></Event>");
+	                   "</InstanceID><InstanceID val=\"0\"><Volume channel=\"Master\" "
+	                   "val=\"9\"/></InstanceID></Event>");
 	CHECK_INT(lastchange_parse(b, strlen(b), &lc, err, sizeof(err)), 0);
 	CHECK_INT(lc.volume, 9);
 	free(b);
 
 	/* A property set of another variable: nothing, and no error. */
 	b = strdup("<e:propertyset xmlns:e=\"urn:schemas-upnp-org:event-1-0\"><e:property>"
-		   "<ZoneGroupState>x</ZoneGroupState></e:property></e:propertyset>");
+	           "<ZoneGroupState>x</ZoneGroupState></e:property></e:propertyset>");
 	CHECK_INT(lastchange_parse(b, strlen(b), &lc, err, sizeof(err)), 0);
 	CHECK_INT(lc.have, 0);
 	free(b);
@@ -152,16 +153,16 @@ test_metadata(void)
 	char err[160];
 	/* Radio: the title is in r:streamContent; the metadata attribute is escaped once. */
 	char *b = propertyset_of(
-		"<Event xmlns=\"urn:schemas-upnp-org:metadata-1-0/AVT/\"><InstanceID val=\"0\">"
-		"<TransportState val=\"PLAYING\"/><AVTransportURI "
-		"val=\"x-sonosapi-stream:s17488?sid=254&amp;flags=8224\"/>"
-		"<CurrentTrackDuration val=\"\"/>"
-		"<CurrentTrackMetaData val=\"&lt;DIDL-Lite xmlns:dc=&quot;http://purl.org/dc/elements"
-		"/1.1/&quot; xmlns:r=&quot;urn:schemas-rinconnetworks-com:metadata-1-0/&quot; "
-		"xmlns=&quot;urn:schemas-upnp-org:metadata-1-0/DIDL-Lite/&quot;&gt;&lt;item "
-		"id=&quot;-1&quot;&gt;&lt;r:streamContent&gt;Elle King - Ex&amp;apos;s &amp;amp; "
-		"Oh&amp;apos;s&lt;/r:streamContent&gt;&lt;dc:title&gt;x-sonosapi-stream&lt;/dc:title"
-		"&gt;&lt;/item&gt;&lt;/DIDL-Lite&gt;\"/></InstanceID></Event>");
+	    "<Event xmlns=\"urn:schemas-upnp-org:metadata-1-0/AVT/\"><InstanceID val=\"0\">"
+	    "<TransportState val=\"PLAYING\"/><AVTransportURI "
+	    "val=\"x-sonosapi-stream:s17488?sid=254&amp;flags=8224\"/>"
+	    "<CurrentTrackDuration val=\"\"/>"
+	    "<CurrentTrackMetaData val=\"&lt;DIDL-Lite xmlns:dc=&quot;http://purl.org/dc/elements"
+	    "/1.1/&quot; xmlns:r=&quot;urn:schemas-rinconnetworks-com:metadata-1-0/&quot; "
+	    "xmlns=&quot;urn:schemas-upnp-org:metadata-1-0/DIDL-Lite/&quot;&gt;&lt;item "
+	    "id=&quot;-1&quot;&gt;&lt;r:streamContent&gt;Elle King - Ex&amp;apos;s &amp;amp; "
+	    "Oh&amp;apos;s&lt;/r:streamContent&gt;&lt;dc:title&gt;x-sonosapi-stream&lt;/dc:title"
+	    "&gt;&lt;/item&gt;&lt;/DIDL-Lite&gt;\"/></InstanceID></Event>");
 	struct speaker_state st;
 
 	CHECK_INT(lastchange_parse(b, strlen(b), &lc, err, sizeof(err)), 0);
@@ -181,15 +182,15 @@ test_metadata(void)
 
 	/* Empty and NOT_IMPLEMENTED metadata are known-empty; a DTD in it is never parsed. */
 	b = propertyset_of("<Event><InstanceID val=\"0\"><CurrentTrackMetaData val=\"\"/>"
-			   "</InstanceID></Event>");
+	                   "</InstanceID></Event>");
 	CHECK_INT(lastchange_parse(b, strlen(b), &lc, err, sizeof(err)), 0);
 	CHECK(lc.have & LC_META);
 	CHECK_STR(lc.meta.title, "");
 	free(b);
 	b = propertyset_of("<Event><InstanceID val=\"0\"><CurrentTrackMetaData val=\"&lt;!DOCTYPE "
-			   "x [&lt;!ENTITY a &quot;aaaa&quot;&gt;]&gt;&lt;DIDL-Lite&gt;&lt;item&gt;"
-			   "&lt;title&gt;&amp;a;&lt;/title&gt;&lt;/item&gt;&lt;/DIDL-Lite&gt;\"/>"
-			   "<CurrentTrack val=\"2\"/></InstanceID></Event>");
+	                   "x [&lt;!ENTITY a &quot;aaaa&quot;&gt;]&gt;&lt;DIDL-Lite&gt;&lt;item&gt;"
+	                   "&lt;title&gt;&amp;a;&lt;/title&gt;&lt;/item&gt;&lt;/DIDL-Lite&gt;\"/>"
+	                   "<CurrentTrack val=\"2\"/></InstanceID></Event>");
 	CHECK_INT(lastchange_parse(b, strlen(b), &lc, err, sizeof(err)), 0);
 	CHECK_STR(lc.meta.title, "");
 	CHECK_INT(lc.track, 2);
@@ -203,10 +204,10 @@ test_merge_and_apply(void)
 	struct speaker_state st;
 	char err[160];
 	char *a = propertyset_of("<Event><InstanceID val=\"0\"><TransportState val=\"PLAYING\"/>"
-				 "<AVTransportURI val=\"x-rincon-queue:RINCON_1#0\"/>"
-				 "<CurrentTrack val=\"3\"/></InstanceID></Event>");
+	                         "<AVTransportURI val=\"x-rincon-queue:RINCON_1#0\"/>"
+	                         "<CurrentTrack val=\"3\"/></InstanceID></Event>");
 	char *b = propertyset_of("<Event><InstanceID val=\"0\"><TransportState "
-				 "val=\"PAUSED_PLAYBACK\"/></InstanceID></Event>");
+	                         "val=\"PAUSED_PLAYBACK\"/></InstanceID></Event>");
 
 	memset(&acc, 0, sizeof(acc));
 	CHECK_INT(lastchange_parse(a, strlen(a), &lc, err, sizeof(err)), 0);
@@ -235,36 +236,37 @@ static void
 test_hostile(void)
 {
 	static const char *const bodies[] = {
-		"",
-		"not xml at all",
-		"<e:propertyset xmlns:e=\"urn:schemas-upnp-org:event-1-0\"><e:property>",
-		"<other/>",
-		/* A DTD in the body itself (billion laughs shape). */
-		"<?xml version=\"1.0\"?><!DOCTYPE e:propertyset [<!ENTITY a \"aaaaaaaaaa\">"
-		"<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]><e:propertyset "
-		"xmlns:e=\"urn:schemas-upnp-org:event-1-0\"><e:property><LastChange>&b;"
-		"</LastChange></e:property></e:propertyset>",
-		/* An external entity. */
-		"<?xml version=\"1.0\"?><!DOCTYPE p [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
-		"<propertyset><property><LastChange>&x;</LastChange></property></propertyset>",
-		/* LastChange that is not an Event, empty, or not XML. */
-		"<propertyset><property><LastChange>&lt;Foo/&gt;</LastChange></property>"
-		"</propertyset>",
-		"<propertyset><property><LastChange></LastChange></property></propertyset>",
-		"<propertyset><property><LastChange>&lt;Event&gt;&lt;Inst</LastChange></property>"
-		"</propertyset>",
-		/* A DTD inside LastChange. */
-		"<propertyset><property><LastChange>&lt;!DOCTYPE Event [&lt;!ENTITY v "
-		"&quot;PLAYING&quot;&gt;]&gt;&lt;Event&gt;&lt;InstanceID val=&quot;0&quot;&gt;"
-		"&lt;TransportState val=&quot;&amp;v;&quot;/&gt;&lt;/InstanceID&gt;&lt;/Event&gt;"
-		"</LastChange></property></propertyset>",
+	    "",
+	    "not xml at all",
+	    "<e:propertyset xmlns:e=\"urn:schemas-upnp-org:event-1-0\"><e:property>",
+	    "<other/>",
+	    /* A DTD in the body itself (billion laughs shape). */
+	    "<?xml version=\"1.0\"?><!DOCTYPE e:propertyset [<!ENTITY a \"aaaaaaaaaa\">"
+	    "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]><e:propertyset "
+	    "xmlns:e=\"urn:schemas-upnp-org:event-1-0\"><e:property><LastChange>&b;"
+	    "</LastChange></e:property></e:propertyset>",
+	    /* An external entity. */
+	    "<?xml version=\"1.0\"?><!DOCTYPE p [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+	    "<propertyset><property><LastChange>&x;</LastChange></property></propertyset>",
+	    /* LastChange that is not an Event, empty, or not XML. */
+	    "<propertyset><property><LastChange>&lt;Foo/&gt;</LastChange></property>"
+	    "</propertyset>",
+	    "<propertyset><property><LastChange></LastChange></property></propertyset>",
+	    "<propertyset><property><LastChange>&lt;Event&gt;&lt;Inst</LastChange></property>"
+	    "</propertyset>",
+	    /* A DTD inside LastChange. */
+	    "<propertyset><property><LastChange>&lt;!DOCTYPE Event [&lt;!ENTITY v "
+	    "&quot;PLAYING&quot;&gt;]&gt;&lt;Event&gt;&lt;InstanceID val=&quot;0&quot;&gt;"
+	    "&lt;TransportState val=&quot;&amp;v;&quot;/&gt;&lt;/InstanceID&gt;&lt;/Event&gt;"
+	    "</LastChange></property></propertyset>",
 	};
 	struct lastchange lc;
 	char err[160];
 
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
 		err[0] = '\0';
-		CHECK_INT(lastchange_parse(bodies[i], strlen(bodies[i]), &lc, err, sizeof(err)), -1);
+		CHECK_INT(lastchange_parse(bodies[i], strlen(bodies[i]), &lc, err, sizeof(err)),
+		          -1);
 		CHECK(err[0] != '\0');
 		CHECK_INT(lc.have, 0);
 	}
@@ -282,7 +284,8 @@ test_hostile(void)
 		struct strbuf ev = STRBUF_INIT;
 		char *b;
 
-		strbuf_puts(&ev, "<Event><InstanceID val=\"0\"><AVTransportURI val=\"x-rincon-queue:");
+		strbuf_puts(&ev,
+		            "<Event><InstanceID val=\"0\"><AVTransportURI val=\"x-rincon-queue:");
 		for (int i = 0; i < 1100; i++)
 			strbuf_puts(&ev, "a");
 		strbuf_puts(&ev, "\"/><TransportState val=\"STOPPED\"/></InstanceID></Event>");
@@ -313,7 +316,7 @@ static void
 test_header_value(void)
 {
 	const char *head = "HTTP/1.1 200 OK\r\nSERVER: Linux UPnP/1.0 Sonos\r\nsid:  "
-			   "uuid:RINCON_1_sub0000000001 \r\nTIMEOUT: Second-3600\r\n\r\n";
+	                   "uuid:RINCON_1_sub0000000001 \r\nTIMEOUT: Second-3600\r\n\r\n";
 	char v[64];
 
 	CHECK_INT(http_header_value(head, strlen(head), "SID", v, sizeof(v)), 27);
@@ -337,7 +340,7 @@ notify_begin(const char *target, const char *fields, struct msg_gena_notify **m)
 	char head[1024];
 	struct http_request req;
 	int n = snprintf(head, sizeof(head), "NOTIFY %s HTTP/1.1\r\nHOST: 127.0.0.1:8047\r\n%s\r\n",
-			 target, fields);
+	                 target, fields);
 	int rv = http_request_parse(head, (size_t)n, &req);
 
 	*m = NULL;
@@ -351,8 +354,8 @@ static void
 test_notify_route(void)
 {
 	const char *ok = "CONTENT-TYPE: text/xml\r\nCONTENT-LENGTH: 458\r\nNT: upnp:event\r\n"
-			 "NTS: upnp:propchange\r\nSID: uuid:RINCON_000E58A0123401400_sub0000000123"
-			 "\r\nSEQ: 7\r\n";
+	                 "NTS: upnp:propchange\r\nSID: uuid:RINCON_000E58A0123401400_sub0000000123"
+	                 "\r\nSEQ: 7\r\n";
 	struct msg_gena_notify *m;
 	struct http_request req;
 
@@ -375,38 +378,47 @@ test_notify_route(void)
 	CHECK_INT(notify_begin("/gena/RINCON_1/AV1", ok, &m), 404);
 	CHECK_INT(notify_begin("/clips/RINCON_1/AVTransport", ok, &m), 404);
 	CHECK_INT(notify_begin("/gena/RINCON_01234567890123456789012345678901234567890/AVTransport",
-			       ok, &m), 404);
+	                       ok, &m),
+	          404);
 	/* Headers. */
 	CHECK_INT(notify_begin("/gena/R/AVTransport", "CONTENT-LENGTH: 5\r\nSEQ: 0\r\n", &m), 412);
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
-			       "CONTENT-LENGTH: 5\r\nSID: RINCON_1\r\nSEQ: 0\r\n", &m), 412);
+	                       "CONTENT-LENGTH: 5\r\nSID: RINCON_1\r\nSEQ: 0\r\n", &m),
+	          412);
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
-			       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: 0\r\nNT: upnp:other\r\n",
-			       &m), 412);
+	                       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: 0\r\nNT: upnp:other\r\n",
+	                       &m),
+	          412);
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
-			       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: 0\r\nNTS: ssdp:alive\r\n",
-			       &m), 412);
+	                       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: 0\r\nNTS: ssdp:alive\r\n",
+	                       &m),
+	          412);
 	CHECK_INT(notify_begin("/gena/R/AVTransport", "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\n", &m),
-		  400);
+	          400);
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
-			       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: -1\r\n", &m), 400);
+	                       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: -1\r\n", &m),
+	          400);
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
-			       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: 4294967296\r\n", &m), 400);
+	                       "CONTENT-LENGTH: 5\r\nSID: uuid:x\r\nSEQ: 4294967296\r\n", &m),
+	          400);
 	CHECK_INT(notify_begin("/gena/R/AVTransport", "SID: uuid:x\r\nSEQ: 1\r\n", &m), 411);
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
-			       "CONTENT-LENGTH: 0\r\nSID: uuid:x\r\nSEQ: 1\r\n", &m), 400);
+	                       "CONTENT-LENGTH: 0\r\nSID: uuid:x\r\nSEQ: 1\r\n", &m),
+	          400);
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
-			       "CONTENT-LENGTH: 61441\r\nSID: uuid:x\r\nSEQ: 1\r\n", &m), 413);
+	                       "CONTENT-LENGTH: 61441\r\nSID: uuid:x\r\nSEQ: 1\r\n", &m),
+	          413);
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
-			       "CONTENT-LENGTH: 61440\r\nSID: uuid:x\r\nSEQ: 4294967295\r\n", &m), 0);
+	                       "CONTENT-LENGTH: 61440\r\nSID: uuid:x\r\nSEQ: 4294967295\r\n", &m),
+	          0);
 	free(m);
 	/* Chunked bodies never get here: the request parser answers 501. */
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
-			       "TRANSFER-ENCODING: chunked\r\nSID: uuid:x\r\nSEQ: 1\r\n", &m),
-		  -1000 - 501);
+	                       "TRANSFER-ENCODING: chunked\r\nSID: uuid:x\r\nSEQ: 1\r\n", &m),
+	          -1000 - 501);
 	/* Other methods are not NOTIFY. */
-	CHECK(http_request_parse("GET /gena/R/AVTransport HTTP/1.1\r\nHost: x\r\n\r\n", 47,
-				 &req) > 0);
+	CHECK(http_request_parse("GET /gena/R/AVTransport HTTP/1.1\r\nHost: x\r\n\r\n", 47, &req) >
+	      0);
 	CHECK(!gena_route(&req));
 }
 
