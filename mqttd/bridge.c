@@ -25,6 +25,7 @@
 #define BRIDGE_RESEND_MS 10000        /* not acknowledged by playerd for this long: send again */
 #define BRIDGE_PUBACK_WAIT_MS 60000   /* terminal events not taken by the broker: ask again */
 #define BRIDGE_GIVE_UP_MS 3600000     /* past the deadline by this, playerd never answered */
+#define BRIDGE_WINDOW 512             /* requests handed to playerd and not yet answered */
 
 /* A terminal event published for a spooled request, until the broker acknowledges it. */
 struct bridge_pending {
@@ -88,9 +89,10 @@ bridge_deliver(struct bridge *b, struct spool_entry *e)
 	int rv;
 
 	e->sent_mono = util_mono_ms();
-	e->sends++;
-	if (e->sends > 1)
+	if (e->sends++ > 0)
 		b->resent++;
+	else
+		b->inflight++;
 	if ((rv = bus_send(b->to_playerd, e->msg_type, e->payload, e->len)) != 0)
 		log_debug("%s: to playerd: %s (will retry)", e->id, nng_strerror(rv));
 }
@@ -109,11 +111,36 @@ bridge_pending_drop(struct bridge *b, const char *id)
 	}
 }
 
+/* Hand waiting requests to playerd, in arrival order, while fewer than BRIDGE_WINDOW are
+ * unanswered: the bus queues (1024 messages each way) then never overflow, even when
+ * thousands arrive at once. */
+static void
+bridge_fill(struct bridge *b)
+{
+	while (b->unsent != NULL && b->inflight < BRIDGE_WINDOW) {
+		struct spool_entry *e = b->unsent;
+
+		b->unsent = e->next;
+		bridge_deliver(b, e);
+	}
+}
+
+/* playerd has answered e (or is no longer asked to): its place in the window is free. */
+static void
+bridge_answered(struct bridge *b, struct spool_entry *e)
+{
+	if (e->sends > 0 && !e->acked && b->inflight > 0)
+		b->inflight--;
+}
+
 /* e is finished: playerd said so and the broker has its terminal events. */
 static void
 bridge_complete(struct bridge *b, struct spool_entry *e)
 {
 	log_debug("%s: finished after %u sends", e->id, e->sends);
+	bridge_answered(b, e);
+	if (b->unsent == e)
+		b->unsent = e->next;
 	bridge_pending_drop(b, e->id);
 	spool_complete(&b->spool, e, util_now_ms());
 	b->completed++;
@@ -153,7 +180,9 @@ bridge_accept(struct bridge *b, const struct request_result *res, const char *to
 	b->accepted++;
 	log_info("%s: %s for %s spooled, handing it to playerd (%u bytes)", res->id,
 		 request_kind_name(res->req->kind), res->req->target, res->req->text_len);
-	bridge_deliver(b, e);
+	if (b->unsent == NULL)
+		b->unsent = e;
+	bridge_fill(b);
 }
 
 /* The single entry of requests: a message on <base>/<target>/<tts|clip>. Its PUBACK leaves
@@ -356,12 +385,14 @@ bridge_request_ack(struct bridge *b, const struct msg_request_ack *ack)
 {
 	struct spool_entry *e = spool_find(&b->spool.table, ack->id);
 
-	if (e == NULL || e->done || e->acked)
+	if (e == NULL || e->done || e->acked || e->sends == 0)
 		return;
+	bridge_answered(b, e);
 	e->acked = 1;
 	e->acked_mono = util_mono_ms();
 	if (e->pending == 0)
 		bridge_complete(b, e);
+	bridge_fill(b);
 }
 
 /* The broker took one of our publishes. */
@@ -409,15 +440,17 @@ bridge_tick_cb(uv_timer_t *t)
 				  e->id);
 			bridge_pending_drop(b, e->id);
 			e->acked = 0;
+			b->inflight++;
 			e->pending = 0;
 			free(e->reported);
 			e->reported = NULL;
 			e->nreported = 0;
 			bridge_deliver(b, e);
-		} else if (!e->acked && mono - e->sent_mono >= BRIDGE_RESEND_MS) {
+		} else if (e->sends > 0 && !e->acked && mono - e->sent_mono >= BRIDGE_RESEND_MS) {
 			bridge_deliver(b, e);
 		}
 	}
+	bridge_fill(b);
 	spool_maintain(&b->spool, now);
 	hass_tick(b->hass, now, mqtt_is_connected(b->mqtt));
 }
@@ -442,7 +475,8 @@ bridge_playerd_up_cb(uv_async_t *a)
 	struct bridge *b = a->data;
 	size_t n = 0;
 
-	for (struct spool_entry *e = b->spool.table.live.head; e != NULL; e = e->next) {
+	for (struct spool_entry *e = b->spool.table.live.head; e != NULL && e != b->unsent;
+	     e = e->next) {
 		if (e->acked)
 			continue;
 		bridge_deliver(b, e);
@@ -450,6 +484,7 @@ bridge_playerd_up_cb(uv_async_t *a)
 	}
 	if (n > 0)
 		log_info("playerd connected: %zu unfinished requests sent again", n);
+	bridge_fill(b);
 }
 
 void
@@ -657,10 +692,11 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 	b->playerd_up.data = b;
 	if (bridge_bus_start(b) < 0)
 		return -1;
-	for (struct spool_entry *e = b->spool.table.live.head; e != NULL; e = e->next, n++)
-		bridge_deliver(b, e);
+	n = b->spool.table.live.count;
+	b->unsent = b->spool.table.live.head;
+	bridge_fill(b);
 	if (n > 0)
-		log_info("%zu requests from the spool handed to playerd", n);
+		log_info("%zu requests from the spool to deliver", n);
 
 	uv_timer_init(loop, &b->query_timer);
 	uv_timer_init(loop, &b->deliver_timer);

@@ -53,6 +53,8 @@ struct bridge {
 	uv_timer_t deliver_timer;           /* re-sends, give-ups, spool upkeep */
 	uv_async_t playerd_up;              /* a (new) connection to playerd: re-send */
 	atomic_int closing;                 /* playerd_up is being closed */
+	struct spool_entry *unsent;         /* first live request not yet handed to playerd */
+	unsigned inflight;                  /* handed to playerd and not answered */
 	struct bridge_pending *pending;     /* terminal event publishes awaiting PUBACK */
 	size_t npending, cap_pending;
 	unsigned long accepted, repeats, completed, resent, gave_up;

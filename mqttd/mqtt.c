@@ -424,7 +424,10 @@ mqtt_open(uv_loop_t *loop, const struct mqtt_options *opt, const struct mqtt_han
 		log_warn("mosquitto_new");
 		goto fail;
 	}
+	/* TCP_NODELAY: a PUBACK and the event that follows it are small writes; with Nagle the
+	 * second waits for the broker's delayed ACK (40 ms on Linux). */
 	if ((rc = mosquitto_threaded_set(s->mosq, true)) != MOSQ_ERR_SUCCESS ||
+	    (rc = mosquitto_int_option(s->mosq, MOSQ_OPT_TCP_NODELAY, 1)) != MOSQ_ERR_SUCCESS ||
 	    (rc = mosquitto_will_set(s->mosq, opt->will_topic, (int)strlen(opt->will_payload),
 				     opt->will_payload, 1, true)) != MOSQ_ERR_SUCCESS) {
 		log_warnx("libmosquitto setup: %s", mosquitto_strerror(rc));
