@@ -903,5 +903,71 @@ class WebTest(harness.E2ETestCase):
         self.assertTrue(select and rooms)
 
 
+# ---------------------------------------------------------------------------------------------
+# The container recipe (no Docker engine here: deploy/build-image-root.sh is run by scripts/test;
+# these check that the Dockerfile and compose file say what docs/deployment.md promises)
+
+class DeployFilesTest(unittest.TestCase):
+
+    def read(self, name):
+        with open(os.path.join(harness.REPO, "deploy", name)) as f:
+            return f.read()
+
+    def test_dockerfile(self):
+        text = self.read("Dockerfile")
+        # Instructions, continuation lines joined, comments dropped.
+        lines = [l for l in re.sub(r"\\\n", " ", text).splitlines()
+                 if l.strip() and not l.lstrip().startswith("#")]
+        instr = [(l.split(None, 1)[0].upper(), l.split(None, 1)[1].strip()) for l in lines]
+        froms = [a for i, a in instr if i == "FROM"]
+        self.assertEqual(len(froms), 2, froms)
+        self.assertTrue(all(f.startswith("debian:bookworm-slim") for f in froms), froms)
+        runs = [a for i, a in instr if i == "RUN"]
+        # The build stage's build is the tested script and nothing else.
+        self.assertIn("deploy/build-image-root.sh /src /build /image-root", runs)
+        self.assertIn(("COPY", "--from=build /image-root/ /"), instr)
+        self.assertTrue([r for r in runs if "/tmp/runtime-packages" in r])
+        users = [a for i, a in instr if i == "USER"]
+        self.assertEqual(users, ["sonos-bridge"])
+        self.assertTrue([r for r in runs if "useradd" in r and "--uid 10001" in r])
+        self.assertIn(("VOLUME", '["/var/lib/sonos-bridge"]'), instr)
+        env = " ".join(a for i, a in instr if i == "ENV")
+        self.assertIn("SONOS_BRIDGE_STATE_DIR=/var/lib/sonos-bridge", env)
+        self.assertIn("SONOS_BRIDGE_RUNTIME_DIR=/run/sonos-bridge", env)
+        health = [a for i, a in instr if i == "HEALTHCHECK"]
+        self.assertEqual(len(health), 1)
+        self.assertTrue(health[0].endswith('CMD ["sonos-bridge", "healthcheck"]'), health)
+        self.assertIn(("ENTRYPOINT", '["sonos-bridge"]'), instr)
+        # The runtime packages named there are real lines of the list the script checks.
+        pkgs = [l.strip() for l in self.read("runtime-packages").splitlines()
+                if l.strip() and not l.startswith("#")]
+        self.assertIn("libmosquitto1", pkgs)
+        self.assertIn("espeak-ng-data", pkgs)
+
+    def test_compose(self):
+        try:
+            import yaml
+        except ImportError:
+            raise unittest.SkipTest("python3-yaml not installed")
+        doc = yaml.safe_load(self.read("docker-compose.yml"))
+        bridge, broker = doc["services"]["sonos-bridge"], doc["services"]["mosquitto"]
+        self.assertEqual(bridge["network_mode"], "host")
+        self.assertEqual(bridge["build"]["dockerfile"], "deploy/Dockerfile")
+        self.assertIn("sonos-bridge-state:/var/lib/sonos-bridge", bridge["volumes"])
+        self.assertTrue(str(bridge["environment"]["SONOS_BRIDGE_BROKER_HOST"]))
+        self.assertTrue(broker["image"].startswith("eclipse-mosquitto"))
+        self.assertIn("1883:1883", broker["ports"])
+        conf_mount = [v for v in broker["volumes"] if v.endswith("/mosquitto/config/mosquitto.conf:ro")]
+        self.assertEqual(len(conf_mount), 1)
+        conf = self.read(conf_mount[0].split(":")[0].replace("./", ""))
+        self.assertRegex(conf, r"(?m)^persistence true$")
+        self.assertRegex(conf, r"(?m)^persistence_location /mosquitto/data/$")
+        self.assertTrue([v for v in broker["volumes"] if v.endswith(":/mosquitto/data")])
+        # Host networking is explained where it is set.
+        text = self.read("docker-compose.yml")
+        self.assertIn("SSDP", text)
+        self.assertIn("fetch", text)
+
+
 if __name__ == "__main__":
     unittest.main()
