@@ -47,8 +47,8 @@ fact(struct strbuf *b, json_t *h, const char *key, const char *name, const char 
 		return;
 	help(b, name, type, text);
 	strbuf_printf(b, "%s %lld\n", name,
-		      json_is_boolean(v) ? (long long)json_is_true(v)
-					 : (long long)json_integer_value(v));
+	              json_is_boolean(v) ? (long long)json_is_true(v)
+	                                 : (long long)json_integer_value(v));
 }
 
 static void
@@ -58,7 +58,8 @@ workers_metrics(json_t *workers, struct strbuf *b)
 	json_t *w;
 
 	help(b, "sonos_bridge_worker_up", "gauge", "1 when the worker is ready and healthy");
-	json_object_foreach(workers, name, w) {
+	json_object_foreach(workers, name, w)
+	{
 		const char *state = json_string_value(json_object_get(w, "state"));
 
 		strbuf_puts(b, "sonos_bridge_worker_up{worker=\"");
@@ -67,19 +68,19 @@ workers_metrics(json_t *workers, struct strbuf *b)
 	}
 	help(b, "sonos_bridge_worker_restarts_total", "counter",
 	     "restarts of the worker since the bridge started");
-	json_object_foreach(workers, name, w) {
+	json_object_foreach(workers, name, w)
+	{
 		strbuf_puts(b, "sonos_bridge_worker_restarts_total{worker=\"");
 		label_value(b, name);
 		strbuf_printf(b, "\"} %lld\n",
-			      (long long)json_integer_value(json_object_get(w, "restarts")));
+		              (long long)json_integer_value(json_object_get(w, "restarts")));
 	}
 }
 
 static void
 activity_metrics(json_t *activity, struct strbuf *b)
 {
-	json_t *requests = json_object_get(activity, "requests"), *lat, *bounds, *counts, *kind,
-	       *n;
+	json_t *requests = json_object_get(activity, "requests"), *lat, *bounds, *counts, *kind, *n;
 	const char *kname, *oname;
 	long long cumulative = 0;
 	size_t i;
@@ -89,8 +90,10 @@ activity_metrics(json_t *activity, struct strbuf *b)
 	help(b, "sonos_bridge_requests_total", "counter",
 	     "requests finished, by kind (tts, clip, set; other: rejected before it was known) "
 	     "and outcome, one per speaker");
-	json_object_foreach(requests, kname, kind) {
-		json_object_foreach(kind, oname, n) {
+	json_object_foreach(requests, kname, kind)
+	{
+		json_object_foreach(kind, oname, n)
+		{
 			strbuf_puts(b, "sonos_bridge_requests_total{kind=\"");
 			label_value(b, kname);
 			strbuf_puts(b, "\",outcome=\"");
@@ -100,13 +103,14 @@ activity_metrics(json_t *activity, struct strbuf *b)
 	}
 	help(b, "sonos_bridge_announcements_total", "counter",
 	     "announcements (tts and clip) finished, by outcome, one per speaker");
-	json_object_foreach(json_object_get(requests, "tts"), oname, n) {
+	json_object_foreach(json_object_get(requests, "tts"), oname, n)
+	{
 		json_t *clip = json_object_get(json_object_get(requests, "clip"), oname);
 
 		strbuf_puts(b, "sonos_bridge_announcements_total{outcome=\"");
 		label_value(b, oname);
 		strbuf_printf(b, "\"} %lld\n",
-			      (long long)(json_integer_value(n) + json_integer_value(clip)));
+		              (long long)(json_integer_value(n) + json_integer_value(clip)));
 	}
 	lat = json_object_get(activity, "latency_ms");
 	bounds = json_object_get(lat, "bounds");
@@ -116,18 +120,21 @@ activity_metrics(json_t *activity, struct strbuf *b)
 		return;
 	help(b, "sonos_bridge_announcement_latency_seconds", "histogram",
 	     "from the request's arrival at mqttd to the speaker playing it");
-	json_array_foreach(bounds, i, n) {
+	json_array_foreach(bounds, i, n)
+	{
 		cumulative += (long long)json_integer_value(json_array_get(counts, i));
-		strbuf_printf(b, "sonos_bridge_announcement_latency_seconds_bucket{le=\"%g\"} %lld\n",
-			      (double)json_integer_value(n) / 1000.0, cumulative);
+		strbuf_printf(b,
+		              "sonos_bridge_announcement_latency_seconds_bucket{le=\"%g\"} %lld\n",
+		              (double)json_integer_value(n) / 1000.0, cumulative);
 	}
-	cumulative += (long long)json_integer_value(json_array_get(counts, json_array_size(bounds)));
+	cumulative +=
+	    (long long)json_integer_value(json_array_get(counts, json_array_size(bounds)));
 	strbuf_printf(b, "sonos_bridge_announcement_latency_seconds_bucket{le=\"+Inf\"} %lld\n",
-		      cumulative);
+	              cumulative);
 	strbuf_printf(b, "sonos_bridge_announcement_latency_seconds_sum %.3f\n",
-		      (double)json_integer_value(json_object_get(lat, "sum")) / 1000.0);
+	              (double)json_integer_value(json_object_get(lat, "sum")) / 1000.0);
 	strbuf_printf(b, "sonos_bridge_announcement_latency_seconds_count %lld\n",
-		      (long long)json_integer_value(json_object_get(lat, "count")));
+	              (long long)json_integer_value(json_object_get(lat, "count")));
 }
 
 int
@@ -151,7 +158,7 @@ metrics_render(const char *doc, size_t len, struct strbuf *out)
 	strbuf_puts(out, "\"} 1\n");
 	help(out, "sonos_bridge_uptime_seconds", "gauge", "time since the supervisor started");
 	strbuf_printf(out, "sonos_bridge_uptime_seconds %.3f\n",
-		      (double)json_integer_value(json_object_get(root, "uptime_ms")) / 1000.0);
+	              (double)json_integer_value(json_object_get(root, "uptime_ms")) / 1000.0);
 	workers_metrics(workers, out);
 	fact(out, mqttd, "broker_connected", "sonos_bridge_broker_connected", "gauge",
 	     "1 while the broker session is up");

@@ -13,17 +13,17 @@
 #include <strings.h>
 
 static const char page_style[] =
-	"body{font:15px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:72em;padding:0 1em;"
-	"color:#222}"
-	"h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}"
-	"table{border-collapse:collapse;width:100%}"
-	"th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}"
-	"th{background:#f4f4f4}.ok{color:#1a7f37}.bad{color:#c62828}.dim{color:#777}"
-	".notice{padding:.6em 1em;border-radius:4px;background:#e8f5e9}"
-	".notice.error{background:#ffebee}"
-	"form{display:flex;gap:.6em;flex-wrap:wrap;align-items:end}"
-	"label{display:flex;flex-direction:column;font-size:.9em}"
-	"input[type=text]{min-width:24em}";
+    "body{font:15px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:72em;padding:0 1em;"
+    "color:#222}"
+    "h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}"
+    "table{border-collapse:collapse;width:100%}"
+    "th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}"
+    "th{background:#f4f4f4}.ok{color:#1a7f37}.bad{color:#c62828}.dim{color:#777}"
+    ".notice{padding:.6em 1em;border-radius:4px;background:#e8f5e9}"
+    ".notice.error{background:#ffebee}"
+    "form{display:flex;gap:.6em;flex-wrap:wrap;align-items:end}"
+    "label{display:flex;flex-direction:column;font-size:.9em}"
+    "input[type=text]{min-width:24em}";
 
 void
 status_page_escape(struct strbuf *b, const char *s)
@@ -103,23 +103,23 @@ worker_summary(const char *name, json_t *h, char *out, size_t size)
 		snprintf(out, size, "no health reply yet");
 	else if (strcmp(name, "mqttd") == 0)
 		snprintf(out, size, "%s %s, %lld reconnects, spool %lld%s",
-			 json_is_true(json_object_get(h, "broker_connected")) ? "connected to"
-									     : "NOT connected to",
-			 str_or(h, "broker", "?"), int_or(h, "reconnects", 0),
-			 int_or(h, "spool_depth", 0),
-			 json_is_true(json_object_get(h, "twin_suspected"))
-				 ? ", ANOTHER CLIENT USES OUR CLIENT ID"
-				 : "");
+		         json_is_true(json_object_get(h, "broker_connected")) ? "connected to"
+		                                                              : "NOT connected to",
+		         str_or(h, "broker", "?"), int_or(h, "reconnects", 0),
+		         int_or(h, "spool_depth", 0),
+		         json_is_true(json_object_get(h, "twin_suspected"))
+		             ? ", ANOTHER CLIENT USES OUR CLIENT ID"
+		             : "");
 	else if (strcmp(name, "discoveryd") == 0)
 		snprintf(out, size, "%lld speakers, %lld searches", int_or(h, "speakers_known", 0),
-			 int_or(h, "searches", 0));
+		         int_or(h, "searches", 0));
 	else if (strcmp(name, "playerd") == 0)
 		snprintf(out, size, "%lld speakers, %lld requests waiting",
-			 int_or(h, "speakers_known", 0), int_or(h, "pending", 0));
+		         int_or(h, "speakers_known", 0), int_or(h, "pending", 0));
 	else if (strcmp(name, "httpd") == 0)
 		snprintf(out, size, "%lld clips (%lld KiB), %lld requests served",
-			 int_or(h, "cache_entries", 0), int_or(h, "cache_bytes", 0) / 1024,
-			 int_or(h, "requests_served", 0));
+		         int_or(h, "cache_entries", 0), int_or(h, "cache_bytes", 0) / 1024,
+		         int_or(h, "requests_served", 0));
 	else
 		snprintf(out, size, "-");
 }
@@ -131,9 +131,10 @@ section_workers(json_t *workers, struct strbuf *b)
 	json_t *w;
 
 	strbuf_puts(b, "<h2>Workers</h2>\n<table id=\"workers\"><tr><th>Worker</th><th>State</th>"
-		       "<th>PID</th><th>Up</th><th>Restarts</th><th>Last exit</th><th>Health</th>"
-		       "</tr>\n");
-	json_object_foreach(workers, name, w) {
+	               "<th>PID</th><th>Up</th><th>Restarts</th><th>Last exit</th><th>Health</th>"
+	               "</tr>\n");
+	json_object_foreach(workers, name, w)
+	{
 		const char *state = str_or(w, "state", "?");
 		json_t *exit = json_object_get(w, "last_exit");
 		char pid[24], up[32], restarts[24], last[160], summary[400];
@@ -150,8 +151,8 @@ section_workers(json_t *workers, struct strbuf *b)
 			snprintf(last, sizeof(last), "signal %s", str_or(exit, "signal_name", "?"));
 		else
 			snprintf(last, sizeof(last), "status %lld%s%s", int_or(exit, "status", -1),
-				 json_object_get(exit, "reason") ? ": " : "",
-				 str_or(exit, "reason", ""));
+			         json_object_get(exit, "reason") ? ": " : "",
+			         str_or(exit, "reason", ""));
 		worker_summary(name, json_object_get(w, "health"), summary, sizeof(summary));
 		strbuf_puts(b, "<tr class=\"worker\">");
 		cell(b, name);
@@ -173,9 +174,7 @@ speaker_state(json_t *states, const char *uuid)
 	size_t i;
 	json_t *s;
 
-	json_array_foreach(states, i, s)
-		if (strcmp(str_or(s, "uuid", ""), uuid) == 0)
-			return s;
+	json_array_foreach(states, i, s) if (strcmp(str_or(s, "uuid", ""), uuid) == 0) return s;
 	return NULL;
 }
 
@@ -195,8 +194,9 @@ section_speakers(json_t *list, json_t *states, struct strbuf *b)
 		return;
 	}
 	strbuf_puts(b, "<table id=\"speakers\"><tr><th>Room</th><th>Topic</th><th>State</th>"
-		       "<th>Volume</th><th>Track</th><th>Model</th><th>Address</th></tr>\n");
-	json_array_foreach(list, i, s) {
+	               "<th>Volume</th><th>Track</th><th>Model</th><th>Address</th></tr>\n");
+	json_array_foreach(list, i, s)
+	{
 		const char *room = str_or(s, "room", "?"), *uuid = str_or(s, "uuid", "");
 		json_t *st = speaker_state(states, uuid), *mute = json_object_get(st, "mute");
 		char slug[MSG_TARGET_MAX], addr[80], volume[32];
@@ -207,7 +207,7 @@ section_speakers(json_t *list, json_t *states, struct strbuf *b)
 		snprintf(addr, sizeof(addr), "%s:%lld", str_or(s, "ip", "?"), int_or(s, "port", 0));
 		if (v >= 0)
 			snprintf(volume, sizeof(volume), "%lld%s", v,
-				 json_is_true(mute) ? " (muted)" : "");
+			         json_is_true(mute) ? " (muted)" : "");
 		else
 			snprintf(volume, sizeof(volume), "-");
 		strbuf_puts(b, "<tr class=\"speaker\">");
@@ -235,8 +235,9 @@ section_recent(json_t *recent, uint64_t now_ms, struct strbuf *b)
 		return;
 	}
 	strbuf_puts(b, "<table id=\"announcements\"><tr><th>When</th><th>Id</th><th>Room</th>"
-		       "<th>Kind</th><th>Text</th><th>Outcome</th></tr>\n");
-	json_array_foreach(recent, i, r) {
+	               "<th>Kind</th><th>Text</th><th>Outcome</th></tr>\n");
+	json_array_foreach(recent, i, r)
+	{
 		const char *status = str_or(r, "status", "?"), *error = str_or(r, "error", "");
 		const char *speaker = str_or(r, "speaker", "");
 		long long at = int_or(r, "received_ms", 0);
@@ -256,12 +257,12 @@ section_recent(json_t *recent, uint64_t now_ms, struct strbuf *b)
 		cell(b, str_or(r, "kind", ""));
 		cell(b, str_or(r, "text", ""));
 		cell_class(b,
-			   strcmp(status, "done") == 0 ? "ok"
-			   : strcmp(status, "failed") == 0 || strcmp(status, "rejected") == 0 ||
-				   strcmp(status, "expired") == 0
-				   ? "bad"
-				   : "dim",
-			   outcome);
+		           strcmp(status, "done") == 0 ? "ok"
+		           : strcmp(status, "failed") == 0 || strcmp(status, "rejected") == 0 ||
+		                   strcmp(status, "expired") == 0
+		               ? "bad"
+		               : "dim",
+		           outcome);
 		strbuf_puts(b, "</tr>\n");
 	}
 	strbuf_puts(b, "</table>\n");
@@ -274,9 +275,10 @@ section_form(json_t *list, const struct status_page_opts *o, struct strbuf *b)
 	json_t *s;
 
 	strbuf_puts(b, "<h2>Test announcement</h2>\n"
-		       "<form method=\"post\" action=\"/announce\">"
-		       "<label>Room<select name=\"room\">");
-	json_array_foreach(list, i, s) {
+	               "<form method=\"post\" action=\"/announce\">"
+	               "<label>Room<select name=\"room\">");
+	json_array_foreach(list, i, s)
+	{
 		char slug[MSG_TARGET_MAX];
 
 		if (util_slug(str_or(s, "room", ""), slug, sizeof(slug)) <= 0)
@@ -287,33 +289,34 @@ section_form(json_t *list, const struct status_page_opts *o, struct strbuf *b)
 		status_page_escape(b, str_or(s, "room", ""));
 		strbuf_puts(b, "</option>");
 	}
-	strbuf_printf(b, "<option value=\"all\">all rooms</option></select></label>"
-			 "<label>Text<input type=\"text\" name=\"text\" required maxlength=\"%d\" "
-			 "value=\"This is a test announcement\"></label>"
-			 "<label>Volume<input type=\"number\" name=\"volume\" min=\"0\" max=\"100\" "
-			 "placeholder=\"unchanged\"></label>"
-			 "<button type=\"submit\">Announce</button></form>\n"
-			 "<p class=\"dim\">Sent through mqttd and its spool like a message on "
-			 "<code>",
-		      o->max_text_length > 0 ? o->max_text_length : 1000);
+	strbuf_printf(b,
+	              "<option value=\"all\">all rooms</option></select></label>"
+	              "<label>Text<input type=\"text\" name=\"text\" required maxlength=\"%d\" "
+	              "value=\"This is a test announcement\"></label>"
+	              "<label>Volume<input type=\"number\" name=\"volume\" min=\"0\" max=\"100\" "
+	              "placeholder=\"unchanged\"></label>"
+	              "<button type=\"submit\">Announce</button></form>\n"
+	              "<p class=\"dim\">Sent through mqttd and its spool like a message on "
+	              "<code>",
+	              o->max_text_length > 0 ? o->max_text_length : 1000);
 	status_page_escape(b, o->base_topic ? o->base_topic : "sonos");
 	strbuf_puts(b, "/&lt;room&gt;/tts</code>; the outcome shows under Last announcements "
-		       "(reload).</p>\n");
+	               "(reload).</p>\n");
 }
 
 static void
 page_head(struct strbuf *b, const char *title)
 {
 	strbuf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		       "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-		       "<title>");
+	               "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+	               "<title>");
 	status_page_escape(b, title);
 	strbuf_printf(b, "</title><style>%s</style></head><body>\n", page_style);
 }
 
 int
 status_page_render(const char *doc, size_t len, const struct status_page_opts *o,
-		   struct strbuf *out)
+                   struct strbuf *out)
 {
 	json_t *root = doc ? json_loadb(doc, len, 0, NULL) : NULL, *workers = NULL, *mqttd_h,
 	       *disc_h, *activity;
@@ -336,13 +339,13 @@ status_page_render(const char *doc, size_t len, const struct status_page_opts *o
 	strbuf_puts(out, "</h1>\n");
 	if (o->notice != NULL && o->notice[0] != '\0') {
 		strbuf_printf(out, "<p class=\"notice%s\" id=\"notice\">",
-			      o->notice_error ? " error" : "");
+		              o->notice_error ? " error" : "");
 		status_page_escape(out, o->notice);
 		strbuf_puts(out, "</p>\n");
 	}
 	if (root == NULL) {
 		strbuf_puts(out, "<p class=\"bad\">The supervisor's status is not available.</p>\n"
-				 "</body></html>\n");
+		                 "</body></html>\n");
 		return out->failed ? -1 : 0;
 	}
 	strbuf_printf(out, "<p>Up %s, pid %lld. Broker ", up, int_or(root, "pid", 0));
@@ -355,12 +358,12 @@ status_page_render(const char *doc, size_t len, const struct status_page_opts *o
 	strbuf_puts(out, ".</p>\n");
 	section_workers(workers, out);
 	section_speakers(json_object_get(disc_h, "speakers"), json_object_get(activity, "speakers"),
-			 out);
+	                 out);
 	section_recent(json_object_get(activity, "recent"), o->now_ms, out);
 	if (o->form && json_is_array(json_object_get(disc_h, "speakers")))
 		section_form(json_object_get(disc_h, "speakers"), o, out);
 	strbuf_puts(out, "<p class=\"dim\"><a href=\"/\">Reload</a> · <a href=\"/metrics\">"
-			 "metrics</a></p>\n</body></html>\n");
+	                 "metrics</a></p>\n</body></html>\n");
 	json_decref(root);
 	return out->failed ? -1 : 0;
 }
@@ -373,7 +376,8 @@ status_page_message(const char *title, const char *message, struct strbuf *out)
 	status_page_escape(out, title);
 	strbuf_puts(out, "</h1>\n<p class=\"notice error\" id=\"notice\">");
 	status_page_escape(out, message);
-	strbuf_puts(out, "</p>\n<p><a href=\"/\">Back to the status page</a></p>\n</body></html>\n");
+	strbuf_puts(out,
+	            "</p>\n<p><a href=\"/\">Back to the status page</a></p>\n</body></html>\n");
 	return out->failed ? -1 : 0;
 }
 
@@ -460,7 +464,7 @@ target_ok(const char *t)
 
 int
 status_page_form_parse(const char *body, size_t len, int max_text_length,
-		       struct status_page_form *f, char *err, size_t errlen)
+                       struct status_page_form *f, char *err, size_t errlen)
 {
 	char volume[16];
 	int n;

@@ -13,11 +13,11 @@
 #define STATUS_PAGE_FORM_MAX 4096 /* bytes of a form body accepted */
 
 struct status_page_opts {
-	uint64_t now_ms;      /* wall clock, for "12 s ago" */
-	const char *notice;   /* one line shown on top, NULL for none */
-	int notice_error;     /* 1: the notice reports a failure */
-	int max_text_length;  /* the form's limit (max_text_length) */
-	int form;             /* 1: show the test announcement form */
+	uint64_t now_ms;     /* wall clock, for "12 s ago" */
+	const char *notice;  /* one line shown on top, NULL for none */
+	int notice_error;    /* 1: the notice reports a failure */
+	int max_text_length; /* the form's limit (max_text_length) */
+	int form;            /* 1: show the test announcement form */
 	const char *base_topic;
 };
 
@@ -25,7 +25,7 @@ struct status_page_opts {
  * prints); doc NULL when it could not be read (then o->notice says why). Every text from the
  * document is HTML-escaped. Returns 0, or -1 when out of memory. */
 int status_page_render(const char *doc, size_t len, const struct status_page_opts *o,
-		       struct strbuf *out);
+                       struct strbuf *out);
 
 /* A small page with one message and a link back to /, for form errors. */
 int status_page_message(const char *title, const char *message, struct strbuf *out);
@@ -36,13 +36,13 @@ void status_page_escape(struct strbuf *b, const char *s);
 struct status_page_form {
 	char target[MSG_TARGET_MAX]; /* room slug, speaker UUID or "all" */
 	char text[MSG_TEXT_MAX + 1];
-	int volume;                  /* 0..100, -1 when not given */
+	int volume; /* 0..100, -1 when not given */
 };
 
 /* Parse and check an application/x-www-form-urlencoded body with the fields room, text and
  * volume (optional). Returns 0, or -1 with a reason fit to show the user in err. */
 int status_page_form_parse(const char *body, size_t len, int max_text_length,
-			   struct status_page_form *f, char *err, size_t errlen);
+                           struct status_page_form *f, char *err, size_t errlen);
 
 /* The request payload mqttd takes on <base>/<target>/tts: {"id","text"[,"volume"]}.
  * Returns a malloc'ed string, NULL on ENOMEM. */

@@ -22,11 +22,11 @@
 #define STATUS_SOCKET_NAME "status.sock" /* supervisor/supervise.h: STATUS_SOCKET */
 
 /* Headers of every HTML answer: nothing cached, no framing, no script, forms only to us. */
-#define HTML_HEADERS                                                                       \
-	"Cache-Control: no-store\r\n"                                                      \
-	"X-Content-Type-Options: nosniff\r\n"                                              \
-	"Referrer-Policy: same-origin\r\n"                                                 \
-	"Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "         \
+#define HTML_HEADERS                                                                               \
+	"Cache-Control: no-store\r\n"                                                              \
+	"X-Content-Type-Options: nosniff\r\n"                                                      \
+	"Referrer-Policy: same-origin\r\n"                                                         \
+	"Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "                 \
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
 #define HTML_TYPE "text/html; charset=utf-8"
 
@@ -35,13 +35,13 @@ enum job_kind { JOB_PAGE, JOB_METRICS };
 /* One read of the status socket for one request. */
 struct web_job {
 	struct web_job *next;
-	struct conn *conn;      /* NULL once the connection has gone */
+	struct conn *conn; /* NULL once the connection has gone */
 	enum job_kind kind;
 	char notice[200];
 	uv_pipe_t pipe;
 	uv_connect_t connect;
 	uv_timer_t timer;
-	int handles;            /* initialised handles not yet closed */
+	int handles; /* initialised handles not yet closed */
 	int finished;
 	struct strbuf doc;
 };
@@ -67,7 +67,7 @@ web_start(uv_loop_t *loop, const struct config *cfg)
 		return 0;
 	if ((rv = bus_push_dial(&W.to_mqttd, cfg->runtime_dir, "mqttd")) != 0) {
 		log_warnx("mqttd.ipc: %s; the status page cannot send test announcements",
-			  nng_strerror(rv));
+		          nng_strerror(rv));
 		return -1;
 	}
 	W.mqttd_open = 1;
@@ -90,8 +90,7 @@ web_route(const struct http_request *req)
 
 	if (req->method == HTTP_METHOD_GET || req->method == HTTP_METHOD_HEAD)
 		return path_is(req->target, "/metrics") || (page && path_is(req->target, "/"));
-	return page && strcmp(req->method_name, "POST") == 0 &&
-	       path_is(req->target, "/announce");
+	return page && strcmp(req->method_name, "POST") == 0 && path_is(req->target, "/announce");
 }
 
 static size_t
@@ -106,7 +105,7 @@ content_length(const char *head, size_t head_len)
 
 int
 web_body_ready(const struct http_request *req, const char *buf, size_t head_len, size_t have,
-	       size_t cap)
+               size_t cap)
 {
 	size_t n;
 
@@ -146,13 +145,14 @@ job_answer(struct web_job *j, int ok, const char *why)
 
 	if (j->kind == JOB_METRICS) {
 		if (ok && metrics_render(j->doc.s, j->doc.len, &out) == 0) {
-			server_web_reply(j->conn, 200, METRICS_CONTENT_TYPE, "Cache-Control: no-store\r\n",
-					 out.s, out.len);
+			server_web_reply(j->conn, 200, METRICS_CONTENT_TYPE,
+			                 "Cache-Control: no-store\r\n", out.s, out.len);
 		} else {
-			snprintf(notice, sizeof(notice), "the bridge's status is not available: %s\n",
-				 ok ? "not a status document" : why);
+			snprintf(notice, sizeof(notice),
+			         "the bridge's status is not available: %s\n",
+			         ok ? "not a status document" : why);
 			server_web_reply(j->conn, 503, "text/plain; charset=utf-8", NULL, notice,
-					 strlen(notice));
+			                 strlen(notice));
 		}
 		strbuf_free(&out);
 		return;
@@ -163,8 +163,8 @@ job_answer(struct web_job *j, int ok, const char *why)
 	o.base_topic = W.cfg->base_topic;
 	o.notice = j->notice[0] ? j->notice : NULL;
 	if (!ok) {
-		snprintf(notice, sizeof(notice), "The supervisor's status socket did not answer: %s",
-			 why);
+		snprintf(notice, sizeof(notice),
+		         "The supervisor's status socket did not answer: %s", why);
 		o.notice = notice;
 		o.notice_error = 1;
 	}
@@ -238,9 +238,10 @@ job_connect_cb(uv_connect_t *req, int status)
 	if (j->finished)
 		return;
 	if (status < 0) {
-		job_finish(j, 0, status == UV_ENOENT || status == UV_ECONNREFUSED
-					 ? "the supervisor is not running"
-					 : uv_strerror(status));
+		job_finish(j, 0,
+		           status == UV_ENOENT || status == UV_ECONNREFUSED
+		               ? "the supervisor is not running"
+		               : uv_strerror(status));
 		return;
 	}
 	if ((rv = uv_read_start((uv_stream_t *)&j->pipe, job_alloc_cb, job_read_cb)) != 0)
@@ -262,7 +263,7 @@ job_start(struct conn *c, enum job_kind kind, const char *notice)
 
 	if (W.stopping || W.njobs >= WEB_JOBS_MAX || (j = calloc(1, sizeof(*j))) == NULL) {
 		server_web_reply(c, 503, "text/plain; charset=utf-8", "Retry-After: 1\r\n",
-				 "busy, try again\n", 16);
+		                 "busy, try again\n", 16);
 		return;
 	}
 	j->conn = c;
@@ -300,8 +301,8 @@ sent_notice(const char *target, char *out, size_t size)
 
 /* POST /announce: checked here, then handed to mqttd, which spools it and answers on MQTT. */
 static void
-web_announce(struct conn *c, const char *head, size_t head_len, const char *body,
-	     size_t body_len, const char *peer)
+web_announce(struct conn *c, const char *head, size_t head_len, const char *body, size_t body_len,
+             const char *peer)
 {
 	struct status_page_form form;
 	struct msg_web_request *m;
@@ -314,12 +315,13 @@ web_announce(struct conn *c, const char *head, size_t head_len, const char *body
 	if (!status_page_same_origin(head, head_len)) {
 		log_warnx("refused a test announcement from %s: not sent by the status page", peer);
 		reply_message(c, 403, "Refused",
-			      "This request did not come from the bridge's status page.");
+		              "This request did not come from the bridge's status page.");
 		return;
 	}
 	if (http_header_value(head, head_len, "Content-Type", type, sizeof(type)) < 0 ||
 	    strncasecmp(type, "application/x-www-form-urlencoded", 33) != 0) {
-		reply_message(c, 415, "Refused", "Send the form as application/x-www-form-urlencoded.");
+		reply_message(c, 415, "Refused",
+		              "Send the form as application/x-www-form-urlencoded.");
 		return;
 	}
 	if (clen > STATUS_PAGE_FORM_MAX || clen != body_len) {
@@ -327,7 +329,7 @@ web_announce(struct conn *c, const char *head, size_t head_len, const char *body
 		return;
 	}
 	if (status_page_form_parse(body, body_len, W.cfg->max_text_length, &form, err,
-				   sizeof(err)) < 0) {
+	                           sizeof(err)) < 0) {
 		reply_message(c, 400, "Not sent", err);
 		return;
 	}
@@ -337,10 +339,9 @@ web_announce(struct conn *c, const char *head, size_t head_len, const char *body
 		memcpy(rnd, &t, sizeof(rnd));
 	}
 	snprintf(id, sizeof(id), "web-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
-		 rnd[4], rnd[5]);
+	         rnd[4], rnd[5]);
 	if ((json = status_page_form_json(&form, id)) == NULL ||
-	    (n = strlen(json)) > MSG_WEB_PAYLOAD_MAX ||
-	    (m = calloc(1, sizeof(*m) + n)) == NULL) {
+	    (n = strlen(json)) > MSG_WEB_PAYLOAD_MAX || (m = calloc(1, sizeof(*m) + n)) == NULL) {
 		free(json);
 		reply_message(c, 500, "Not sent", "out of memory");
 		return;
@@ -364,7 +365,7 @@ web_announce(struct conn *c, const char *head, size_t head_len, const char *body
 
 size_t
 web_handle(struct conn *c, const struct http_request *req, const char *buf, size_t head_len,
-	   size_t have, const char *peer)
+           size_t have, const char *peer)
 {
 	char notice[160];
 	size_t body_len = req->has_body ? content_length(buf, head_len) : 0;

@@ -12,7 +12,7 @@ struct config;
 struct conn;
 struct http_request;
 
-#define WEB_JOBS_MAX 8         /* status reads in flight; more requests get 503 */
+#define WEB_JOBS_MAX 8 /* status reads in flight; more requests get 503 */
 #define WEB_STATUS_TIMEOUT_MS 3000
 #define WEB_STATUS_MAX (4 << 20)
 
@@ -31,13 +31,13 @@ int web_route(const struct http_request *req);
  * buffer holding cap): 1 when its body is complete, or cannot fit (it is then refused), 0
  * while more is to be read. */
 int web_body_ready(const struct http_request *req, const char *buf, size_t head_len, size_t have,
-		   size_t cap);
+                   size_t cap);
 
 /* Answer a routed request whose head is buf[0..head_len) of have bytes received; the answer
  * comes, now or later, through server_web_reply(c, ...). buf is only read during the call.
  * Returns the bytes of buf the request took (its head and body). */
-size_t web_handle(struct conn *c, const struct http_request *req, const char *buf,
-		  size_t head_len, size_t have, const char *peer);
+size_t web_handle(struct conn *c, const struct http_request *req, const char *buf, size_t head_len,
+                  size_t have, const char *peer);
 
 /* c is closing: its pending answer, if any, is dropped. */
 void web_forget(struct conn *c);

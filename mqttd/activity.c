@@ -10,12 +10,11 @@
 #include <string.h>
 
 const uint32_t activity_latency_bounds[ACTIVITY_LATENCY_BUCKETS] = {
-	250, 500, 1000, 2000, 3000, 5000, 10000, 30000, 60000,
+    250, 500, 1000, 2000, 3000, 5000, 10000, 30000, 60000,
 };
 
 static const char *const kind_names[ACT_KINDS] = {"tts", "clip", "set", "other"};
-static const char *const outcome_names[ACT_OUTCOMES] = {"done", "failed", "expired",
-							"rejected"};
+static const char *const outcome_names[ACT_OUTCOMES] = {"done", "failed", "expired", "rejected"};
 
 static int
 outcome_of(unsigned status)
@@ -93,7 +92,7 @@ recent_add(struct activity *a)
 
 void
 activity_event(struct activity *a, const struct msg_event *ev, unsigned request_kind,
-	       const struct msg_request *req, uint64_t now_ms)
+               const struct msg_request *req, uint64_t now_ms)
 {
 	enum activity_kind kind = kind_of(request_kind, req);
 	int outcome = outcome_of(ev->status);
@@ -118,7 +117,7 @@ activity_event(struct activity *a, const struct msg_event *ev, unsigned request_
 		r = recent_add(a);
 		msg_strlcpy(r->id, ev->id, sizeof(r->id));
 		msg_strlcpy(r->target, ev->target[0] || req == NULL ? ev->target : req->target,
-			    sizeof(r->target));
+		            sizeof(r->target));
 		r->kind = (uint8_t)kind;
 		if (req != NULL)
 			copy_text(r->text, ACTIVITY_TEXT_MAX, req->text, req->text_len);
@@ -134,8 +133,7 @@ activity_event(struct activity *a, const struct msg_event *ev, unsigned request_
 }
 
 void
-activity_state(struct activity *a, const char *uuid, const char *room, const char *json,
-	       size_t len)
+activity_state(struct activity *a, const char *uuid, const char *room, const char *json, size_t len)
 {
 	struct activity_speaker *s = NULL;
 	json_t *doc = json_loadb(json, len, 0, NULL), *v, *track;
@@ -151,7 +149,7 @@ activity_state(struct activity *a, const char *uuid, const char *room, const cha
 	if (s == NULL) {
 		if (a->nspeakers == ACTIVITY_SPEAKERS)
 			memmove(&a->speakers[0], &a->speakers[1],
-				(ACTIVITY_SPEAKERS - 1) * sizeof(a->speakers[0]));
+			        (ACTIVITY_SPEAKERS - 1) * sizeof(a->speakers[0]));
 		else
 			a->nspeakers++;
 		s = &a->speakers[a->nspeakers - 1];
@@ -160,7 +158,7 @@ activity_state(struct activity *a, const char *uuid, const char *room, const cha
 	msg_strlcpy(s->room, room, sizeof(s->room));
 	v = json_object_get(doc, "transport");
 	msg_strlcpy(s->transport, json_is_string(v) ? json_string_value(v) : "",
-		    sizeof(s->transport));
+	            sizeof(s->transport));
 	v = json_object_get(doc, "volume");
 	s->volume = json_is_integer(v) ? (int)json_integer_value(v) : -1;
 	v = json_object_get(doc, "mute");
@@ -185,7 +183,7 @@ facts_counts(const struct activity *a, struct strbuf *b)
 		strbuf_printf(b, "%s\"%s\":{", k ? "," : "", kind_names[k]);
 		for (int o = 0; o < ACT_OUTCOMES; o++)
 			strbuf_printf(b, "%s\"%s\":%lu", o ? "," : "", outcome_names[o],
-				      a->outcomes[k][o]);
+			              a->outcomes[k][o]);
 		strbuf_puts(b, "}");
 	}
 	strbuf_puts(b, "},\"latency_ms\":{\"bounds\":[");
@@ -195,7 +193,7 @@ facts_counts(const struct activity *a, struct strbuf *b)
 	for (int i = 0; i <= ACTIVITY_LATENCY_BUCKETS; i++)
 		strbuf_printf(b, "%s%lu", i ? "," : "", a->latency[i]);
 	strbuf_printf(b, "],\"sum\":%llu,\"count\":%lu}", (unsigned long long)a->latency_sum_ms,
-		      a->latency_count);
+	              a->latency_count);
 }
 
 static void
@@ -204,7 +202,7 @@ facts_recent(const struct activity *a, struct strbuf *b)
 	strbuf_puts(b, ",\"recent\":[");
 	for (size_t k = 0; k < a->recent_count; k++) {
 		const struct activity_recent *r =
-			&a->recent[(a->recent_head + ACTIVITY_RECENT - 1 - k) % ACTIVITY_RECENT];
+		    &a->recent[(a->recent_head + ACTIVITY_RECENT - 1 - k) % ACTIVITY_RECENT];
 
 		strbuf_puts(b, k ? ",{\"id\":" : "{\"id\":");
 		health_json_string(b, r->id);
@@ -219,7 +217,8 @@ facts_recent(const struct activity *a, struct strbuf *b)
 		strbuf_printf(b, ",\"status\":\"%s\",\"error\":", event_status_name(r->status));
 		health_json_string(b, r->error);
 		strbuf_printf(b, ",\"received_ms\":%llu,\"updated_ms\":%llu}",
-			      (unsigned long long)r->received_ms, (unsigned long long)r->updated_ms);
+		              (unsigned long long)r->received_ms,
+		              (unsigned long long)r->updated_ms);
 	}
 	strbuf_puts(b, "]");
 }
@@ -242,7 +241,9 @@ facts_speakers(const struct activity *a, struct strbuf *b)
 		else
 			strbuf_puts(b, ",\"volume\":null");
 		strbuf_printf(b, ",\"mute\":%s,\"track\":",
-			      s->mute < 0 ? "null" : s->mute ? "true" : "false");
+		              s->mute < 0 ? "null"
+		              : s->mute   ? "true"
+		                          : "false");
 		health_json_string(b, s->track);
 		strbuf_puts(b, "}");
 	}

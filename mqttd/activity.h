@@ -12,11 +12,11 @@
 
 struct strbuf;
 
-#define ACTIVITY_RECENT 10      /* last announcements kept */
-#define ACTIVITY_SPEAKERS 128   /* speaker states kept */
+#define ACTIVITY_RECENT 10         /* last announcements kept */
+#define ACTIVITY_SPEAKERS 128      /* speaker states kept */
 #define ACTIVITY_FACTS_SPEAKERS 48 /* at most this many in the health facts */
-#define ACTIVITY_TEXT_MAX 100   /* bytes of an announcement's text kept */
-#define ACTIVITY_FACTS_MAX 16384 /* the facts stay within MSG_HEALTH_FACTS_MAX with the rest */
+#define ACTIVITY_TEXT_MAX 100      /* bytes of an announcement's text kept */
+#define ACTIVITY_FACTS_MAX 16384   /* the facts stay within MSG_HEALTH_FACTS_MAX with the rest */
 
 /* Upper bounds (ms) of the latency histogram's buckets; one more counts the rest. */
 #define ACTIVITY_LATENCY_BUCKETS 9
@@ -32,8 +32,8 @@ struct activity_recent {
 	char target[MSG_TARGET_MAX];
 	char speaker[64];
 	char uuid[48];
-	uint8_t kind;                  /* enum activity_kind */
-	uint8_t status;                /* enum event_status, the latest */
+	uint8_t kind;   /* enum activity_kind */
+	uint8_t status; /* enum event_status, the latest */
 	char text[ACTIVITY_TEXT_MAX + 1];
 	char error[160];
 	uint64_t received_ms, updated_ms; /* wall clock */
@@ -42,10 +42,10 @@ struct activity_recent {
 struct activity_speaker {
 	char uuid[48];
 	char room[64];
-	char transport[24];            /* "" when unknown */
-	int volume;                    /* -1 when unknown */
-	int mute;                      /* -1 when unknown */
-	char track[96];                /* "artist - title", "" when none */
+	char transport[24]; /* "" when unknown */
+	int volume;         /* -1 when unknown */
+	int mute;           /* -1 when unknown */
+	char track[96];     /* "artist - title", "" when none */
 };
 
 struct activity {
@@ -65,11 +65,11 @@ struct activity {
  * announcements (tts, clip) records the latency at "playing" and keeps the event in the
  * recent list. */
 void activity_event(struct activity *a, const struct msg_event *ev, unsigned kind,
-		    const struct msg_request *req, uint64_t now_ms);
+                    const struct msg_request *req, uint64_t now_ms);
 
 /* A speaker's state document (the JSON mqttd publishes retained). Bad JSON is ignored. */
 void activity_state(struct activity *a, const char *uuid, const char *room, const char *json,
-		    size_t len);
+                    size_t len);
 
 /* Append the member ,"activity":{...} to a health facts object: "requests" (per kind, per
  * outcome), "latency_ms" ("bounds", "counts" per bucket with the overflow last, "sum",

@@ -19,8 +19,8 @@
 /* A speaker whose configurations are (or were) on the broker. */
 struct hass_known {
 	char uuid[48];
-	uint64_t gone_ms;        /* wall clock it left the table; 0 while present */
-	char signature[256];     /* room, model and slug as last published; "" = not yet */
+	uint64_t gone_ms;    /* wall clock it left the table; 0 while present */
+	char signature[256]; /* room, model and slug as last published; "" = not yet */
 };
 
 struct hass {
@@ -33,12 +33,12 @@ struct hass {
 	uint64_t remove_after_ms;
 	hass_publish_fn publish;
 	void *ctx;
-	struct msg_speaker *table;      /* the last table, for republishing */
+	struct msg_speaker *table; /* the last table, for republishing */
 	size_t table_count;
 	struct hass_known known[MSG_SPEAKERS_MAX * 2];
 	size_t nknown;
-	uint64_t republish_at;          /* wall clock ms; 0 = none scheduled */
-	uint64_t settled_at;            /* no removals before (discoveryd's first tables) */
+	uint64_t republish_at; /* wall clock ms; 0 = none scheduled */
+	uint64_t settled_at;   /* no removals before (discoveryd's first tables) */
 };
 
 static const struct {
@@ -48,15 +48,15 @@ static const struct {
 	const char *icon;
 	const char *command; /* buttons: the {"command": ...} word */
 } entities[HASS_ENTITIES] = {
-	[HASS_ANNOUNCE] = {"notify", "announce", "Announcement", "mdi:bullhorn", NULL},
-	[HASS_VOLUME] = {"number", "volume", "Volume", "mdi:volume-high", NULL},
-	[HASS_MUTE] = {"switch", "mute", "Mute", "mdi:volume-off", NULL},
-	[HASS_PLAY] = {"button", "play", "Play", "mdi:play", "play"},
-	[HASS_PAUSE] = {"button", "pause", "Pause", "mdi:pause", "pause"},
-	[HASS_NEXT] = {"button", "next", "Next", "mdi:skip-next", "next"},
-	[HASS_PREVIOUS] = {"button", "previous", "Previous", "mdi:skip-previous", "previous"},
-	[HASS_TRANSPORT] = {"sensor", "transport", "Transport state", "mdi:play-pause", NULL},
-	[HASS_TRACK] = {"sensor", "track", "Current track", "mdi:music", NULL},
+    [HASS_ANNOUNCE] = {"notify", "announce", "Announcement", "mdi:bullhorn", NULL},
+    [HASS_VOLUME] = {"number", "volume", "Volume", "mdi:volume-high", NULL},
+    [HASS_MUTE] = {"switch", "mute", "Mute", "mdi:volume-off", NULL},
+    [HASS_PLAY] = {"button", "play", "Play", "mdi:play", "play"},
+    [HASS_PAUSE] = {"button", "pause", "Pause", "mdi:pause", "pause"},
+    [HASS_NEXT] = {"button", "next", "Next", "mdi:skip-next", "next"},
+    [HASS_PREVIOUS] = {"button", "previous", "Previous", "mdi:skip-previous", "previous"},
+    [HASS_TRANSPORT] = {"sensor", "transport", "Transport state", "mdi:play-pause", NULL},
+    [HASS_TRACK] = {"sensor", "track", "Current track", "mdi:music", NULL},
 };
 
 /* Jinja templates Home Assistant renders against the retained <base>/<room>/state document.
@@ -64,24 +64,24 @@ static const struct {
  * and sensor: the None payload), which is what a null field means. */
 #define TPL_VOLUME "{{ value_json.volume }}"
 #define TPL_VOLUME_CMD "{\"volume\": {{ value | int }}}"
-#define TPL_MUTE "{% if value_json.mute is none %}None{% elif value_json.mute %}ON{% else %}OFF{% endif %}"
+#define TPL_MUTE                                                                                   \
+	"{% if value_json.mute is none %}None{% elif value_json.mute %}ON{% else %}OFF{% endif %}"
 #define TPL_TRANSPORT "{{ value_json.transport }}"
-#define TPL_TRACK                                                                          \
-	"{% set t = value_json.track %}{% if t and t.title %}"                             \
-	"{{ (((t.artist ~ ' - ') if t.artist else '') ~ t.title)[:255] }}"                    \
+#define TPL_TRACK                                                                                  \
+	"{% set t = value_json.track %}{% if t and t.title %}"                                     \
+	"{{ (((t.artist ~ ' - ') if t.artist else '') ~ t.title)[:255] }}"                         \
 	"{% else %}None{% endif %}"
 #define TPL_TRACK_ATTRS "{{ (value_json.track or {}) | tojson }}"
 
 int
-hass_config_topic(const char *prefix, const char *uuid, enum hass_entity e, char *out,
-		  size_t size)
+hass_config_topic(const char *prefix, const char *uuid, enum hass_entity e, char *out, size_t size)
 {
 	int n;
 
 	if ((unsigned)e >= HASS_ENTITIES)
 		return -1;
 	n = snprintf(out, size, "%s/%s/%s/%s/config", prefix, entities[e].component, uuid,
-		     entities[e].object);
+	             entities[e].object);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
@@ -109,7 +109,7 @@ set_topic(json_t *o, const char *key, const char *base, const char *slug, const 
 
 char *
 hass_config_json(const struct msg_speaker *sp, enum hass_entity e, const char *base,
-		 const char *version)
+                 const char *version)
 {
 	char slug[MSG_TARGET_MAX], id[128], bridge_state[HASS_TOPIC_MAX];
 	json_t *o, *dev, *avail;
@@ -132,8 +132,8 @@ hass_config_json(const struct msg_speaker *sp, enum hass_entity e, const char *b
 	if (sp->model[0] != '\0')
 		json_object_set_new(dev, "model", json_string(sp->model));
 	json_object_set_new(o, "device", dev);
-	json_object_set_new(o, "origin", json_pack("{s:s,s:s}", "name", "sonos-bridge",
-						   "sw_version", version));
+	json_object_set_new(o, "origin",
+	                    json_pack("{s:s,s:s}", "name", "sonos-bridge", "sw_version", version));
 
 	/* Usable only while both the bridge and this speaker are. */
 	snprintf(bridge_state, sizeof(bridge_state), "%s/bridge/state", base);
@@ -280,11 +280,11 @@ publish_speaker(struct hass *h, const struct msg_speaker *sp)
 
 		if (json == NULL) {
 			log_warnx("%s (%s): no Home Assistant configuration (room name unusable)",
-				  sp->room, sp->uuid);
+			          sp->room, sp->uuid);
 			return;
 		}
 		if (hass_config_topic(h->prefix, sp->uuid, (enum hass_entity)e, topic,
-				      sizeof(topic)) == 0)
+		                      sizeof(topic)) == 0)
 			h->publish(h->ctx, topic, json, strlen(json));
 		free(json);
 	}
@@ -303,7 +303,7 @@ remove_speaker(struct hass *h, const char *uuid)
 
 struct hass *
 hass_new(const struct config *cfg, const char *version, hass_publish_fn publish, void *ctx,
-	 uint64_t now_ms)
+         uint64_t now_ms)
 {
 	struct hass *h = calloc(1, sizeof(*h));
 
@@ -321,8 +321,8 @@ hass_new(const struct config *cfg, const char *version, hass_publish_fn publish,
 		return h;
 	if (strpbrk(h->prefix, "+#") != NULL || h->prefix[strlen(h->prefix) - 1] == '/') {
 		log_warnx("hass_discovery_prefix '%s' is not a topic prefix; no Home Assistant "
-			  "discovery",
-			  h->prefix);
+		          "discovery",
+		          h->prefix);
 		return h;
 	}
 	snprintf(h->status_topic, sizeof(h->status_topic), "%s/status", h->prefix);
@@ -366,13 +366,12 @@ hass_publish_all(struct hass *h)
 			speaker_signature(&h->table[i], k->signature, sizeof(k->signature));
 	}
 	if (h->table_count > 0)
-		log_info("Home Assistant discovery: %zu speakers published under %s/", h->table_count,
-			 h->prefix);
+		log_info("Home Assistant discovery: %zu speakers published under %s/",
+		         h->table_count, h->prefix);
 }
 
 int
-hass_message(struct hass *h, const char *topic, const void *payload, size_t len,
-	     uint64_t now_ms)
+hass_message(struct hass *h, const char *topic, const void *payload, size_t len, uint64_t now_ms)
 {
 	if (!hass_enabled(h) || strcmp(topic, h->status_topic) != 0)
 		return 0;
@@ -402,7 +401,7 @@ remove_due(struct hass *h, uint64_t now_ms, int connected)
 			continue;
 		}
 		log_info("%s: gone since %llu; removed from Home Assistant", k->uuid,
-			 (unsigned long long)k->gone_ms);
+		         (unsigned long long)k->gone_ms);
 		remove_speaker(h, k->uuid);
 		h->known[i] = h->known[--h->nknown];
 		changed = 1;
@@ -412,7 +411,7 @@ remove_due(struct hass *h, uint64_t now_ms, int connected)
 
 void
 hass_speakers(struct hass *h, const struct msg_speaker *sp, size_t n, uint64_t now_ms,
-	      int connected)
+              int connected)
 {
 	struct msg_speaker *copy = NULL;
 	int changed = 0;

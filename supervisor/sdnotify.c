@@ -14,14 +14,14 @@
 #include <unistd.h>
 
 static struct {
-	int fd;                   /* -1: disabled */
+	int fd; /* -1: disabled */
 	struct sockaddr_un addr;
 	socklen_t addrlen;
 	uint64_t watchdog_ms;
 	int ready_sent, stopping;
-	uint64_t all_ready_ms;    /* monotonic; 0 until the workers are first all ready */
-	uint64_t pinged_ms;       /* last WATCHDOG=1 */
-	char status[512];         /* last STATUS= sent */
+	uint64_t all_ready_ms; /* monotonic; 0 until the workers are first all ready */
+	uint64_t pinged_ms;    /* last WATCHDOG=1 */
+	char status[512];      /* last STATUS= sent */
 } N = {.fd = -1};
 
 /* WATCHDOG_USEC applies to us only if WATCHDOG_PID is unset or names this process. */
@@ -59,7 +59,7 @@ sdnotify_init(void)
 	n = strlen(path);
 	if ((path[0] != '/' && path[0] != '@') || n >= sizeof(N.addr.sun_path)) {
 		log_warnx("NOTIFY_SOCKET '%s' is not a unix socket path; not notifying systemd",
-			  path);
+		          path);
 		rv = -1;
 		goto out;
 	}
@@ -76,7 +76,7 @@ sdnotify_init(void)
 	}
 	rv = 1;
 	log_info("notifying the service manager at %s%s", path,
-		 N.watchdog_ms ? " (watchdog on)" : "");
+	         N.watchdog_ms ? " (watchdog on)" : "");
 out:
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
@@ -96,7 +96,7 @@ sdnotify_send(const char *state)
 	if (N.fd < 0)
 		return 0;
 	if (sendto(N.fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&N.addr,
-		   N.addrlen) < 0) {
+	           N.addrlen) < 0) {
 		int e = errno;
 
 		log_debug("NOTIFY_SOCKET: %s", strerror(e));
@@ -114,8 +114,8 @@ sdnotify_watchdog_ms(void)
 int
 sdnotify_watchdog_due(uint64_t now_ms, uint64_t all_ready_ms, uint64_t watchdog_ms)
 {
-	uint64_t grace = 2 * watchdog_ms > SDNOTIFY_UNREADY_MAX_MS ? 2 * watchdog_ms
-								  : SDNOTIFY_UNREADY_MAX_MS;
+	uint64_t grace =
+	    2 * watchdog_ms > SDNOTIFY_UNREADY_MAX_MS ? 2 * watchdog_ms : SDNOTIFY_UNREADY_MAX_MS;
 
 	if (watchdog_ms == 0 || all_ready_ms == 0)
 		return 0;
@@ -151,7 +151,7 @@ sdnotify_update(uint64_t now_ms, int all_ready, const char *status)
 		what = "READY=1\n";
 		log_info("all workers ready; told the service manager");
 	} else if (N.ready_sent && sdnotify_watchdog_due(now_ms, N.all_ready_ms, N.watchdog_ms) &&
-		   now_ms - N.pinged_ms >= N.watchdog_ms / 4) {
+	           now_ms - N.pinged_ms >= N.watchdog_ms / 4) {
 		N.pinged_ms = now_ms;
 		what = "WATCHDOG=1\n";
 	}

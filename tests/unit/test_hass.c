@@ -66,10 +66,11 @@ test_documents(void)
 	json_t *doc;
 	char *text;
 
-	CHECK_INT(hass_config_topic("homeassistant", sp.uuid, HASS_VOLUME, topic, sizeof(topic)), 0);
+	CHECK_INT(hass_config_topic("homeassistant", sp.uuid, HASS_VOLUME, topic, sizeof(topic)),
+	          0);
 	CHECK_STR(topic, "homeassistant/number/RINCON_000E5800000201400/volume/config");
 	CHECK_INT(hass_config_topic("homeassistant", sp.uuid, HASS_ENTITIES, topic, sizeof(topic)),
-		  -1);
+	          -1);
 	CHECK_INT(hass_config_topic("homeassistant", sp.uuid, HASS_PLAY, topic, 20), -1);
 
 	text = hass_config_json(&sp, HASS_VOLUME, "sonos", "1.2.3");
@@ -77,17 +78,17 @@ test_documents(void)
 	doc = json_loads(text, 0, NULL);
 	CHECK(doc != NULL);
 	CHECK_STR(json_string_value(json_object_get(doc, "command_topic")),
-		  "sonos/kid-s-room-2/set");
+	          "sonos/kid-s-room-2/set");
 	CHECK_STR(json_string_value(json_object_get(doc, "state_topic")),
-		  "sonos/kid-s-room-2/state");
+	          "sonos/kid-s-room-2/state");
 	CHECK_STR(json_string_value(json_object_get(doc, "unique_id")),
-		  "sonos_bridge_RINCON_000E5800000201400_volume");
+	          "sonos_bridge_RINCON_000E5800000201400_volume");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "device"), "name")),
-		  "Kid's Room (2)");
+	          "Kid's Room (2)");
 	CHECK_STR(json_string_value(json_object_get(doc, "availability_mode")), "all");
 	CHECK_STR(json_string_value(json_object_get(
-			  json_array_get(json_object_get(doc, "availability"), 1), "topic")),
-		  "sonos/kid-s-room-2/availability");
+	              json_array_get(json_object_get(doc, "availability"), 1), "topic")),
+	          "sonos/kid-s-room-2/availability");
 	CHECK_INT(json_integer_value(json_object_get(doc, "max")), 100);
 	json_decref(doc);
 	free(text);
@@ -101,7 +102,8 @@ test_documents(void)
 		free(text);
 	}
 	text = hass_config_json(&sp, HASS_NEXT, "sonos", "1");
-	CHECK(text != NULL && strstr(text, "\"payload_press\":\"{\\\"command\\\": \\\"next\\\"}\"") != NULL);
+	CHECK(text != NULL &&
+	      strstr(text, "\"payload_press\":\"{\\\"command\\\": \\\"next\\\"}\"") != NULL);
 	free(text);
 
 	/* A room without a usable slug, a uuid Home Assistant would refuse: no document. */

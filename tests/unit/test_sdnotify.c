@@ -91,7 +91,8 @@ test_sequence(const char *path)
 	sdnotify_update(2800, 0, "unhealthy: httpd is backing-off");
 	CHECK_STR(next_datagram(fd), "WATCHDOG=1\nSTATUS=unhealthy: httpd is backing-off");
 	/* Not ready for longer than the grace: no more pings. */
-	sdnotify_update(2800 + SDNOTIFY_UNREADY_MAX_MS + 1000, 0, "unhealthy: httpd is backing-off");
+	sdnotify_update(2800 + SDNOTIFY_UNREADY_MAX_MS + 1000, 0,
+	                "unhealthy: httpd is backing-off");
 	CHECK_STR(next_datagram(fd), "");
 	sdnotify_stopping("stopping");
 	CHECK_STR(next_datagram(fd), "STOPPING=1\nSTATUS=stopping");

@@ -77,7 +77,8 @@ test_form(void)
 	big[1000 + 18] = '\0';
 	CHECK_INT(form(big, &f, err), 0);
 	/* Binary garbage never crashes and never passes. */
-	CHECK_INT(status_page_form_parse("room=\x01&text=\xff", 13, 1000, &f, err, sizeof(err)), -1);
+	CHECK_INT(status_page_form_parse("room=\x01&text=\xff", 13, 1000, &f, err, sizeof(err)),
+	          -1);
 	CHECK_INT(status_page_form_parse("room=a&text=b\0c", 15, 1000, &f, err, sizeof(err)), -1);
 }
 
@@ -91,59 +92,62 @@ static void
 test_origin(void)
 {
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nHost: 10.0.0.5:8047\r\n"
-			 "Origin: http://10.0.0.5:8047\r\n\r\n"),
-		  1);
+	                 "Origin: http://10.0.0.5:8047\r\n\r\n"),
+	          1);
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nHost: NAS.lan:8047\r\n"
-			 "Origin: http://nas.LAN:8047\r\n\r\n"),
-		  1);
+	                 "Origin: http://nas.LAN:8047\r\n\r\n"),
+	          1);
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nHost: 10.0.0.5:8047\r\n"
-			 "Origin: http://10.0.0.5:80470\r\n\r\n"),
-		  0);
+	                 "Origin: http://10.0.0.5:80470\r\n\r\n"),
+	          0);
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nHost: 10.0.0.5:8047\r\n"
-			 "Origin: http://evil.example\r\n\r\n"),
-		  0);
+	                 "Origin: http://evil.example\r\n\r\n"),
+	          0);
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nHost: 10.0.0.5:8047\r\n"
-			 "Origin: null\r\n\r\n"),
-		  0);
+	                 "Origin: null\r\n\r\n"),
+	          0);
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nHost: 10.0.0.5:8047\r\n"
-			 "Origin: https://10.0.0.5:8047\r\n\r\n"),
-		  0);
+	                 "Origin: https://10.0.0.5:8047\r\n\r\n"),
+	          0);
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nHost: 10.0.0.5:8047\r\n"
-			 "Referer: http://10.0.0.5:8047/?sent=x\r\n\r\n"),
-		  1);
+	                 "Referer: http://10.0.0.5:8047/?sent=x\r\n\r\n"),
+	          1);
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nHost: 10.0.0.5:8047\r\n"
-			 "Referer: http://10.0.0.5:8047.evil.example/\r\n\r\n"),
-		  0);
+	                 "Referer: http://10.0.0.5:8047.evil.example/\r\n\r\n"),
+	          0);
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nHost: 10.0.0.5:8047\r\n"
-			 "Origin: http://10.0.0.5:8047\r\nSec-Fetch-Site: cross-site\r\n\r\n"),
-		  0);
+	                 "Origin: http://10.0.0.5:8047\r\nSec-Fetch-Site: cross-site\r\n\r\n"),
+	          0);
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nHost: 10.0.0.5:8047\r\n\r\n"), 0);
 	CHECK_INT(origin("POST /announce HTTP/1.1\r\nOrigin: http://x\r\n\r\n"), 0);
 }
 
 /* A status document as the supervisor writes it, with hostile texts. */
 static const char doc[] =
-	"{\"version\":\"0.1.0\",\"pid\":10,\"uptime_ms\":5000,\"broker\":{\"host\":\"b<r>\","
-	"\"port\":1883},\"workers\":{"
-	"\"mqttd\":{\"state\":\"ready\",\"pid\":11,\"restarts\":2,\"uptime_ms\":4000,"
-	"\"health\":{\"broker_connected\":true,\"broker\":\"b:1883\",\"reconnects\":3,"
-	"\"activity\":{\"requests\":{\"tts\":{\"done\":4,\"failed\":1},\"clip\":{\"done\":1,"
-	"\"failed\":0}},\"latency_ms\":{\"bounds\":[250,1000],\"counts\":[1,2,3],\"sum\":9000,"
-	"\"count\":6},\"recent\":[{\"id\":\"r\\\"1\",\"kind\":\"tts\",\"target\":\"kitchen\","
-	"\"speaker\":\"Kitchen\",\"text\":\"<img src=x onerror=alert(1)>\",\"status\":\"done\","
-	"\"error\":\"\",\"received_ms\":1000}],\"speakers\":[{\"uuid\":\"U1\",\"volume\":33,"
-	"\"mute\":true,\"transport\":\"PLAYING\",\"track\":\"A & B\"}]}}},"
-	"\"discoveryd\":{\"state\":\"backing-off\",\"pid\":null,\"restarts\":1,"
-	"\"last_exit\":{\"signal\":9,\"signal_name\":\"KILL\"},\"health\":{\"speakers_known\":1,"
-	"\"speakers\":[{\"room\":\"Kitchen\",\"uuid\":\"U1\",\"ip\":\"10.0.0.2\",\"port\":1400,"
-	"\"model\":\"One\"}]}},"
-	"\"work\\\"er\":{\"state\":\"ready\",\"restarts\":0}}}";
+    "{\"version\":\"0.1.0\",\"pid\":10,\"uptime_ms\":5000,\"broker\":{\"host\":\"b<r>\","
+    "\"port\":1883},\"workers\":{"
+    "\"mqttd\":{\"state\":\"ready\",\"pid\":11,\"restarts\":2,\"uptime_ms\":4000,"
+    "\"health\":{\"broker_connected\":true,\"broker\":\"b:1883\",\"reconnects\":3,"
+    "\"activity\":{\"requests\":{\"tts\":{\"done\":4,\"failed\":1},\"clip\":{\"done\":1,"
+    "\"failed\":0}},\"latency_ms\":{\"bounds\":[250,1000],\"counts\":[1,2,3],\"sum\":9000,"
+    "\"count\":6},\"recent\":[{\"id\":\"r\\\"1\",\"kind\":\"tts\",\"target\":\"kitchen\","
+    "\"speaker\":\"Kitchen\",\"text\":\"<img src=x onerror=alert(1)>\",\"status\":\"done\","
+    "\"error\":\"\",\"received_ms\":1000}],\"speakers\":[{\"uuid\":\"U1\",\"volume\":33,"
+    "\"mute\":true,\"transport\":\"PLAYING\",\"track\":\"A & B\"}]}}},"
+    "\"discoveryd\":{\"state\":\"backing-off\",\"pid\":null,\"restarts\":1,"
+    "\"last_exit\":{\"signal\":9,\"signal_name\":\"KILL\"},\"health\":{\"speakers_known\":1,"
+    "\"speakers\":[{\"room\":\"Kitchen\",\"uuid\":\"U1\",\"ip\":\"10.0.0.2\",\"port\":1400,"
+    "\"model\":\"One\"}]}},"
+    "\"work\\\"er\":{\"state\":\"ready\",\"restarts\":0}}}";
 
 static void
 test_page(void)
 {
-	struct status_page_opts o = {.now_ms = 61000, .form = 1, .max_text_length = 500,
-				     .base_topic = "sonos", .notice = "sent <now>"};
+	struct status_page_opts o = {.now_ms = 61000,
+	                             .form = 1,
+	                             .max_text_length = 500,
+	                             .base_topic = "sonos",
+	                             .notice = "sent <now>"};
 	struct strbuf b = STRBUF_INIT;
 
 	CHECK_INT(status_page_render(doc, sizeof(doc) - 1, &o, &b), 0);
@@ -152,7 +156,7 @@ test_page(void)
 	CHECK(strstr(b.s, "<td>r&quot;1</td><td>Kitchen</td><td>tts</td>") != NULL);
 	CHECK(strstr(b.s, "60 s ago") != NULL);
 	CHECK(strstr(b.s, "<td>Kitchen</td><td>kitchen</td><td>PLAYING</td><td>33 (muted)</td>"
-			  "<td>A &amp; B</td>") != NULL);
+	                  "<td>A &amp; B</td>") != NULL);
 	CHECK(strstr(b.s, "<td class=\"bad\">backing-off</td>") != NULL);
 	CHECK(strstr(b.s, "signal KILL") != NULL);
 	CHECK(strstr(b.s, "sent &lt;now&gt;") != NULL);
@@ -259,7 +263,7 @@ test_activity(void)
 	CHECK_INT(a->recent_count, 2);
 	{
 		const char *st = "{\"transport\":\"PLAYING\",\"volume\":12,\"mute\":null,"
-				 "\"track\":{\"title\":\"T\",\"artist\":\"A\"}}";
+		                 "\"track\":{\"title\":\"T\",\"artist\":\"A\"}}";
 
 		activity_state(a, "U1", "Kitchen", st, strlen(st));
 	}
@@ -279,20 +283,17 @@ test_activity(void)
 	}
 	CHECK(facts != NULL);
 	act = json_object_get(facts, "activity");
-	CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(act, "recent"),
-								     1),
-						 "text")),
-		  "h\xc3\xa9llo world");
-	CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(act, "recent"),
-								     1),
-						 "status")),
-		  "done");
-	CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(act, "speakers"),
-								     0),
-						 "track")),
-		  "A - T");
-	CHECK(json_is_null(json_object_get(json_array_get(json_object_get(act, "speakers"), 0),
-					   "mute")));
+	CHECK_STR(json_string_value(
+	              json_object_get(json_array_get(json_object_get(act, "recent"), 1), "text")),
+	          "h\xc3\xa9llo world");
+	CHECK_STR(json_string_value(
+	              json_object_get(json_array_get(json_object_get(act, "recent"), 1), "status")),
+	          "done");
+	CHECK_STR(json_string_value(json_object_get(
+	              json_array_get(json_object_get(act, "speakers"), 0), "track")),
+	          "A - T");
+	CHECK(json_is_null(
+	    json_object_get(json_array_get(json_object_get(act, "speakers"), 0), "mute")));
 	json_decref(facts);
 	strbuf_free(&b);
 
