@@ -164,7 +164,7 @@ struct msg_request_ack {
 	char id[MSG_ID_MAX];
 	uint8_t status;    /* enum event_status: the last terminal status reported */
 	uint8_t pad[3];
-	uint32_t events;   /* terminal events it sent (one per speaker) */
+	uint32_t events;   /* speakers it sent a terminal event for (a rejection counts as one) */
 };
 
 #define MSG_STATE_JSON_MAX 8192

@@ -387,6 +387,14 @@ bridge_request_ack(struct bridge *b, const struct msg_request_ack *ack)
 
 	if (e == NULL || e->done || e->acked || e->sends == 0)
 		return;
+	if (e->nreported < ack->events) {
+		/* A terminal event was lost on the way (a full bus queue): without it the request
+		 * must not be finished. Sending it again makes playerd report again. */
+		log_warnx("%s: %zu of %u terminal events arrived; asking playerd again", e->id,
+			  e->nreported, ack->events);
+		e->sent_mono = util_mono_ms() - BRIDGE_RESEND_MS;
+		return;
+	}
 	bridge_answered(b, e);
 	e->acked = 1;
 	e->acked_mono = util_mono_ms();

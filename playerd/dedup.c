@@ -19,8 +19,9 @@ struct active {
 	struct active *next;
 	char id[MSG_ID_MAX];
 	int refs;
-	unsigned events;   /* terminal events sent */
-	uint8_t last;      /* the last terminal status */
+	char (*speakers)[48]; /* distinct speakers with a terminal event ("" for the request) */
+	unsigned events;      /* how many */
+	uint8_t last;         /* the last terminal status */
 };
 
 /* What became of a request on one speaker. */
@@ -293,6 +294,7 @@ dedup_close(void)
 			struct active *a = D.active[i];
 
 			D.active[i] = a->next;
+			free(a->speakers);
 			free(a);
 		}
 	}
@@ -341,8 +343,24 @@ dedup_hold(const char *id)
 		a->refs++;
 }
 
-void
-dedup_release(const char *id, unsigned status)
+/* Note a terminal event of a on speaker uuid; mqttd counts them the same way (distinct). */
+static void
+note_event(struct active *a, const char *uuid)
+{
+	char(*more)[48];
+
+	for (unsigned i = 0; i < a->events; i++)
+		if (strcmp(a->speakers[i], uuid) == 0)
+			return;
+	if ((more = realloc(a->speakers, (a->events + 1) * sizeof(*more))) == NULL)
+		return;
+	a->speakers = more;
+	msg_strlcpy(a->speakers[a->events++], uuid, sizeof(*more));
+}
+
+/* dedup_release for a terminal event on speaker uuid. */
+static void
+release_speaker(const char *id, unsigned status, const char *uuid)
 {
 	struct active *a = active_find(id), **pp;
 	struct msg_request_ack ack;
@@ -350,7 +368,7 @@ dedup_release(const char *id, unsigned status)
 	if (a == NULL)
 		return;
 	if (status != 0) {
-		a->events++;
+		note_event(a, uuid);
 		a->last = (uint8_t)status;
 	}
 	if (--a->refs > 0)
@@ -364,7 +382,14 @@ dedup_release(const char *id, unsigned status)
 	for (pp = &D.active[hash2(a->id, NULL)]; *pp != a; pp = &(*pp)->next)
 		;
 	*pp = a->next;
+	free(a->speakers);
 	free(a);
+}
+
+void
+dedup_release(const char *id, unsigned status)
+{
+	release_speaker(id, status, "");
 }
 
 /* Report o again as the terminal event of req. */
@@ -416,7 +441,7 @@ dedup_announce(const struct msg_request *req, const struct msg_speaker *sp)
 			return 0;
 	}
 	report_again(req, o);
-	dedup_release(req->id, o->rec.status);
+	release_speaker(req->id, o->rec.status, o->rec.uuid);
 	return 1;
 }
 
@@ -464,7 +489,7 @@ dedup_finished(const struct announcement *a)
 		log_warnx("request %s: outcome not recorded on disk", r.id);
 	outcome_put(&r, 0);
 	D.report(a, a->status, a->error);
-	dedup_release(r.id, r.status);
+	release_speaker(r.id, r.status, r.uuid);
 	outcome_prune(now);
 	journal_compact();
 }
