@@ -283,6 +283,19 @@ play_clip(struct announcement *a, const char *url, const char *mime)
 	return 0;
 }
 
+/* How long to sleep between transport polls. A short clip (a chime) could end between two
+ * polls of 250 ms and never be seen PLAYING: poll at a quarter of its length, and often during
+ * the first seconds when the length is not known. */
+static unsigned
+wait_poll_ms(uint32_t duration_ms, uint64_t elapsed_ms)
+{
+	unsigned quarter = duration_ms / 4;
+
+	if (duration_ms == 0)
+		return elapsed_ms < 3000 ? 50 : WAIT_POLL_MS;
+	return quarter < 50 ? 50 : quarter > WAIT_POLL_MS ? WAIT_POLL_MS : quarter;
+}
+
 /* Wait for the clip to end: its real duration plus a margin, cut short when the speaker
  * reports it stopped after having played. Never a fixed timeout for a known length. */
 static void
@@ -304,7 +317,7 @@ wait_end(struct announcement *a, uint32_t duration_ms)
 				  a->speaker.room, (unsigned long long)elapsed, duration_ms);
 			return;
 		}
-		sleep_ms(WAIT_POLL_MS);
+		sleep_ms(wait_poll_ms(duration_ms, elapsed));
 		if (sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r, err,
 			       sizeof(err)) != 0)
 			continue;

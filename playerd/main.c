@@ -4,6 +4,7 @@
 #include "player.h"
 #include "worker.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -27,6 +28,9 @@ main(int argc, char **argv)
 	uv_loop_t *loop;
 
 	worker_setup("playerd", argc, argv, &cfg);
+	/* Up to 16 pool threads each get a malloc arena by default: 0.5 MB or more of resident
+	 * memory for nothing, since they mostly wait on sockets. */
+	mallopt(M_ARENA_MAX, 2);
 	/* Announcements block a pool thread each for the clip's length; allow several groups
 	 * at once. Must be set before the loop's first uv_queue_work. */
 	setenv("UV_THREADPOOL_SIZE", "16", 0);

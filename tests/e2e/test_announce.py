@@ -137,7 +137,7 @@ class AnnounceTest(harness.E2ETestCase):
     def test_clip_and_chime(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
         files = self.file_server()
-        files.add("/chime.wav", harness.make_wav(0.6), "audio/wav")
+        files.add("/chime.wav", harness.make_wav(0.2), "audio/wav")
         files.add("/doorbell.wav", harness.make_wav(1.2), "audio/wav")
         self.start_online(extra={"chime_url": files.url("/chime.wav")})
         final, _ = self.announce("sonos/kitchen/clip",
@@ -153,6 +153,9 @@ class AnnounceTest(harness.E2ETestCase):
         self.assertEqual(urls[1], files.url("/chime.wav"))
         self.assertIn("/clips/", urls[2])
         self.assertEqual(len(urls), 3)
+        # A 0.2 s chime is seen to end: the speech follows it at once, not after a timeout.
+        fetched = [r["t"] for r in kitchen.actions() if r["action"] == "fetch" and r["valid"]]
+        self.assertLess(fetched[2] - fetched[1], 2.0)
 
     def test_manual_fallback(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", ssdp=False)
