@@ -10,6 +10,7 @@ the broker's own log, and the spool file the bridge leaves behind.
   shows the DUP resend); once there is room again it plays exactly once.
 - test_playerd_killed_while_playing / test_mqttd_killed_with_requests_in_flight: one kill -9
   each, every request ends with exactly one terminal event and plays at most once.
+- test_burst_of_requests: 1500 requests at once, each answered exactly once, none left.
 - test_lost_session_is_reported: a broker restarted without persistence loses the session;
   mqttd says so.
 - test_chaos: a publisher sends TTS requests and set commands at a steady rate to three
