@@ -393,7 +393,8 @@ class GroupTest(harness.E2ETestCase):
         self.living.set_transport_state("PLAYING")
         self.kitchen.join(self.living)
         self.start_bridge(broker)
-        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/state" and
+                         m.json().get("coordinator") == self.living.uuid, 15)
 
     def say(self, target, request_id, extra=""):
         mark = self.mq.mark()
@@ -441,6 +442,10 @@ class AllTest(harness.E2ETestCase):
         self.start_bridge(broker, extra={"announce_all": mode})
         for room in ("kitchen", "living-room", "dining"):
             self.mq.wait_for(lambda m, r=room: m.topic == "sonos/%s/availability" % r, 15)
+        # The bridge knows the groups once the topology is read: Dining's state names its
+        # coordinator.
+        self.mq.wait_for(lambda m: m.topic == "sonos/dining/state" and
+                         m.json().get("coordinator") == self.living.uuid, 15)
 
     def say_all(self):
         mark = self.mq.mark()
