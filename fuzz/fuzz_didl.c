@@ -1,10 +1,22 @@
 /* fuzz_didl.c -- DIDL-Lite track metadata from speakers (playerd/didl.c didl_parse_track): the
  * current track of a snapshot and of every AVTransport event. */
-#define _GNU_SOURCE /* memmem */
 #include "didl.h"
 #include "fuzz.h"
 
 #include <libxml/parser.h>
+#include <libxml/tree.h>
+
+/* 1 if libxml2, reading the input the way didl.c does, finds a DOCTYPE in it. */
+static int
+has_doctype(const uint8_t *data, size_t size)
+{
+	xmlDoc *doc = xmlReadMemory((const char *)data, (int)size, "didl.xml", NULL,
+				    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	int found = doc != NULL && (doc->intSubset != NULL || doc->extSubset != NULL);
+
+	xmlFreeDoc(doc);
+	return found;
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -29,7 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		/* Accepted metadata has no DOCTYPE: declared entities would be expanded when the
 		 * text is read (a quadratic blowup), which the field sizes do not bound. */
-		if (size >= 9 && memmem(data, size, "<!DOCTYPE", 9) != NULL)
+		if (has_doctype(data, size))
 			abort();
 	}
 	free(xml);
