@@ -108,6 +108,12 @@ string_field(json_t *obj, const char *key, char *out, size_t size, char *reason,
 		return fail(reason, n, "%s: 1 to %zu bytes", key, size - 1);
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return fail(reason, n, "%s: contains a NUL byte", key);
+	/* Control characters would reach the speaker inside XML; only metadata (itself XML)
+	 * may hold line breaks and tabs. */
+	for (const unsigned char *p = (const unsigned char *)json_string_value(v); *p; p++)
+		if ((*p < 0x20 || *p == 0x7f) &&
+		    !(strcmp(key, "metadata") == 0 && (*p == '\n' || *p == '\r' || *p == '\t')))
+			return fail(reason, n, "%s: contains a control character", key);
 	memcpy(out, json_string_value(v), json_string_length(v) + 1);
 	return 0;
 }

@@ -69,5 +69,10 @@ main(void)
 	CHECK_INT(command_parse("\xff\xfe", 2, &c, reason, sizeof(reason)), -1);
 	CHECK(strstr(reason, "UTF-8") != NULL);
 	CHECK_INT(parse("{\"uri\":\"a\\u0000b\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"uri\":\"x-rincon-mp3radio:a\\u0001b\"}", &c, reason), -1);
+	CHECK(strstr(reason, "control character") != NULL);
+	CHECK_INT(parse("{\"uri\":\"x:a\",\"metadata\":\"<DIDL-Lite>\\n</DIDL-Lite>\"}", &c,
+			reason), 0);
+	CHECK_INT(parse("{\"join\":\"kit\\u001bchen\"}", &c, reason), -1);
 	CHECK_DONE();
 }
