@@ -162,8 +162,8 @@ bridge_accept(struct bridge *b, const struct request_result *res, const char *to
 	if (e != NULL) {
 		/* A redelivery (DUP) of a message whose PUBACK was lost, or a publisher that
 		 * reused an id: either way it is not run twice. */
-		log_info("%s: %s: already %s; not run again", res->id, topic,
-			 e->done ? "finished" : "in the spool");
+		log_warnx("%s: %s: already %s; not run again (a redelivery, or an id used twice)",
+			  res->id, topic, e->done ? "finished" : "in the spool");
 		b->repeats++;
 		return;
 	}
@@ -202,8 +202,14 @@ bridge_message(void *ctx, const struct mosquitto_message *m)
 		log_debug("%s: not a request topic, ignored", m->topic);
 		return;
 	}
-	request_derive_id(m->topic, m->payload, m->payloadlen > 0 ? (size_t)m->payloadlen : 0,
-			  m->mid, fallback);
+	/* Without an id from the publisher: at QoS 1 and 2 one derived from the message, so a
+	 * broker's redelivery maps to the same request; at QoS 0 there is no redelivery, and
+	 * the packet id is always 0, so the same text said twice must get two ids. */
+	if (m->qos == 0)
+		request_unique_id(fallback);
+	else
+		request_derive_id(m->topic, m->payload,
+				  m->payloadlen > 0 ? (size_t)m->payloadlen : 0, m->mid, fallback);
 	request_parse(&b->limits, kind, target, m->payload,
 		      m->payloadlen > 0 ? (size_t)m->payloadlen : 0, fallback, util_now_ms(), &res);
 	if (m->retain) {
@@ -363,8 +369,14 @@ bridge_event(struct bridge *b, const struct msg_event *ev)
 		return;
 	}
 	activity_event(b->activity, ev, 0, bridge_request_of(e), util_now_ms());
-	if (bridge_publish_event(b, ev, &mid) < 0 || e == NULL || !is_terminal(ev->status))
-		return; /* a lost terminal event is asked for again by the tick */
+	if (bridge_publish_event(b, ev, &mid) < 0) {
+		/* Not noted as reported, so the next tick asks playerd for it again. */
+		if (e != NULL && is_terminal(ev->status))
+			spool_unnote_reported(e, ev->uuid);
+		return;
+	}
+	if (e == NULL || !is_terminal(ev->status))
+		return;
 	if (b->npending == b->cap_pending) {
 		size_t cap = b->cap_pending ? b->cap_pending * 2 : 64;
 

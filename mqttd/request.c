@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <jansson.h>
+#include <uuid/uuid.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,17 @@ request_derive_id(const char *topic, const void *payload, size_t len, int mid,
 	sha256_final(&h, digest);
 	sha256_hex(digest, hex);
 	snprintf(id, MSG_ID_MAX, "auto-%.20s", hex);
+}
+
+void
+request_unique_id(char id[MSG_ID_MAX])
+{
+	uuid_t u;
+	char text[37];
+
+	uuid_generate(u);
+	uuid_unparse_lower(u, text);
+	snprintf(id, MSG_ID_MAX, "auto-%s", text);
 }
 
 const char *

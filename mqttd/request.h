@@ -57,6 +57,9 @@ int request_parse(const struct request_limits *lim, enum request_kind kind, cons
 void request_derive_id(const char *topic, const void *payload, size_t len, int mid,
 		       char id[MSG_ID_MAX]);
 
+/* A fresh id for a request that came without one at QoS 0 ("auto-<uuid>"). */
+void request_unique_id(char id[MSG_ID_MAX]);
+
 /* "tts" or "clip". */
 const char *request_kind_name(unsigned kind);
 

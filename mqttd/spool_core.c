@@ -310,6 +310,18 @@ spool_note_reported(struct spool_entry *e, const char *uuid)
 	return 0;
 }
 
+void
+spool_unnote_reported(struct spool_entry *e, const char *uuid)
+{
+	for (size_t i = 0; i < e->nreported; i++)
+		if (strcmp(e->reported[i], uuid) == 0) {
+			memmove(e->reported[i], e->reported[i + 1],
+				(e->nreported - i - 1) * sizeof(e->reported[0]));
+			e->nreported--;
+			return;
+		}
+}
+
 uint64_t
 spool_needed_bytes(const struct spool_table *t)
 {

@@ -99,6 +99,8 @@ size_t spool_prune(struct spool_table *t, uint64_t now_ms, uint64_t keep_ms, siz
 /* Remember that the terminal event of speaker uuid was published for e. Returns 1 if it was
  * already, 0 if newly noted (or -1 on ENOMEM). */
 int spool_note_reported(struct spool_entry *e, const char *uuid);
+/* Forget that uuid reported (its event could not be published: it must be asked for again). */
+void spool_unnote_reported(struct spool_entry *e, const char *uuid);
 
 /* Bytes a freshly written spool of t takes (every live ADD and every tombstone). */
 uint64_t spool_needed_bytes(const struct spool_table *t);

@@ -116,6 +116,17 @@ class AnnounceTest(harness.E2ETestCase):
             self.assertGreater(clip["duration_s"], 0.5, clip)
         self.assertEqual(len({c["url"] for c in fetches}), len(texts), "one clip per text")
 
+    def test_same_text_twice_at_qos0_plays_twice(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        for n in (1, 2):
+            mark = self.mq.mark()
+            # What Home Assistant's mqtt.publish and mosquitto_pub do by default.
+            self.mq.publish("sonos/kitchen/tts", "the washing machine is done", qos=0)
+            ev = self.mq.wait_event(lambda e: e["status"] in ("done", "failed"), 40, after=mark)
+            self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(len(kitchen.actions_named("Play")), 2)
+
     def test_room_as_typed(self):
         living = self.start_speaker(LIVING_IP, "Living Room")
         self.start_online()
