@@ -348,13 +348,13 @@ play_chime(struct announcement *a)
 
 	if (a->req->kind != REQUEST_TTS || url[0] == '\0')
 		return;
-	if (play_clip(a, url, source_mime_from_url(url)) < 0) {
+	if (play_clip(a, url, source_mime_from_url(url)) == 0)
+		wait_end(a, 0);
+	if (a->status != EVENT_DONE) {
 		log_warnx("%s: chime skipped: %s", a->speaker.room, a->error);
 		a->status = EVENT_DONE;
 		a->error[0] = '\0';
-		return;
 	}
-	wait_end(a, 0);
 }
 
 /* Put back what was playing, step by step; a failing step is reported, the rest still run.
@@ -520,6 +520,11 @@ announce_run(struct announcement *a)
 	}
 	if (snapshot_take(a, &snap) < 0)
 		return;
+	/* Stopping: the music is not interrupted for an announcement that would be cut off. */
+	if (atomic_load(&a->ctx->stopping)) {
+		fail(a, "%s", "bridge stopping");
+		return;
+	}
 	rescue_save(a, &snap);
 	prepare(a, &snap);
 	play_chime(a);

@@ -240,10 +240,9 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announ
 		return;
 	}
 	if (a == NULL || q == NULL) {
-		log_warnx("request %s: out of memory", req->id);
 		free(a);
-		free(req);
 		free(all);
+		reject(req, EVENT_FAILED, "out of memory"); /* frees req, gives its reference back */
 		return;
 	}
 	a->all = all;

@@ -168,6 +168,16 @@ class AnnounceTest(harness.E2ETestCase):
         fetched = [r["t"] for r in kitchen.actions() if r["action"] == "fetch" and r["valid"]]
         self.assertLess(fetched[2] - fetched[1], 2.0)
 
+    def test_chime_that_never_plays_does_not_stop_the_speech(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        files = self.file_server()  # knows no /missing.mp3: the speaker gets a 404
+        self.start_online(extra={"chime_url": files.url("/missing.mp3")})
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "nc", "text": "hello there"}',
+                                 "nc", timeout=60)
+        self.assertEqual(final["status"], "done", final)
+        self.assertTrue(any("/clips/" in r["url"] for r in kitchen.actions()
+                            if r["action"] == "fetch" and r["valid"]))
+
     def test_manual_fallback(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", ssdp=False)
         bridge = self.start_online(speakers=[KITCHEN_IP])
