@@ -67,6 +67,9 @@ static struct {
 	uint64_t started_ms;
 	struct pending *pending;
 	struct speaker_queue *queues;
+	/* Grouped announcements to all speakers: each runs alone, when no group is busy, and
+	 * no group starts anything while one waits or runs (they take every group apart). */
+	struct speaker_queue all_queue;
 	int stopping;
 } P;
 
@@ -87,6 +90,7 @@ queue_get(const char *uuid)
 }
 
 static void queue_run_next(struct speaker_queue *q);
+static int all_barrier(void);
 static void state_poll_start(const struct msg_speaker *sp);
 
 static void
@@ -131,7 +135,31 @@ after_work_cb(uv_work_t *w, int status)
 	for (int i = 0; i < a->nmembers; i++)
 		state_poll_start(&a->members[i]);
 	announcement_free(a);
-	queue_run_next(q);
+	if (q == &P.all_queue) {
+		queue_run_next(q);
+		for (struct speaker_queue *g = P.queues; g != NULL && !all_barrier(); g = g->next)
+			queue_run_next(g);
+	} else if (P.all_queue.head != NULL) {
+		queue_run_next(&P.all_queue);
+	} else {
+		queue_run_next(q);
+	}
+}
+
+/* 1 while a grouped announcement to all waits or runs: every group holds its work. */
+static int
+all_barrier(void)
+{
+	return P.all_queue.busy || P.all_queue.head != NULL;
+}
+
+static int
+any_group_busy(void)
+{
+	for (struct speaker_queue *q = P.queues; q != NULL; q = q->next)
+		if (q->busy)
+			return 1;
+	return 0;
 }
 
 static void
@@ -140,6 +168,8 @@ queue_run_next(struct speaker_queue *q)
 	struct announcement *a = q->head;
 
 	if (q->busy || a == NULL || P.stopping)
+		return;
+	if (q == &P.all_queue ? any_group_busy() : all_barrier())
 		return;
 	q->head = a->next;
 	if (q->head == NULL)
@@ -231,7 +261,7 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announ
 	struct announcement *a = calloc(1, sizeof(*a));
 	const struct msg_speaker *co = coordinator_of(sp);
 	/* One queue per group: announcements to a group run one at a time. */
-	struct speaker_queue *q = queue_get(co->uuid);
+	struct speaker_queue *q = all != NULL ? &P.all_queue : queue_get(co->uuid);
 
 	if (a != NULL && dedup_announce(req, sp)) {
 		free(a);
@@ -542,6 +572,8 @@ state_after_cb(uv_work_t *w, int status)
 static int
 group_busy(const char *coordinator)
 {
+	if (P.all_queue.busy)
+		return 1;
 	for (struct speaker_queue *q = P.queues; q != NULL; q = q->next)
 		if (strcmp(q->uuid, coordinator) == 0 && q->busy)
 			return 1;
@@ -637,6 +669,12 @@ player_close(void)
 		free(p);
 	}
 	gena_close();
+	while (P.all_queue.head != NULL) {
+		struct announcement *a = P.all_queue.head;
+
+		P.all_queue.head = a->next;
+		announcement_free(a);
+	}
 	while (P.queues != NULL) {
 		struct speaker_queue *q = P.queues;
 

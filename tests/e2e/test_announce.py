@@ -508,6 +508,33 @@ class AllTest(harness.E2ETestCase):
         self.assertEqual(len(self.fetches()), 2)
         self.check_house_restored()
 
+    def test_grouped_waits_for_and_holds_other_announcements(self):
+        self.mode = "grouped"
+        self.start_house("grouped")
+        mark = self.mq.mark()
+        # A long room announcement first, the grouped one while it plays, and a doorbell for
+        # Kitchen while the grouped one plays: each runs alone, the house ends as it was.
+        self.mq.publish("sonos/living-room/tts", '{"id": "r1", "text": "%s"}' %
+                        "this is a rather long announcement for the living room only")
+        self.living.wait_for(lambda r: r["action"] == "fetch" and r["valid"], 20)
+        self.mq.publish("sonos/all/tts", '{"id": "all-1", "text": "dinner is ready"}')
+        self.mq.publish("sonos/kitchen/tts", '{"id": "k1", "text": "door"}')
+        done = {}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(done) < 3:
+            for e in self.mq.events(after=mark):
+                if e["status"] in ("done", "failed"):
+                    done[e["id"]] = e
+            time.sleep(0.1)
+        self.assertEqual({k: v["status"] for k, v in done.items()},
+                         {"r1": "done", "all-1": "done", "k1": "done"})
+        self.assertLess(done["r1"]["timestamp"], done["all-1"]["timestamp"])
+        self.assertLess(done["all-1"]["timestamp"], done["k1"]["timestamp"])
+        self.assertEqual(self.kitchen.current_uri, self.RADIO)
+        self.assertEqual(self.kitchen.transport_state, "PLAYING")
+        self.assertEqual(self.dining.coordinator, self.living.uuid)
+        self.assertEqual(self.living.current_uri, self.living.queue_uri)
+
     def test_grouped(self):
         self.mode = "grouped"
         self.start_house("grouped")
