@@ -449,6 +449,8 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 		subs[g].nmembers = all->groups[g].nmembers;
 		subs[g].status = EVENT_DONE;
 		ok[g] = snapshot_take(&subs[g], &snaps[g]) == 0;
+		if (ok[g])
+			rescue_save(&subs[g], &snaps[g]);
 		if (ok[g] && chosen < 0)
 			chosen = g;
 		else if (!ok[g])
@@ -488,6 +490,7 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 		if (!ok[g])
 			continue;
 		restore(&subs[g], &snaps[g]);
+		rescue_drop(&subs[g]);
 		if (subs[g].error[0] != '\0' && a->error[0] == '\0')
 			snprintf(a->error, sizeof(a->error), "%s: %s", subs[g].coordinator.room,
 				 subs[g].error);
@@ -546,5 +549,14 @@ rescue_run(struct announcement *a)
 	log_info("%s: restoring what played before an announcement a crashed playerd left "
 		 "unfinished", a->coordinator.room);
 	restore(a, a->rescue);
+	/* After a grouped announcement to all, the members were joined elsewhere: bring them
+	 * back (for a member still in the group this is a no-op join). */
+	for (int m = 1; m < a->nmembers; m++) {
+		char err[256];
+
+		if (join_group(&a->members[m], a->coordinator.uuid, err, sizeof(err)) != 0)
+			log_warnx("%s: did not rejoin %s: %s", a->members[m].room,
+				  a->coordinator.room, err);
+	}
 	rescue_drop(a);
 }

@@ -460,7 +460,7 @@ class AllTest(harness.E2ETestCase):
         self.living.set_media(self.living.queue_uri, queue_length=4, track=3)
         self.living.set_transport_state("PLAYING")
         self.dining.join(self.living)
-        self.start_bridge(broker, extra={"announce_all": mode})
+        self.bridge = self.start_bridge(broker, extra={"announce_all": mode})
         for room in ("kitchen", "living-room", "dining"):
             self.mq.wait_for(lambda m, r=room: m.topic == "sonos/%s/availability" % r, 15)
         # The bridge knows the groups once the topology is read: Dining's state names its
@@ -534,6 +534,33 @@ class AllTest(harness.E2ETestCase):
         self.assertEqual(self.kitchen.transport_state, "PLAYING")
         self.assertEqual(self.dining.coordinator, self.living.uuid)
         self.assertEqual(self.living.current_uri, self.living.queue_uri)
+
+    def test_grouped_playerd_killed_midway_house_comes_back(self):
+        self.mode = "grouped"
+        self.start_house("grouped")
+        self.mq.publish("sonos/all/tts", json.dumps({
+            "id": "all-long", "text": "This is a long announcement for the whole house, long "
+            "enough for the player process to be killed while it plays."}))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+                r["action"] == "fetch" and r["valid"]
+                for sp in (self.kitchen, self.living, self.dining) for r in sp.actions()):
+            time.sleep(0.05)
+        playerd = [pid for pid in self.bridge.worker_pids()
+                   if open("/proc/%d/comm" % pid).read().strip() == "sb-playerd"]
+        os.kill(playerd[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (
+                self.kitchen.current_uri == self.RADIO and
+                self.kitchen.transport_state == "PLAYING" and
+                self.dining.coordinator == self.living.uuid and
+                self.living.current_uri == self.living.queue_uri):
+            time.sleep(0.1)
+        self.assertEqual(self.kitchen.current_uri, self.RADIO)
+        self.assertEqual(self.kitchen.transport_state, "PLAYING")
+        self.assertEqual(self.dining.coordinator, self.living.uuid)
+        self.assertEqual(self.living.current_uri, self.living.queue_uri)
+        self.assertEqual(self.living.transport_state, "PLAYING")
 
     def test_grouped(self):
         self.mode = "grouped"
