@@ -537,8 +537,20 @@ poller_get(const char *uuid)
 	for (int i = 0; i < P.npollers; i++)
 		if (strcmp(P.pollers[i].uuid, uuid) == 0)
 			return &P.pollers[i];
-	if (P.npollers == MSG_SPEAKERS_MAX)
+	if (P.npollers == MSG_SPEAKERS_MAX) {
+		/* Full after many speakers came and went: reuse the slot of one that left. */
+		for (int i = 0; i < P.npollers; i++) {
+			int known = 0;
+
+			for (int j = 0; j < P.count && !known; j++)
+				known = strcmp(P.table[j].uuid, P.pollers[i].uuid) == 0;
+			if (!known && !P.pollers[i].busy) {
+				msg_strlcpy(P.pollers[i].uuid, uuid, sizeof(P.pollers[0].uuid));
+				return &P.pollers[i];
+			}
+		}
 		return NULL;
+	}
 	msg_strlcpy(P.pollers[P.npollers].uuid, uuid, sizeof(P.pollers[0].uuid));
 	return &P.pollers[P.npollers++];
 }
