@@ -90,6 +90,8 @@ static struct {
 	struct restart_policy policy;
 	char **argv;            /* argv for workers: path slot, flags..., NULL */
 	int nargs;
+	char pinned_runtime[CONFIG_STR_MAX]; /* runtime_dir and state_dir given to every worker */
+	char pinned_state[CONFIG_STR_MAX];
 	uint64_t started_ms, started_wall_ms;
 	int stopping, closed;
 	int exit_status;
@@ -818,10 +820,14 @@ supervise_reload(void)
 		log_errorx("SIGHUP: configuration not reloaded: %s", err);
 		return;
 	}
-	if (strcmp(cfg.runtime_dir, sup.cfg.runtime_dir) != 0)
-		log_warnx("SIGHUP: runtime_dir changes only when the bridge is restarted");
-	mask = reload_affected(&sup.cfg, &cfg);
+	if (strcmp(cfg.runtime_dir, sup.cfg.runtime_dir) != 0 ||
+	    strcmp(cfg.state_dir, sup.cfg.state_dir) != 0)
+		log_warnx("SIGHUP: runtime_dir and state_dir change only when the bridge is "
+			  "restarted; the workers keep %s and %s", sup.pinned_runtime,
+			  sup.pinned_state);
 	msg_strlcpy(cfg.runtime_dir, sup.cfg.runtime_dir, sizeof(cfg.runtime_dir));
+	msg_strlcpy(cfg.state_dir, sup.cfg.state_dir, sizeof(cfg.state_dir));
+	mask = reload_affected(&sup.cfg, &cfg);
 	sup.cfg = cfg;
 	log_set_level((enum log_level)cfg.log_level);
 	restart_policy_from_config(&sup.policy, &cfg);
@@ -860,11 +866,21 @@ supervise(const struct config *cfg, int nargs, char **args)
 	sup.started_ms = util_mono_ms();
 	sup.started_wall_ms = util_now_ms();
 	restart_policy_from_config(&sup.policy, cfg);
-	if ((sup.argv = calloc((size_t)nargs + 2, sizeof(char *))) == NULL)
+	/* path, the user's flags, the pinned directories (4), NULL */
+	if ((sup.argv = calloc((size_t)nargs + 6, sizeof(char *))) == NULL)
 		fatal("calloc");
 	for (int i = 0; i < nargs; i++)
 		sup.argv[i + 1] = args[i];
 	sup.nargs = nargs;
+	/* The directories the supervisor locked and made are the workers' for the bridge's
+	 * whole life: a worker restarted after a SIGHUP or a crash must not follow a changed
+	 * file elsewhere (its peers and the locks stay here). Flags beat the file. */
+	msg_strlcpy(sup.pinned_runtime, cfg->runtime_dir, sizeof(sup.pinned_runtime));
+	msg_strlcpy(sup.pinned_state, cfg->state_dir, sizeof(sup.pinned_state));
+	sup.argv[nargs + 1] = "--runtime-dir";
+	sup.argv[nargs + 2] = sup.pinned_runtime;
+	sup.argv[nargs + 3] = "--state-dir";
+	sup.argv[nargs + 4] = sup.pinned_state;
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
 	setenv(WORKER_SUPERVISOR_ENV, pidbuf, 1);
 	snprintf(fdbuf, sizeof(fdbuf), "%d", HEALTH_READY_FD);

@@ -411,6 +411,33 @@ class SupervisorTest(harness.E2ETestCase):
         again = self.status(bridge)["workers"]
         self.assertEqual({n: again[n]["pid"] for n in WORKERS}, {n: now[n]["pid"] for n in WORKERS})
 
+    def test_sighup_with_a_new_runtime_dir_keeps_the_workers_where_they_are(self):
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker)
+        bridge.config["runtime_dir"] = bridge.runtime_dir + "-moved"
+        bridge.config["tts_voice"] = "de"
+        bridge.write_config()
+        bridge.signal(signal.SIGHUP)
+        self.assertIsNotNone(bridge.wait_log(r"change only when the bridge is restarted", 5))
+        # The CLI reads the file too: point it back at the runtime dir the bridge really uses.
+        bridge.config["runtime_dir"] = bridge.runtime_dir
+        bridge.write_config()
+        self.assertIsNotNone(self.wait_restarted(bridge, "httpd",
+                                                 doc["workers"]["httpd"]["pid"], 0))
+        self.wait_healthy(bridge)
+        # A later crash is an ordinary restart, not a bridge that gives up.
+        entry = self.status(bridge)["workers"]["discoveryd"]
+        os.kill(entry["pid"], signal.SIGKILL)
+        self.assertIsNotNone(self.wait_restarted(bridge, "discoveryd", entry["pid"],
+                                                 entry["restarts"]))
+        settled = self.wait_healthy(bridge)
+        # Workers that went elsewhere would miss their health checks (3 s) and be killed.
+        time.sleep(6)
+        later = self.wait_healthy(bridge)
+        self.assertEqual({n: later["workers"][n]["pid"] for n in WORKERS},
+                         {n: settled["workers"][n]["pid"] for n in WORKERS})
+        self.assertTrue(bridge.running)
+
     def test_verbs_have_help_and_version(self):
         binary = os.path.join(harness.bin_dir(), "sonos-bridge")
         if not os.access(binary, os.X_OK):
