@@ -70,6 +70,9 @@ bridge_request_of(const struct spool_entry *e)
 }
 
 /* Answer a request mqttd will not hand on. */
+/* A publisher's id seen again this long after its request finished is reused, not redelivered. */
+#define BRIDGE_REUSE_MS 60000
+
 static void
 bridge_answer(struct bridge *b, enum request_kind kind, const char *id, const char *target,
 	      enum event_status status, const char *error)
@@ -161,10 +164,18 @@ bridge_accept(struct bridge *b, const struct request_result *res, const char *to
 
 	if (e != NULL) {
 		/* A redelivery (DUP) of a message whose PUBACK was lost, or a publisher that
-		 * reused an id: either way it is not run twice. */
+		 * reused an id: either way it is not run twice. A redelivery comes at the
+		 * reconnect, while or just after the request runs; a publisher's id seen again a
+		 * minute after its request finished is a reused id, and the publisher is told. */
 		log_warnx("%s: %s: already %s; not run again (a redelivery, or an id used twice)",
 			  res->id, topic, e->done ? "finished" : "in the spool");
 		b->repeats++;
+		if (e->done && strncmp(res->id, "auto-", 5) != 0 &&
+		    util_now_ms() > e->done_ms + BRIDGE_REUSE_MS)
+			bridge_answer(b, (enum request_kind)res->req->kind, res->id, res->req->target,
+				      EVENT_REJECTED,
+				      "id already used by an earlier request; give every request "
+				      "its own id");
 		return;
 	}
 	msg_strlcpy(rec.id, res->id, sizeof(rec.id));

@@ -127,6 +127,19 @@ class AnnounceTest(harness.E2ETestCase):
             self.assertEqual(ev["status"], "done", ev)
         self.assertEqual(len(kitchen.actions_named("Play")), 2)
 
+    def test_reused_id_is_told_not_silently_dropped(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "doorbell", "text": "ding"}',
+                                 "doorbell")
+        self.assertEqual(final["status"], "done", final)
+        time.sleep(61)  # a redelivery would have come at once; this is a reused id
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "doorbell", "text": "ding"}',
+                                 "doorbell")
+        self.assertEqual(final["status"], "rejected", final)
+        self.assertIn("own id", final["error"])
+        self.assertEqual(len(kitchen.actions_named("Play")), 1)
+
     def test_room_as_typed(self):
         living = self.start_speaker(LIVING_IP, "Living Room")
         self.start_online()
