@@ -1213,11 +1213,17 @@ inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 		publish(d);
 		/* Someone restarted, or saw a speaker refuse (not the coordinator any more?):
 		 * a fresh topology follows the snapshot. */
-		if (now - d->last_query_refresh_ms >= TOPOLOGY_QUERY_MIN_MS) {
-			d->last_query_refresh_ms = now;
+		{
+			/* At most one refresh a second; a query inside that second is deferred
+			 * to its end, not dropped (a join right after a start must show). */
+			uint64_t wait = now - d->last_query_refresh_ms >= TOPOLOGY_QUERY_MIN_MS
+						? 0
+						: d->last_query_refresh_ms + TOPOLOGY_QUERY_MIN_MS - now;
+
+			d->last_query_refresh_ms = now + wait;
 			for (int i = 0; i < HOUSEHOLDS_MAX; i++)
 				if (d->households[i].used)
-					topology_want(&d->households[i], 0);
+					topology_want(&d->households[i], wait);
 		}
 		cron_arm(d);
 		break;

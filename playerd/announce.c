@@ -17,6 +17,7 @@
 #define CLIP_TIMEOUT_MS 60000     /* synthesis of a long text on a slow Pi */
 #define WAIT_POLL_MS 250
 #define WAIT_MARGIN_MS 3000       /* added to the clip's duration */
+#define WAIT_UNREACHABLE_POLLS 8  /* transport errors in a row that end the wait as failed */
 #define START_TIMEOUT_MS 10000    /* a speaker that never starts playing */
 #define UNKNOWN_DURATION_MS (10 * 60 * 1000) /* clips of unknown length: stop waiting here */
 
@@ -304,13 +305,18 @@ wait_end(struct announcement *a, uint32_t duration_ms)
 	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
 	uint64_t start = util_mono_ms();
 	uint64_t limit = (duration_ms ? duration_ms : UNKNOWN_DURATION_MS) + WAIT_MARGIN_MS;
-	int seen_playing = 0;
+	int seen_playing = 0, unreachable = 0, rv;
 
-	while (!atomic_load(&a->ctx->stopping)) {
+	for (;;) {
 		uint64_t elapsed = util_mono_ms() - start;
 		struct soap_result r;
 		char err[256];
 		const char *state;
+
+		if (atomic_load(&a->ctx->stopping)) {
+			fail(a, "%s", "cut short: the bridge is stopping");
+			return;
+		}
 
 		if (elapsed >= limit) {
 			log_warnx("%s: still busy %llu ms after a %u ms clip; restoring anyway",
@@ -318,9 +324,16 @@ wait_end(struct announcement *a, uint32_t duration_ms)
 			return;
 		}
 		sleep_ms(wait_poll_ms(duration_ms, elapsed));
-		if (sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r, err,
-			       sizeof(err)) != 0)
-			continue;
+		rv = sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r,
+				err, sizeof(err));
+		if (rv < 0 && ++unreachable >= WAIT_UNREACHABLE_POLLS) {
+			/* Gone mid-announcement (power, network): say so rather than "done". */
+			fail(a, "speaker unreachable during the announcement: %s", err);
+			return;
+		}
+		if (rv != 0)
+			continue; /* a fault or an odd answer: ask again */
+		unreachable = 0;
 		state = soap_value(&r, "CurrentTransportState");
 		if (state != NULL && strcmp(state, "PLAYING") == 0) {
 			seen_playing = 1;
@@ -367,6 +380,19 @@ restore(struct announcement *a, const struct snapshot *s)
 	char err[256], problems[256] = "";
 	int rv;
 
+	if (s->have_media && s->kind == SOURCE_NONE) {
+		/* Nothing was loaded (or only an earlier clip): load the player's own queue, as an
+		 * idle Sonos has, so the clip is not left to show as the current track or to be
+		 * replayed by the next Play. */
+		char queue[96];
+		struct soap_arg args[] = {
+			{"InstanceID", "0"}, {"CurrentURI", queue}, {"CurrentURIMetaData", ""}};
+
+		snprintf(queue, sizeof(queue), "x-rincon-queue:%s#0", sp->uuid);
+		if (sonos_call(sp, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3, NULL, err,
+			       sizeof(err)) != 0)
+			log_warnx("%s: clip left loaded: %s", sp->room, err);
+	}
 	if (s->have_media && s->kind != SOURCE_NONE) {
 		int line = s->kind == SOURCE_LINE_IN || s->kind == SOURCE_TV;
 		struct soap_arg args[] = {{"InstanceID", "0"},
@@ -466,8 +492,13 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 		prepare(&subs[g], &snaps[g]);
 		for (int m = 0; g != chosen && m < subs[g].nmembers; m++)
 			if (join_group(&subs[g].members[m], subs[chosen].coordinator.uuid, err,
-				       sizeof(err)) != 0)
+				       sizeof(err)) != 0) {
 				log_warnx("all: %s did not join: %s", subs[g].members[m].room, err);
+				if (a->error[0] == '\0')
+					snprintf(a->error, sizeof(a->error),
+						 "%s did not join the announcement: %s",
+						 subs[g].members[m].room, err);
+			}
 	}
 	a->coordinator = subs[chosen].coordinator;
 	if (play_clip(a, url, mime) == 0) {

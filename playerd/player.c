@@ -130,6 +130,9 @@ after_work_cb(uv_work_t *w, int status)
 		 event_status_name(a->status), a->error[0] ? ": " : "", a->error);
 	if (a->rescue == NULL)
 		dedup_finished(a); /* records the outcome, then sends its terminal event */
+	/* Groups changed: have discoveryd read the topology now, not at its next poll. */
+	if (a->cmd != NULL && (a->cmd->join[0] != '\0' || a->cmd->leave))
+		bus_send(P.to_discoveryd, MSG_SPEAKERS_QUERY, NULL, 0);
 	q->busy = 0;
 	/* What a command or an announcement changed shows in the state at once. */
 	for (int i = 0; i < a->nmembers; i++)
@@ -522,8 +525,23 @@ speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	}
 	if (!P.have_table || (int)t->count != P.count)
 		log_info("speaker table: %u speakers", t->count);
-	memcpy(P.table, t->speakers, t->count * sizeof(t->speakers[0]));
-	P.count = (int)t->count;
+	{
+		/* A speaker whose group changed gets its state read again (coordinator field). */
+		char moved[MSG_SPEAKERS_MAX][48];
+		int nmoved = 0;
+
+		for (uint32_t k = 0; k < t->count; k++)
+			for (int j = 0; j < P.count; j++)
+				if (strcmp(P.table[j].uuid, t->speakers[k].uuid) == 0 &&
+				    strcmp(P.table[j].coordinator, t->speakers[k].coordinator) != 0)
+					msg_strlcpy(moved[nmoved++], t->speakers[k].uuid, 48);
+		memcpy(P.table, t->speakers, t->count * sizeof(t->speakers[0]));
+		P.count = (int)t->count;
+		for (int k = 0; k < nmoved; k++)
+			for (int j = 0; j < P.count; j++)
+				if (strcmp(P.table[j].uuid, moved[k]) == 0)
+					state_poll_start(&P.table[j]);
+	}
 	P.have_table = 1;
 	gena_speakers(P.table, P.count);
 	rescue_queue();  /* before waiting requests: the speaker is put back first */

@@ -92,8 +92,12 @@ class AnnounceTest(harness.E2ETestCase):
         urls = [r["url"] for r in kitchen.actions() if r["action"] == "fetch"]
         self.assertEqual(len(urls), 2)
         self.assertEqual(urls[0], urls[1])
-        # The first clip, left loaded on the speaker, is not "restored" after the second.
-        self.assertEqual(len(kitchen.actions_named("SetAVTransportURI")), 2)
+        # The speaker was idle: afterwards it has its own queue loaded again, not the clip
+        # (which would show as its track and replay on the next Play).
+        sets = [a["args"]["CurrentURI"] for a in kitchen.actions_named("SetAVTransportURI")]
+        self.assertEqual(sets, [urls[0], kitchen.queue_uri, urls[1], kitchen.queue_uri])
+        self.assertEqual(kitchen.current_uri, kitchen.queue_uri)
+        self.assertEqual(kitchen.transport_state, "STOPPED")
 
     def test_utf8_text_end_to_end(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
@@ -243,6 +247,22 @@ class AnnounceTest(harness.E2ETestCase):
         final, _ = self.announce("sonos/kitchen/tts", '{"id": "back", "text": "welcome back"}',
                                  "back")
         self.assertEqual(final["status"], "done", final)
+
+    def test_speaker_gone_mid_announcement_is_failed(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        mark = self.mq.mark()
+        self.mq.publish("sonos/kitchen/tts", json.dumps({
+            "id": "gone-mid", "text": "a long announcement that the speaker will not finish, "
+            "because it loses power in the middle of it"}))
+        kitchen.wait_for(lambda r: r["action"] == "fetch" and r["valid"], 20)
+        kitchen.notify = False
+        kitchen.stop()
+        ev = self.mq.wait_event(lambda e: e.get("id") == "gone-mid" and
+                                e["status"] in ("done", "failed"), 40, after=mark)
+        self.assertEqual(ev["status"], "failed", ev)
+        self.assertIn("unreachable during the announcement", ev["error"])
 
     def test_hung_speaker_times_out(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")

@@ -94,9 +94,15 @@ class ControlTest(harness.E2ETestCase):
         self.assertEqual(ev["status"], "done", ev)
         self.assertEqual(self.living.current_uri, uri)
         self.assertEqual(self.living.transport_state, "PLAYING")
+        mark = self.mq.mark()
         ev = self.command("kitchen", {"join": "living-room"})
         self.assertEqual(ev["status"], "done", ev)
         self.assertEqual(self.kitchen.current_uri, "x-rincon:%s" % self.living.uuid)
+        # The bridge reads the topology again at once: the state shows the new group in
+        # seconds, not at the next topology poll (30 s).
+        self.assertIsNotNone(self.mq.wait_for(
+            lambda m: m.topic == "sonos/kitchen/state" and
+            m.json().get("coordinator") == self.living.uuid, 8, after=mark))
         ev = self.command("kitchen", {"leave": True})
         self.assertEqual(ev["status"], "done", ev)
         self.assertTrue(self.kitchen.actions_named("BecomeCoordinatorOfStandaloneGroup"))
