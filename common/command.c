@@ -199,7 +199,12 @@ parse_plain(const char *buf, size_t len, struct command *cmd, char *reason, size
 		return 0;
 	}
 	v = strtol(word, &end, 10);
-	if (*end == '\0' && end != word && v >= 0 && v <= 100 && isdigit((unsigned char)word[0])) {
+	if (*end == '\0' && end != word) {
+		if (!isdigit((unsigned char)word[0]))
+			return fail(reason, n, "a relative volume is JSON: {\"volume\": \"%s\"}",
+				    word);
+		if (v > 100)
+			return fail(reason, n, "volume out of range 0..100 (%s)", word);
 		cmd->has_volume = 1;
 		cmd->volume = (int)v;
 		return 0;

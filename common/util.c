@@ -23,6 +23,21 @@ util_slug(const char *name, char *out, size_t size)
 
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c - 'A' + 'a');
+		/* Latin-1 capitals (U+00C0..U+00DE but U+00D7) to small: "KÜCHE" -> "küche". */
+		if (c == 0xc3 && p[1] >= 0x80 && p[1] <= 0x9e && p[1] != 0x97) {
+			if (dash && n > 0) {
+				if (n + 1 >= size)
+					return -1;
+				out[n++] = '-';
+			}
+			dash = 0;
+			if (n + 2 >= size)
+				return -1;
+			out[n++] = (char)0xc3;
+			out[n++] = (char)(p[1] + 0x20);
+			p++;
+			continue;
+		}
 		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80) {
 			if (dash && n > 0) {
 				if (n + 1 >= size)

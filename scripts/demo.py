@@ -76,6 +76,8 @@ def main():
         if fetched:
             say(">>> the Kitchen speaker fetched %s (%s, %.2f s of speech) and played it.\n"
                 % (fetched[-1]["url"], fetched[-1]["content_type"], fetched[-1]["duration_s"]))
+        say(">>> Status page: http://127.0.0.1:%d/   metrics: http://127.0.0.1:%d/metrics\n"
+            % (bridge.http_port, bridge.http_port))
         say(">>> Running. Try, in another terminal:\n"
             "      mosquitto_pub -p %d -t sonos/kitchen/tts -m \"dinner is ready\"\n"
             "      mosquitto_sub -p %d -t 'sonos/#' -v\n"

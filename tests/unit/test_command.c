@@ -65,6 +65,7 @@ main(void)
 	CHECK_INT(parse("{\"command\":", &c, reason), -1);
 	CHECK_INT(parse("dance", &c, reason), -1);
 	CHECK_INT(parse("101", &c, reason), -1);
+	CHECK(strstr(reason, "volume out of range") != NULL);
 	CHECK_INT(parse("", &c, reason), -1);
 	CHECK_INT(command_parse("\xff\xfe", 2, &c, reason, sizeof(reason)), -1);
 	CHECK(strstr(reason, "UTF-8") != NULL);

@@ -65,6 +65,10 @@ test_slug(void)
 	CHECK_STR(out, "kid-s-room-2");
 	util_slug("Küche", out, sizeof(out));
 	CHECK_STR(out, "k\xc3\xbc" "che");
+	util_slug("K\xc3\x9c" "CHE", out, sizeof(out)); /* KÜCHE */
+	CHECK_STR(out, "k\xc3\xbc" "che");
+	util_slug("\xc3\x97", out, sizeof(out)); /* the multiplication sign stays */
+	CHECK_STR(out, "\xc3\x97");
 	CHECK_INT(util_slug("TV", out, 3), 2);
 	CHECK_INT(util_slug("Kitchen", out, 4), -1);
 }
