@@ -5,26 +5,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The size rule of each type: a fixed part, and for some a tail whose length is a uint32
+ * count inside the fixed part (text bytes, or speakers). */
 struct msg_rule {
 	const char *name;
 	size_t fixed;   /* bytes of the fixed part */
-	int variable;   /* 1: a length field inside says how many bytes follow */
+	size_t len_at;  /* with a tail: offset of its count in the fixed part */
+	uint32_t max;   /* with a tail: largest count accepted; 0 = no tail */
+	size_t unit;    /* with a tail: bytes per counted item */
 };
 
+#define FIXED(t, s) [t] = {#t, sizeof(struct s), 0, 0, 0}
+#define TAIL(t, s, count, most, item) \
+	[t] = {#t, sizeof(struct s), offsetof(struct s, count), most, item}
+
 static const struct msg_rule msg_rules[MSG_TYPE_MAX] = {
-	[MSG_NONE] = {"MSG_NONE", 0, 0},
-	[MSG_REQUEST] = {"MSG_REQUEST", sizeof(struct msg_request), 1},
-	[MSG_EVENT] = {"MSG_EVENT", sizeof(struct msg_event), 0},
-	[MSG_SPEAKERS] = {"MSG_SPEAKERS", sizeof(struct msg_speakers), 1},
-	[MSG_SPEAKERS_QUERY] = {"MSG_SPEAKERS_QUERY", 0, 0},
-	[MSG_CLIP_REQUEST] = {"MSG_CLIP_REQUEST", sizeof(struct msg_clip_request), 1},
-	[MSG_CLIP_REPLY] = {"MSG_CLIP_REPLY", sizeof(struct msg_clip_reply), 0},
-	[MSG_SPEAKER_STATE] = {"MSG_SPEAKER_STATE", sizeof(struct msg_speaker_state), 1},
-	[MSG_HEALTH_SURVEY] = {"MSG_HEALTH_SURVEY", sizeof(struct msg_health_survey), 0},
-	[MSG_HEALTH_REPLY] = {"MSG_HEALTH_REPLY", sizeof(struct msg_health_reply), 1},
-	[MSG_REQUEST_ACK] = {"MSG_REQUEST_ACK", sizeof(struct msg_request_ack), 0},
-	[MSG_GENA_NOTIFY] = {"MSG_GENA_NOTIFY", sizeof(struct msg_gena_notify), 1},
-	[MSG_WEB_REQUEST] = {"MSG_WEB_REQUEST", sizeof(struct msg_web_request), 1},
+	[MSG_NONE] = {"MSG_NONE", 0, 0, 0, 0},
+	[MSG_SPEAKERS_QUERY] = {"MSG_SPEAKERS_QUERY", 0, 0, 0, 0},
+	TAIL(MSG_REQUEST, msg_request, text_len, MSG_MAX_SIZE, 1),
+	FIXED(MSG_EVENT, msg_event),
+	TAIL(MSG_SPEAKERS, msg_speakers, count, MSG_SPEAKERS_MAX, sizeof(struct msg_speaker)),
+	TAIL(MSG_CLIP_REQUEST, msg_clip_request, text_len, MSG_MAX_SIZE, 1),
+	FIXED(MSG_CLIP_REPLY, msg_clip_reply),
+	TAIL(MSG_SPEAKER_STATE, msg_speaker_state, json_len, MSG_STATE_JSON_MAX, 1),
+	FIXED(MSG_HEALTH_SURVEY, msg_health_survey),
+	TAIL(MSG_HEALTH_REPLY, msg_health_reply, facts_len, MSG_HEALTH_FACTS_MAX, 1),
+	FIXED(MSG_REQUEST_ACK, msg_request_ack),
+	TAIL(MSG_GENA_NOTIFY, msg_gena_notify, body_len, MSG_GENA_BODY_MAX, 1),
+	TAIL(MSG_WEB_REQUEST, msg_web_request, payload_len, MSG_WEB_PAYLOAD_MAX, 1),
 };
 
 const char *
@@ -44,44 +52,17 @@ event_status_name(unsigned status)
 	return status < sizeof(names) / sizeof(names[0]) ? names[status] : "unknown";
 }
 
-/* Bytes the variable tail of a message must have, given its fixed part. */
+/* Bytes the tail of a message must have, given its fixed part; SIZE_MAX when its count is
+ * above the type's limit. */
 static size_t
-msg_tail_len(unsigned type, const void *payload)
+msg_tail_len(const struct msg_rule *r, const void *payload)
 {
 	uint32_t n;
 
-	switch (type) {
-	case MSG_REQUEST:
-		memcpy(&n, (const char *)payload + offsetof(struct msg_request, text_len), sizeof(n));
-		return n;
-	case MSG_CLIP_REQUEST:
-		memcpy(&n, (const char *)payload + offsetof(struct msg_clip_request, text_len),
-		       sizeof(n));
-		return n;
-	case MSG_SPEAKERS:
-		memcpy(&n, payload, sizeof(n));
-		if (n > MSG_SPEAKERS_MAX)
-			return SIZE_MAX;
-		return (size_t)n * sizeof(struct msg_speaker);
-	case MSG_HEALTH_REPLY:
-		memcpy(&n, (const char *)payload + offsetof(struct msg_health_reply, facts_len),
-		       sizeof(n));
-		return n > MSG_HEALTH_FACTS_MAX ? SIZE_MAX : n;
-	case MSG_SPEAKER_STATE:
-		memcpy(&n, (const char *)payload + offsetof(struct msg_speaker_state, json_len),
-		       sizeof(n));
-		return n > MSG_STATE_JSON_MAX ? SIZE_MAX : n;
-	case MSG_GENA_NOTIFY:
-		memcpy(&n, (const char *)payload + offsetof(struct msg_gena_notify, body_len),
-		       sizeof(n));
-		return n > MSG_GENA_BODY_MAX ? SIZE_MAX : n;
-	case MSG_WEB_REQUEST:
-		memcpy(&n, (const char *)payload + offsetof(struct msg_web_request, payload_len),
-		       sizeof(n));
-		return n > MSG_WEB_PAYLOAD_MAX ? SIZE_MAX : n;
-	default:
+	if (r->max == 0)
 		return 0;
-	}
+	memcpy(&n, (const char *)payload + r->len_at, sizeof(n));
+	return n > r->max ? SIZE_MAX : (size_t)n * r->unit;
 }
 
 struct msg_field {
@@ -169,7 +150,7 @@ msg_check(const void *buf, size_t len, const struct msg_hdr **hdr, const void **
 			 r->name, h->len, len, r->fixed);
 		return -1;
 	}
-	tail = r->variable ? msg_tail_len(h->type, h + 1) : 0;
+	tail = msg_tail_len(r, h + 1);
 	if (tail == SIZE_MAX || h->len != r->fixed + tail) {
 		snprintf(err, errlen, "%s: payload %u bytes, its fields say %zu", r->name, h->len,
 			 tail == SIZE_MAX ? tail : r->fixed + tail);
