@@ -92,6 +92,7 @@ struct announcement {
 	char join_uuid[48];            /* REQUEST_SET with join: the coordinator to join */
 	struct announce_all *all;      /* grouped announcement to every speaker, else NULL */
 	struct snapshot *rescue;       /* a restore left over by a crashed playerd, else NULL */
+	uint64_t run_ms;               /* util_mono_ms() when it was handed to the thread pool */
 	/* outcome, written by the thread, read in the after-work callback */
 	uint8_t status;                /* EVENT_DONE, EVENT_FAILED, EVENT_EXPIRED */
 	uint32_t duration_ms;

@@ -578,6 +578,24 @@ gena_notify(const struct msg_gena_notify *m)
 }
 
 int
+gena_events_live(const struct msg_speaker *sp, const struct msg_speaker *co)
+{
+	uint64_t now = util_mono_ms();
+
+	return gena_live(gena_find(sp->uuid, SOAP_RENDERING), now) &&
+	       gena_live(gena_find(co->uuid, SOAP_AVTRANSPORT), now);
+}
+
+int
+gena_event_since(const struct msg_speaker *sp, const struct msg_speaker *co, uint64_t since_ms)
+{
+	const struct gena_sub *rc = gena_find(sp->uuid, SOAP_RENDERING);
+	const struct gena_sub *av = gena_find(co->uuid, SOAP_AVTRANSPORT);
+
+	return (rc != NULL && rc->event_ms >= since_ms) || (av != NULL && av->event_ms >= since_ms);
+}
+
+int
 gena_poll_due(const struct msg_speaker *sp, const struct msg_speaker *co)
 {
 	struct gena_sub *rc = gena_find(sp->uuid, SOAP_RENDERING);

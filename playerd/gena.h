@@ -28,6 +28,14 @@ void gena_speakers(const struct msg_speaker *table, int count);
  * malformed or unknown one is logged and dropped. */
 void gena_notify(const struct msg_gena_notify *m);
 
+/* 1 while the events of sp (volume, mute) and of co (transport, track) arrive: whatever a
+ * command changes there is reported by the speaker itself. */
+int gena_events_live(const struct msg_speaker *sp, const struct msg_speaker *co);
+
+/* 1 if an event of sp's RenderingControl or co's AVTransport arrived at or after since_ms
+ * (util_mono_ms). */
+int gena_event_since(const struct msg_speaker *sp, const struct msg_speaker *co, uint64_t since_ms);
+
 /* 1 if sp (transport from co) should be polled now: always while their events do not
  * arrive, once per GENA_LIVE_POLL_MS while they do. */
 int gena_poll_due(const struct msg_speaker *sp, const struct msg_speaker *co);

@@ -162,6 +162,15 @@ livestate_polled(const struct msg_speaker *sp, const struct msg_speaker *co,
 }
 
 void
+livestate_flush(const struct msg_speaker *sp, const struct msg_speaker *co)
+{
+	struct live *l = live_find(sp->uuid);
+
+	if (l != NULL && l->polled)
+		live_send(l, sp, co, 0);
+}
+
+void
 livestate_event(const char *uuid, enum soap_service svc, const struct lastchange *lc)
 {
 	struct live *u = live_get(uuid), *l;

@@ -35,6 +35,9 @@ void livestate_polled(const struct msg_speaker *sp, const struct msg_speaker *co
  * every speaker uuid coordinates; rendering events to uuid alone. Sends what changed. */
 void livestate_event(const char *uuid, enum soap_service svc, const struct lastchange *lc);
 
+/* Send sp's document if events changed it while its group was busy (held back then). */
+void livestate_flush(const struct msg_speaker *sp, const struct msg_speaker *co);
+
 /* Forget what events said about uuid's svc (its subscription ended): polls rule again. */
 void livestate_forget(const char *uuid, enum soap_service svc);
 

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #define PENDING_CHECK_MS 250
+#define STATE_VERIFY_MS 1500   /* a command's change not reported by an event this long: read */
 #define STARTUP_GRACE_MS 8000 /* beyond discovery_timeout_ms: time to fetch descriptions */
 
 /* Announcements for one speaker run one at a time, in arrival order. */
@@ -31,6 +32,10 @@ struct speaker_queue {
 struct state_poller {
 	char uuid[48];
 	int busy;
+	/* After a command, while events arrive: read the speaker at verify_ms unless an event
+	 * came at or after since_ms, when the latest command began (a subscription the speaker
+	 * dropped says nothing). */
+	uint64_t since_ms, verify_ms;
 };
 
 /* A poll on the thread pool. */
@@ -57,6 +62,7 @@ static struct {
 	struct bus_reader inbox_reader, speakers_reader;
 	uv_timer_t pending_timer;
 	uv_timer_t state_timer;
+	uv_timer_t verify_timer;
 	struct rescue *rescues;  /* snapshots a crashed playerd left, until their group is known */
 	int nrescues;
 	struct state_poller pollers[MSG_SPEAKERS_MAX];
@@ -92,6 +98,8 @@ queue_get(const char *uuid)
 static void queue_run_next(struct speaker_queue *q);
 static int all_barrier(void);
 static void state_poll_start(const struct msg_speaker *sp);
+static void state_verify_later(const struct msg_speaker *sp, uint64_t since_ms);
+static const struct msg_speaker *coordinator_of(const struct msg_speaker *sp);
 
 static void
 work_cb(uv_work_t *w)
@@ -134,9 +142,17 @@ after_work_cb(uv_work_t *w, int status)
 	if (a->cmd != NULL && (a->cmd->join[0] != '\0' || a->cmd->leave))
 		bus_send(P.to_discoveryd, MSG_SPEAKERS_QUERY, NULL, 0);
 	q->busy = 0;
-	/* What a command or an announcement changed shows in the state at once. */
+	/* What a command or an announcement changed shows in the state at once: the speaker's
+	 * events report a command's change by themselves; without them, and after an
+	 * announcement or a group change (which events of other speakers report), poll. */
 	for (int i = 0; i < a->nmembers; i++)
-		state_poll_start(&a->members[i]);
+		if (a->cmd == NULL || a->cmd->join[0] != '\0' || a->cmd->leave ||
+		    !gena_events_live(&a->members[i], coordinator_of(&a->members[i])))
+			state_poll_start(&a->members[i]);
+		else {
+			livestate_flush(&a->members[i], coordinator_of(&a->members[i]));
+			state_verify_later(&a->members[i], a->run_ms);
+		}
 	announcement_free(a);
 	if (q == &P.all_queue) {
 		queue_run_next(q);
@@ -179,6 +195,7 @@ queue_run_next(struct speaker_queue *q)
 		q->tail = NULL;
 	q->busy = 1;
 	a->work.data = a;
+	a->run_ms = util_mono_ms();
 	if (a->rescue == NULL && dedup_started(a) < 0) {
 		after_work_cb(&a->work, 0);
 		return;
@@ -564,6 +581,7 @@ poller_get(const char *uuid)
 				known = strcmp(P.table[j].uuid, P.pollers[i].uuid) == 0;
 			if (!known && !P.pollers[i].busy) {
 				msg_strlcpy(P.pollers[i].uuid, uuid, sizeof(P.pollers[0].uuid));
+				P.pollers[i].verify_ms = 0;
 				return &P.pollers[i];
 			}
 		}
@@ -634,6 +652,62 @@ state_poll_start(const struct msg_speaker *sp)
 	}
 }
 
+static void verify_timer_cb(uv_timer_t *t);
+
+/* Arm the verify timer for the earliest pending check. */
+static void
+verify_arm(void)
+{
+	uint64_t now = util_mono_ms(), first = 0;
+
+	for (int i = 0; i < P.npollers; i++)
+		if (P.pollers[i].verify_ms != 0 && (first == 0 || P.pollers[i].verify_ms < first))
+			first = P.pollers[i].verify_ms;
+	if (first != 0)
+		uv_timer_start(&P.verify_timer, verify_timer_cb, first > now ? first - now : 0, 0);
+}
+
+/* Events are live for sp: its own event reports what a command changed. Check later that
+ * one came; a speaker that answered the command but sent nothing is read back. */
+static void
+state_verify_later(const struct msg_speaker *sp, uint64_t since_ms)
+{
+	struct state_poller *p = poller_get(sp->uuid);
+
+	if (p == NULL || P.stopping)
+		return;
+	p->since_ms = since_ms; /* an event after the latest command tells all before it too */
+	p->verify_ms = util_mono_ms() + STATE_VERIFY_MS;
+	verify_arm();
+}
+
+static void
+verify_timer_cb(uv_timer_t *t)
+{
+	uint64_t now = util_mono_ms();
+
+	(void)t;
+	for (int i = 0; i < P.npollers; i++) {
+		struct state_poller *p = &P.pollers[i];
+
+		if (p->verify_ms == 0 || p->verify_ms > now)
+			continue;
+		p->verify_ms = 0;
+		for (int j = 0; j < P.count; j++)
+			if (strcmp(P.table[j].uuid, p->uuid) == 0) {
+				const struct msg_speaker *co = coordinator_of(&P.table[j]);
+
+				if (!gena_event_since(&P.table[j], co, p->since_ms)) {
+					log_debug("%s: no event after a command: reading its state",
+						  P.table[j].room);
+					state_poll_start(&P.table[j]);
+				}
+				break;
+			}
+	}
+	verify_arm();
+}
+
 static void
 state_timer_cb(uv_timer_t *t)
 {
@@ -670,6 +744,7 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 	gena_start(loop, cfg, P.ctx.events, group_busy);
 	uv_timer_init(loop, &P.pending_timer);
 	uv_timer_init(loop, &P.state_timer);
+	uv_timer_init(loop, &P.verify_timer);
 	uv_timer_start(&P.state_timer, state_timer_cb, 1000, (uint64_t)cfg->state_poll_ms);
 	/* A restarted playerd asks for the table instead of waiting for the next broadcast. */
 	bus_send(P.to_discoveryd, MSG_SPEAKERS_QUERY, NULL, 0);
@@ -685,6 +760,7 @@ player_stop(void)
 	bus_reader_close(&P.speakers_reader);
 	uv_close((uv_handle_t *)&P.pending_timer, NULL);
 	uv_close((uv_handle_t *)&P.state_timer, NULL);
+	uv_close((uv_handle_t *)&P.verify_timer, NULL);
 	gena_stop();
 }
 

@@ -116,6 +116,45 @@ class GenaTest(harness.E2ETestCase):
         self.assertEqual(sorted(r["args"]["SID"] for r in gone), sorted(sids.values()))
         self.assertEqual(sp.subscriptions(), [])
 
+    def test_command_change_comes_by_event_without_a_poll(self):
+        """A volume command through the bridge: the speaker's own event brings the new volume
+        to the state topic, and the bridge does not read the speaker back (each read is five
+        SOAP calls that hold up the next command). When no event follows, it does."""
+        self.start()
+        sp = self.kitchen
+        self.wait_subscribed(sp)
+        reads = ("GetVolume", "GetMute", "GetTransportInfo", "GetPositionInfo",
+                 "GetMediaInfo")
+        before = {name: len(sp.actions_named(name)) for name in reads}
+        mark = self.mq.mark()
+        self.mq.publish("sonos/kitchen/set", '{"volume": 23}')
+        doc = self.wait_state(lambda d: d.get("volume") == 23, 5, mark)
+        self.assertIsNotNone(doc, "the volume command never reached the state topic")
+        self.assertTrue(sp.actions_named("SetVolume"))
+        time.sleep(1.0)  # a read after the command would have come by now
+        self.assertEqual({name: len(sp.actions_named(name)) for name in reads}, before,
+                         "the speaker was read back although its events report the change")
+
+        # The event arrives while the command still waits for its answer (the bridge holds
+        # events of a busy group back): it is sent when the command ends, not a minute later.
+        sp.set_delay("SetVolume", 0.5, after=True)
+        mark = self.mq.mark()
+        self.mq.publish("sonos/kitchen/set", '{"volume": 25}')
+        doc = self.wait_state(lambda d: d.get("volume") == 25, 5, mark)
+        self.assertIsNotNone(doc, "an event that came during the command was never sent")
+        sp.set_delay("SetVolume", 0, after=True)
+        self.assertEqual({name: len(sp.actions_named(name)) for name in reads}, before)
+
+        # The speaker stops sending events (it dropped the subscription without a word): the
+        # command's change is read back a moment later, not at the minute poll.
+        sp.gena_drop_notify = True
+        mark, t0 = self.mq.mark(), time.monotonic()
+        self.mq.publish("sonos/kitchen/set", '{"volume": 24}')
+        doc = self.wait_state(lambda d: d.get("volume") == 24, 10, mark)
+        self.assertIsNotNone(doc, "without events the command's change never came")
+        self.assertLess(time.monotonic() - t0, 6.0, "came only with the minute poll")
+        self.assertGreater(len(sp.actions_named("GetVolume")), before["GetVolume"])
+
     def test_renewal_before_timeout(self):
         self.start(gena_timeout=3)
         sp = self.kitchen

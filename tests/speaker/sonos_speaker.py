@@ -513,6 +513,7 @@ class Speaker:
         self._states = []
         self._faults = {}  # action -> [code, remaining or None]
         self._delays = {}  # action -> seconds
+        self._late = {}  # action -> seconds, after the action took effect
         self._gen = 0  # bumps on every transport change; stale timers/fetches check it
         self._timer = None
         self._http = None
@@ -601,13 +602,15 @@ class Speaker:
             else:
                 self._faults[action] = [int(code), count]
 
-    def set_delay(self, action, seconds):
-        """Hold every answer to `action` for `seconds` (a slow or hung player)."""
+    def set_delay(self, action, seconds, after=False):
+        """Hold every answer to `action` for `seconds` (a slow or hung player). With after,
+        the action takes effect (and its event leaves) first, and only the answer is late."""
+        delays = self._late if after else self._delays
         with self._lock:
             if seconds:
-                self._delays[action] = min(float(seconds), 60.0)
+                delays[action] = min(float(seconds), 60.0)
             else:
-                self._delays.pop(action, None)
+                delays.pop(action, None)
 
     def join(self, coordinator):
         """Make this speaker a member of coordinator's group (as the Sonos app would)."""
@@ -1215,6 +1218,7 @@ class Speaker:
                 raise UPnPFault(401, "no action %s on %s" % (action, service))
             with self._lock:
                 delay = self._delays.get(action)
+                late = self._late.get(action)
                 fault = self._faults.get(action)
                 if fault is not None:
                     if fault[1] is not None:
@@ -1228,6 +1232,8 @@ class Speaker:
             outputs = handler(args)
             self._record(rec)
             self._gena_kick()
+            if late:
+                self._stop_evt.wait(late)
             return 200, soap_response(service, action, outputs)
         except UPnPFault as f:
             rec["fault"] = f.code
