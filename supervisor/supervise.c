@@ -4,6 +4,7 @@
 #include "bus.h"
 #include "health.h"
 #include "log.h"
+#include "orphans.h"
 #include "policy.h"
 #include "report.h"
 #include "sdnotify.h"
@@ -59,6 +60,7 @@ struct worker {
 	unsigned restarts;
 	struct restart_history history;
 	int killing;            /* SIGTERM sent outside a bridge stop */
+	int stop_sent;          /* SIGTERM sent for the bridge stop (mqttd, sent last) */
 	int restart_now;        /* after this exit, restart at once (configuration changed) */
 	unsigned missed;        /* health surveys missed in a row */
 	int surveyed;           /* was ready when the last survey went out */
@@ -102,6 +104,7 @@ static void worker_spawn(struct worker *w);
 static void ready_close(struct worker *w);
 static void worker_kill(struct worker *w, const char *why);
 static void supervise_stop(int status, const char *reason);
+static void mqttd_stop_when_alone(void);
 static void notify_service(void);
 
 /* Workers live next to the sonos-bridge executable (build tree, bare install into one bin
@@ -148,6 +151,22 @@ worker_set_state(struct worker *w, enum worker_state s)
 	w->state = s;
 }
 
+/* The pids the next supervisor must kill if this one dies without stopping them. */
+static void
+workers_record(void)
+{
+	struct orphan o[NWORKERS];
+	int rv;
+
+	for (size_t i = 0; i < NWORKERS; i++) {
+		msg_strlcpy(o[i].name, workers[i].name, sizeof(o[i].name));
+		o[i].pid = workers[i].running ? (pid_t)workers[i].pid : 0;
+	}
+	if ((rv = orphans_record(sup.pinned_runtime, o, NWORKERS)) < 0)
+		log_warnx("cannot record the workers' pids in %s: %s", sup.pinned_runtime,
+			  strerror(-rv));
+}
+
 /* ---- stopping and closing ------------------------------------------------------------ */
 
 static int
@@ -185,6 +204,38 @@ close_all_handles(void)
 		close_if_open((uv_handle_t *)&workers[i].timer);
 		ready_close(&workers[i]);
 	}
+}
+
+static void
+mqttd_stop_cb(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+
+	if (w->running && !w->stop_sent) {
+		w->stop_sent = 1;
+		uv_process_kill(&w->proc, SIGTERM);
+		uv_process_kill(&w->proc, SIGCONT);
+	}
+}
+
+/* mqttd stops last, so that what the others say while they stop (an announcement cut short
+ * and reported failed by playerd) still reaches the broker; it gets SIGTERM once it is the
+ * only worker left, or MQTTD_LAST_MS after the stop began, whichever comes first. */
+static void
+mqttd_stop_when_alone(void)
+{
+	struct worker *m = worker_named("mqttd");
+	int others = 0;
+
+	if (m == NULL || !m->running || m->stop_sent)
+		return;
+	for (size_t i = 0; i < NWORKERS; i++)
+		if (&workers[i] != m && workers[i].running)
+			others = 1;
+	if (!others)
+		mqttd_stop_cb(&m->timer);
+	else if (!uv_is_active((uv_handle_t *)&m->timer))
+		uv_timer_start(&m->timer, mqttd_stop_cb, MQTTD_LAST_MS, 0);
 }
 
 static void
@@ -332,6 +383,7 @@ worker_exit_cb(uv_process_t *p, int64_t status, int signo)
 	w->running = 0;
 	w->killing = 0;
 	uv_timer_stop(&w->timer);
+	workers_record();
 	uv_close((uv_handle_t *)p, proc_close_cb);
 	ready_drain(w);
 	worker_record_exit(w, status, signo);
@@ -347,6 +399,7 @@ worker_exit_cb(uv_process_t *p, int64_t status, int signo)
 	if (sup.stopping) {
 		if (w->state != W_FAILED)
 			worker_set_state(w, W_STOPPED);
+		mqttd_stop_when_alone();
 		maybe_finish();
 		return;
 	}
@@ -492,6 +545,7 @@ worker_spawn(struct worker *w)
 	w->running = 1;
 	w->pid = w->proc.pid;
 	worker_set_state(w, W_STARTING);
+	workers_record();
 	uv_timer_start(&w->timer, ready_timeout_cb, READY_TIMEOUT_MS, 0);
 	log_info("started %s (pid %d)", w->name, w->pid);
 }
@@ -780,12 +834,15 @@ supervise_stop(int status, const char *reason)
 
 		uv_timer_stop(&w->timer);
 		if (w->running) {
+			if (w == worker_named("mqttd"))
+				continue; /* last: see mqttd_stop_when_alone */
 			uv_process_kill(&w->proc, SIGTERM);
 			uv_process_kill(&w->proc, SIGCONT);
 		} else if (w->state != W_FAILED) {
 			worker_set_state(w, W_STOPPED);
 		}
 	}
+	mqttd_stop_when_alone();
 	uv_signal_stop(&sup.sigterm);
 	uv_signal_stop(&sup.sigint);
 	uv_signal_stop(&sup.sighup);
@@ -906,6 +963,9 @@ supervise(const struct config *cfg, int nargs, char **args)
 		supervise_stop(EXIT_TEMPORARY, "cannot open the health socket");
 	else if (status_listen(sup.loop, sup.cfg.runtime_dir, status_json) < 0)
 		supervise_stop(EXIT_TEMPORARY, "cannot open the status socket");
+	/* Workers of a bridge killed while one of them was stopped or hung still hold its
+	 * sockets and client id: they go first. */
+	orphans_reap(sup.pinned_runtime);
 	for (size_t i = 0; i < NWORKERS && !sup.stopping; i++)
 		worker_spawn(&workers[i]);
 

@@ -14,6 +14,7 @@
 #define READY_TIMEOUT_MS 30000 /* a worker not ready this long after its start is killed */
 #define KILL_GRACE_MS 2000    /* SIGTERM to SIGKILL for a worker killed as unhealthy */
 #define STOP_GRACE_MS 5000    /* SIGTERM to SIGKILL when the bridge stops */
+#define MQTTD_LAST_MS 3000    /* the longest mqttd waits for the others when the bridge stops */
 
 #define STATUS_SOCKET "status.sock" /* in the runtime directory, mode 0600 */
 

@@ -274,6 +274,11 @@ class SupervisorTest(harness.E2ETestCase):
         self.assertEqual(bridge.proc.returncode, 0)
         self.assertLess(time.monotonic() - t0, 10)
         self.assertEqual(processes_using(bridge.config_path), [])
+        # The announcement cut short is reported before the bridge goes: mqttd stops last,
+        # so playerd's event still reaches the broker (not only after the next start).
+        final = mq.wait_event(lambda e: e.get("id") == "stop-during" and
+                              e.get("status") in ("done", "failed"), 5, after=mark)
+        self.assertIsNotNone(final, "no terminal event published before the bridge stopped")
 
     def test_sigstop_worker_is_detected_killed_and_restarted(self):
         broker = self.start_broker()
@@ -365,6 +370,26 @@ class SupervisorTest(harness.E2ETestCase):
         # A new bridge on the same directories starts at once: no stale lock, no stale socket.
         bridge.start()
         self.wait_healthy(bridge)
+
+    def test_kill9_supervisor_with_a_stopped_worker_leaves_nothing_in_the_way(self):
+        # A stopped (or hung) worker cannot act on the parent-death signal: it outlives the
+        # supervisor. The next bridge on the same directories must kill it, not trip over
+        # its sockets.
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker)
+        old_mqttd = doc["workers"]["mqttd"]["pid"]
+        os.kill(old_mqttd, signal.SIGSTOP)
+        self.addCleanup(lambda: pid_alive(old_mqttd) and os.kill(old_mqttd, signal.SIGKILL))
+        os.kill(bridge.pid, signal.SIGKILL)
+        bridge.proc.wait(5)
+        time.sleep(0.5)
+        self.assertTrue(pid_alive(old_mqttd), "expected the stopped mqttd to survive its parent")
+        bridge.start()
+        after = self.wait_healthy(bridge)
+        self.assertFalse(pid_alive(old_mqttd), "the stopped mqttd of the dead bridge still runs")
+        self.assertNotEqual(after["workers"]["mqttd"]["pid"], old_mqttd)
+        self.assertEqual(after["workers"]["mqttd"]["restarts"], 0, after["workers"]["mqttd"])
+        self.assertIn("of an earlier bridge is still running", bridge.log_text())
 
     def test_second_bridge_on_the_same_state_dir_is_refused(self):
         broker = self.start_broker()

@@ -3,6 +3,7 @@
 #include "check.h"
 #include "config.h"
 #include "health.h"
+#include "orphans.h"
 #include "policy.h"
 #include "report.h"
 
@@ -194,6 +195,26 @@ test_json_string(void)
 	strbuf_free(&b);
 }
 
+/* The pid file of a dead supervisor: only well-formed "name pid" lines count, never pid 0
+ * or 1 (kill(0) or kill(1) would be a disaster), whatever the file holds. */
+static void
+test_orphans_parse(void)
+{
+	struct orphan o[4];
+
+	CHECK_INT(orphans_parse("mqttd 123\nplayerd 456\n", o, 4), 2);
+	CHECK_STR(o[0].name, "mqttd");
+	CHECK_INT(o[0].pid, 123);
+	CHECK_STR(o[1].name, "playerd");
+	CHECK_INT(o[1].pid, 456);
+	CHECK_INT(orphans_parse("mqttd 0\nhttpd 1\nhttpd -5\nx\n\nhttpd 77 junk\n", o, 4), 0);
+	CHECK_INT(orphans_parse("httpd 99", o, 4), 1); /* no final newline */
+	CHECK_INT(o[0].pid, 99);
+	CHECK_INT(orphans_parse("a 2\nb 3\nc 4\nd 5\ne 6\n", o, 4), 4);
+	CHECK_INT(orphans_parse("averyveryverylongworkername 12\n", o, 4), 0);
+	CHECK_INT(orphans_parse("", o, 4), 0);
+}
+
 int
 main(void)
 {
@@ -203,5 +224,6 @@ main(void)
 	test_verdict();
 	test_duration();
 	test_json_string();
+	test_orphans_parse();
 	CHECK_DONE();
 }
