@@ -127,8 +127,8 @@ orphans_reap(const char *runtime_dir)
 			continue;
 		}
 		log_warnx("sb-%s (pid %d) of an earlier bridge is still running (it was stopped "
-			  "or hung when its supervisor died); killing it",
-			  o[i].name, (int)o[i].pid);
+		          "or hung when its supervisor died); killing it",
+		          o[i].name, (int)o[i].pid);
 		if (kill(o[i].pid, SIGKILL) < 0) {
 			log_warn("kill %d", (int)o[i].pid);
 			o[i].pid = 0;
