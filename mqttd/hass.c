@@ -62,6 +62,7 @@ static const struct {
 /* Jinja templates Home Assistant renders against the retained <base>/<room>/state document.
  * A template that renders "None" sets the entity to unknown (number: payload_reset; switch
  * and sensor: the None payload), which is what a null field means. */
+#define TPL_ANNOUNCE_CMD "{{ {'text': value} | tojson }}"
 #define TPL_VOLUME "{{ value_json.volume }}"
 #define TPL_VOLUME_CMD "{\"volume\": {{ value | int }}}"
 #define TPL_MUTE                                                                                   \
@@ -149,6 +150,9 @@ hass_config_json(const struct msg_speaker *sp, enum hass_entity e, const char *b
 	switch (e) {
 	case HASS_ANNOUNCE:
 		set_topic(o, "command_topic", base, slug, "tts");
+		/* Always JSON: a message that happens to start with '{' is still text to say,
+		 * never options (HA renders the template with the message as value). */
+		json_object_set_new(o, "command_template", json_string(TPL_ANNOUNCE_CMD));
 		break;
 	case HASS_VOLUME:
 		set_topic(o, "command_topic", base, slug, "set");

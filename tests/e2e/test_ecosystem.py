@@ -343,10 +343,13 @@ class HassTest(harness.E2ETestCase):
         ha.publish(button["command_topic"], button["payload_press"], qos=button["qos"])
         self.assertTrue(kitchen.wait_until(
             lambda: kitchen.transport_state == "PAUSED_PLAYBACK", 10), kitchen.transport_state)
-        # Announcement: notify publishes the message text as it is.
+        # Announcement: notify renders its command template with the message as value. A
+        # message that looks like JSON is still only text to say.
         notify = cfg[("notify", "announce")]
         mark = self.mq.mark()
-        ha.publish(notify["command_topic"], "the laundry is done", qos=notify["qos"])
+        message = '{the laundry} is done, "volume": 100'
+        ha.publish(notify["command_topic"], render(notify["command_template"], value=message),
+                   qos=notify["qos"])
         playing = self.mq.wait_event(lambda e: e.get("speaker") == "Kitchen" and
                                      e["status"] == "playing", 60, after=mark)
         self.assertIsNotNone(playing, self.mq.events(after=mark))
