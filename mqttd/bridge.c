@@ -525,10 +525,12 @@ bridge_facts(const struct bridge *b, struct strbuf *out)
 
 	mqtt_get_status(b->mqtt, &st);
 	strbuf_printf(out,
-		      ",\"sessions_lost\":%u,\"session_lost_ms\":%llu,\"twin_suspected\":%s,"
+		      ",\"session_present\":%s,"
+		      "\"sessions_lost\":%u,\"session_lost_ms\":%llu,\"twin_suspected\":%s,"
 		      "\"refusals\":%u,\"spool_depth\":%zu,\"spool_done\":%zu,\"spool_bytes\":%llu,"
 		      "\"spool_failing\":%s,\"accepted\":%lu,\"repeats\":%lu,\"completed\":%lu,"
 		      "\"resent\":%lu,\"gave_up\":%lu",
+		      st.session_present < 0 ? "null" : st.session_present ? "true" : "false",
 		      st.sessions_lost, (unsigned long long)st.session_lost_ms,
 		      st.twin_suspected ? "true" : "false", st.refusals, b->spool.table.live.count,
 		      b->spool.table.done.count, (unsigned long long)b->spool.journal.size,

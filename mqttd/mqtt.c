@@ -63,6 +63,7 @@ struct mqtt_session {
 	char refused[128];         /* CONNACK refusal, reported when the connection drops */
 
 	int session_known;         /* the broker should hold a session for our client id */
+	int session_present;       /* last CONNACK's flag, -1 before the first */
 	unsigned connects;
 	unsigned sessions_lost;
 	uint64_t session_lost_ms;
@@ -278,6 +279,7 @@ mqtt_judge_session(struct mqtt_session *s, uint64_t lived)
 static void
 mqtt_check_session(struct mqtt_session *s, int present)
 {
+	s->session_present = present;
 	if (present || !s->session_known) {
 		if (!s->session_known && s->opt.session_marker != NULL) {
 			FILE *f = fopen(s->opt.session_marker, "w");
@@ -417,6 +419,7 @@ mqtt_open(uv_loop_t *loop, const struct mqtt_options *opt, const struct mqtt_han
 	s->h = *h;
 	s->ctx = ctx;
 	reconnect_init(&s->reconnect);
+	s->session_present = -1;
 	s->session_known = opt->session_marker != NULL && access(opt->session_marker, F_OK) == 0;
 	srandom((unsigned)(util_now_ms() ^ (uint64_t)getpid()));
 	mosquitto_lib_init();
@@ -534,6 +537,7 @@ mqtt_get_status(const struct mqtt_session *s, struct mqtt_status *st)
 	memset(st, 0, sizeof(*st));
 	st->connected = s->connected;
 	st->connects = s->connects;
+	st->session_present = s->session_present;
 	st->sessions_lost = s->sessions_lost;
 	st->session_lost_ms = s->session_lost_ms;
 	st->twin_suspected = s->reconnect.twin_suspected;

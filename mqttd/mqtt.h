@@ -30,6 +30,7 @@ struct mqtt_options {
 struct mqtt_status {
 	int connected;
 	unsigned connects;         /* sessions accepted since start */
+	int session_present;       /* the last CONNACK's session-present flag; -1 before one */
 	unsigned sessions_lost;    /* CONNACKs without the session we had */
 	uint64_t session_lost_ms;  /* wall clock of the last loss, 0 if none */
 	int twin_suspected;        /* another client seems to use our client id */

@@ -25,6 +25,7 @@ struct speaker_queue {
 	struct speaker_queue *next;
 	char uuid[48];
 	struct announcement *head, *tail;
+	struct announcement *running; /* the one on a pool thread while busy, else NULL */
 	int busy;
 };
 
@@ -142,6 +143,7 @@ after_work_cb(uv_work_t *w, int status)
 	if (a->cmd != NULL && (a->cmd->join[0] != '\0' || a->cmd->leave))
 		bus_send(P.to_discoveryd, MSG_SPEAKERS_QUERY, NULL, 0);
 	q->busy = 0;
+	q->running = NULL;
 	/* What a command or an announcement changed shows in the state at once: the speaker's
 	 * events report a command's change by themselves; without them, and after an
 	 * announcement or a group change (which events of other speakers report), poll. */
@@ -194,6 +196,7 @@ queue_run_next(struct speaker_queue *q)
 	if (q->head == NULL)
 		q->tail = NULL;
 	q->busy = 1;
+	q->running = a;
 	a->work.data = a;
 	a->run_ms = util_mono_ms();
 	if (a->rescue == NULL && dedup_started(a) < 0) {
@@ -828,7 +831,13 @@ player_health_facts(void *ctx, struct strbuf *out)
 		health_json_string(out, room);
 		strbuf_printf(out, ",\"uuid\":");
 		health_json_string(out, q->uuid);
-		strbuf_printf(out, ",\"queued\":%d,\"busy\":%s}", queued, q->busy ? "true" : "false");
+		strbuf_printf(out, ",\"queued\":%d,\"busy\":%s", queued,
+			      q->busy ? "true" : "false");
+		if (q->running != NULL) {
+			strbuf_puts(out, ",\"playing\":");
+			health_json_string(out, q->running->req->id);
+		}
+		strbuf_puts(out, "}");
 		first = 0;
 	}
 	strbuf_printf(out, "],\"stopping\":%s", P.stopping ? "true" : "false");

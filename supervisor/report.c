@@ -263,6 +263,13 @@ report_table(const char *doc, size_t len, struct strbuf *out)
 		health_summary(name, json_object_get(w, "health"), out);
 		strbuf_puts(out, "\n");
 	}
+	/* Why each worker last ended, when it or the supervisor said so. */
+	json_object_foreach(workers, name, w) {
+		const char *reason = str_or(json_object_get(w, "last_exit"), "reason", "");
+
+		if (reason[0] != '\0')
+			strbuf_printf(out, "  %s last exit: %s\n", name, reason);
+	}
 	speakers_table(workers, out);
 	json_decref(root);
 	return out->failed ? -1 : 0;

@@ -72,6 +72,7 @@ struct worker {
 	int last_signal;
 	uint64_t last_exit_ms;  /* wall clock */
 	char reason[400];       /* last reason line from the worker (fatal error) */
+	char exit_reason[400];  /* why the last process ended (its reason, or the supervisor's) */
 };
 
 /* In the order of the WORKER_* bits of policy.h. */
@@ -367,6 +368,7 @@ worker_record_exit(struct worker *w, int64_t status, int signo)
 	w->last_status = signo != 0 ? -1 : status;
 	w->last_signal = signo;
 	w->last_exit_ms = util_now_ms();
+	msg_strlcpy(w->exit_reason, w->reason, sizeof(w->exit_reason));
 	w->ready_ms = 0;
 	w->missed = 0;
 	w->surveyed = w->replied = 0;
@@ -573,6 +575,8 @@ worker_kill(struct worker *w, const char *why)
 	} else {
 		log_warnx("%s (pid %d): %s; stopping it", w->name, w->pid, why);
 		worker_set_state(w, W_UNHEALTHY);
+		/* Its exit status will be 0 (it stops on SIGTERM): say why it was stopped. */
+		snprintf(w->reason, sizeof(w->reason), "stopped by the supervisor: %s", why);
 	}
 	w->killing = 1;
 	uv_process_kill(&w->proc, SIGTERM);
@@ -747,8 +751,8 @@ worker_json(const struct worker *w, uint64_t now)
 			json_object_set_new(exit, "status", json_integer(w->last_status));
 		}
 		json_object_set_new(exit, "at_ms", json_integer((json_int_t)w->last_exit_ms));
-		if (w->reason[0] != '\0')
-			json_object_set_new(exit, "reason", json_string(w->reason));
+		if (w->exit_reason[0] != '\0')
+			json_object_set_new(exit, "reason", json_string(w->exit_reason));
 	}
 	json_object_set_new(o, "last_exit", exit);
 	json_object_set_new(o, "missed_health_checks", json_integer(w->missed));

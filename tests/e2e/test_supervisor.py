@@ -133,6 +133,8 @@ class SupervisorTest(harness.E2ETestCase):
         mqttd = doc["workers"]["mqttd"]["health"]
         self.assertIs(mqttd["broker_connected"], True)
         self.assertEqual(mqttd["broker"], "127.0.0.1:%d" % broker.port)
+        # A fresh client id: the broker had no session to resume.
+        self.assertIs(mqttd["session_present"], False, mqttd)
         # The client id mqttd reports is the one the broker has seen.
         self.assertEqual(self.connections_of(broker, mqttd["client_id"]), 1)
 
@@ -253,9 +255,17 @@ class SupervisorTest(harness.E2ETestCase):
         self.wait_status(bridge, lambda d: d["workers"]["playerd"]["health"]["speakers_known"] == 1, 15)
         mark = mq.mark()
         before = self.status(bridge)["workers"]["playerd"]
-        mq.publish("sonos/kitchen/tts", {"id": "kill-playerd", "text": "playerd dies during this"})
+        mq.publish("sonos/kitchen/tts", {"id": "kill-playerd", "text": "playerd dies during this "
+                                         "announcement, which is long enough to be seen in "
+                                         "the status while it plays on the kitchen speaker"})
         self.assertIsNotNone(mq.wait_event(lambda e: e.get("id") == "kill-playerd" and
                                            e.get("status") == "playing", 30, after=mark))
+        # The status names the announcement in flight and its speaker.
+        seen = self.wait_status(bridge, lambda d: any(
+            q.get("playing") == "kill-playerd" and q.get("speaker") == "Kitchen"
+            for q in d["workers"]["playerd"]["health"]["queues"]), 5)
+        self.assertIsNotNone(seen, "status does not show the announcement in flight")
+        self.assertIn("Kitchen: playing kill-playerd", self.cli(bridge, "status")[1])
         os.kill(before["pid"], signal.SIGKILL)
         final = mq.wait_event(lambda e: e.get("id") == "kill-playerd" and
                               e.get("status") in ("done", "failed"), 60, after=mark)
@@ -301,6 +311,9 @@ class SupervisorTest(harness.E2ETestCase):
         self.assertIsNotNone(bridge.wait_log(r"httpd \(pid %d\): missed 3 health checks in a row"
                                              % w["pid"], 1))
         self.assertNotEqual(after["pid"], w["pid"])
+        # It exited 0 on the SIGTERM it was sent; the status says why it was stopped.
+        self.assertIn("missed 3 health checks", (after["last_exit"] or {}).get("reason", ""),
+                      after["last_exit"])
         self.wait_healthy(bridge)
         # The others were never touched.
         now = self.status(bridge)["workers"]
