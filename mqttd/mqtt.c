@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mosquitto.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +109,19 @@ mqtt_poll_drop(struct mqtt_session *s)
 }
 
 static void mqtt_poll_sync(struct mqtt_session *s);
+
+/* ACK what the broker sent at once. After a small packet of its own (a PUBACK, a PUBCOMP)
+ * a broker with Nagle on (mosquitto's default: set_tcp_nodelay false) holds its next packet,
+ * a request for us, until that one is ACKed; our delayed ACK would make that 40 ms. The
+ * kernel leaves quick-ACK mode by itself, so it is set again after every read. */
+static void
+mqtt_quickack(struct mqtt_session *s)
+{
+	int fd = mosquitto_socket(s->mosq), one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
 static void mqtt_connect_failed(struct mqtt_session *s, const char *reason);
 
 static void
@@ -122,8 +137,10 @@ mqtt_poll_cb(uv_poll_t *h, int status, int events)
 		log_debug("poll: %s", uv_strerror(status));
 		events = UV_READABLE | UV_WRITABLE; /* let libmosquitto meet the error */
 	}
-	if (events & (UV_READABLE | UV_DISCONNECT))
+	if (events & (UV_READABLE | UV_DISCONNECT)) {
 		rc = mosquitto_loop_read(s->mosq, 1);
+		mqtt_quickack(s);
+	}
 	if ((events & UV_WRITABLE) && s->poll == p && mosquitto_socket(s->mosq) == p->mosq_fd)
 		rc = mosquitto_loop_write(s->mosq, 1);
 	/* A failed TLS handshake closes the socket without a disconnect callback: without this
