@@ -208,6 +208,13 @@ health_stop(void)
 	/* The nng socket stays until exit (or nng_fini): the poll on its fd is only closing. */
 }
 
+void
+health_finish(uv_loop_t *loop)
+{
+	health_stop();
+	uv_run(loop, UV_RUN_DEFAULT);
+}
+
 static void
 health_signal_cb(uv_signal_t *s, int signum)
 {

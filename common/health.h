@@ -32,6 +32,11 @@ int health_start(uv_loop_t *loop, const char *rundir, const char *name, health_f
 /* Close the health handles now (optional: SIGTERM/SIGINT does it). */
 void health_stop(void);
 
+/* Call when the worker's uv_run has returned: stops the health handles if no signal did (a
+ * SIGTERM delivered before health_start reaches only the handles that existed then) and runs
+ * the loop until their closes are done, so that uv_loop_close finds nothing open. */
+void health_finish(uv_loop_t *loop);
+
 /* Tell the supervisor this worker is ready. Once per process; a no-op without a supervisor. */
 void health_ready(void);
 

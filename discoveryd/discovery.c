@@ -1438,6 +1438,7 @@ discovery_run(const struct config *cfg)
 		health_ready();
 	}
 	uv_run(&d->loop, UV_RUN_DEFAULT);
+	health_finish(&d->loop);
 	if (d->cron.loop != NULL) {
 		nng_close(d->inbox);
 		nng_close(d->pub);

@@ -167,6 +167,7 @@ main(int argc, char **argv)
 	health_ready();
 
 	uv_run(h.loop, UV_RUN_DEFAULT);
+	health_finish(h.loop);
 
 	clips_close(&h.clips);
 	gena_route_close();

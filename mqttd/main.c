@@ -63,6 +63,7 @@ main(int argc, char **argv)
 	health_start(&loop, cfg.runtime_dir, "mqttd", mqttd_health_facts, &bridge);
 	health_ready();
 	uv_run(&loop, UV_RUN_DEFAULT);
+	health_finish(&loop);
 	bridge_cleanup(&bridge);
 	if (uv_loop_close(&loop) != 0)
 		log_warnx("loop closed with handles left");

@@ -46,6 +46,7 @@ main(int argc, char **argv)
 	health_ready();
 	log_info("ready");
 	uv_run(loop, UV_RUN_DEFAULT);
+	health_finish(loop);
 	player_close();
 	uv_loop_close(loop);
 	return 0;
