@@ -17,7 +17,7 @@
 #include <strings.h>
 
 #define PENDING_CHECK_MS 250
-#define STATE_VERIFY_MS 1500   /* a command's change not reported by an event this long: read */
+#define STATE_VERIFY_MS 1500  /* a command's change not reported by an event this long: read */
 #define STARTUP_GRACE_MS 8000 /* beyond discovery_timeout_ms: time to fetch descriptions */
 
 /* Announcements for one speaker run one at a time, in arrival order. */
@@ -63,7 +63,7 @@ static struct {
 	uv_timer_t pending_timer;
 	uv_timer_t state_timer;
 	uv_timer_t verify_timer;
-	struct rescue *rescues;  /* snapshots a crashed playerd left, until their group is known */
+	struct rescue *rescues; /* snapshots a crashed playerd left, until their group is known */
 	int nrescues;
 	struct state_poller pollers[MSG_SPEAKERS_MAX];
 	int npollers;
@@ -135,7 +135,7 @@ after_work_cb(uv_work_t *w, int status)
 		msg_strlcpy(a->error, "bridge stopping", sizeof(a->error));
 	}
 	log_info("request %s on %s: %s%s%s", a->req->id, a->speaker.room,
-		 event_status_name(a->status), a->error[0] ? ": " : "", a->error);
+	         event_status_name(a->status), a->error[0] ? ": " : "", a->error);
 	if (a->rescue == NULL)
 		dedup_finished(a); /* records the outcome, then sends its terminal event */
 	/* Groups changed: have discoveryd read the topology now, not at its next poll. */
@@ -247,7 +247,7 @@ members_of(const struct msg_speaker *co, struct msg_speaker *out, int max)
 
 /* Parse a control command and resolve what it names; on error rejects req. */
 static struct command *
-command_prepare(struct msg_request *req, char *join_uuid, size_t size)
+command_prepare(struct msg_request *req, struct msg_speaker *join_to)
 {
 	struct command *cmd = malloc(sizeof(*cmd));
 	char why[200];
@@ -269,7 +269,7 @@ command_prepare(struct msg_request *req, char *join_uuid, size_t size)
 			free(cmd);
 			return NULL;
 		}
-		msg_strlcpy(join_uuid, coordinator_of(&P.table[j])->uuid, size);
+		*join_to = *coordinator_of(&P.table[j]);
 	}
 	return cmd;
 }
@@ -292,12 +292,12 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announ
 	if (a == NULL || q == NULL) {
 		free(a);
 		free(all);
-		reject(req, EVENT_FAILED, "out of memory"); /* frees req, gives its reference back */
+		reject(req, EVENT_FAILED,
+		       "out of memory"); /* frees req, gives its reference back */
 		return;
 	}
 	a->all = all;
-	if (req->kind == REQUEST_SET &&
-	    (a->cmd = command_prepare(req, a->join_uuid, sizeof(a->join_uuid))) == NULL) {
+	if (req->kind == REQUEST_SET && (a->cmd = command_prepare(req, &a->join_to)) == NULL) {
 		free(a);
 		return;
 	}
@@ -407,7 +407,7 @@ static void
 pending_check(void)
 {
 	int final = util_mono_ms() - P.started_ms >
-		    (uint64_t)P.cfg->discovery_timeout_ms + STARTUP_GRACE_MS;
+	            (uint64_t)P.cfg->discovery_timeout_ms + STARTUP_GRACE_MS;
 	struct pending **pp = &P.pending;
 
 	while (*pp != NULL) {
@@ -442,8 +442,10 @@ on_request(const struct msg_request *req)
 		return;
 	}
 	log_info("request %s: %s for '%s' (%u bytes)", copy->id,
-		 copy->kind == REQUEST_TTS ? "tts" : copy->kind == REQUEST_CLIP ? "clip" : "set",
-		 copy->target, copy->text_len);
+	         copy->kind == REQUEST_TTS    ? "tts"
+	         : copy->kind == REQUEST_CLIP ? "clip"
+	                                      : "set",
+	         copy->target, copy->text_len);
 	if (dedup_begin(copy)) {
 		free(copy);
 		return;
@@ -463,7 +465,7 @@ on_request(const struct msg_request *req)
 	P.pending = p;
 	if (!uv_is_active((uv_handle_t *)&P.pending_timer))
 		uv_timer_start(&P.pending_timer, pending_timer_cb, PENDING_CHECK_MS,
-			       PENDING_CHECK_MS);
+		               PENDING_CHECK_MS);
 }
 
 static void
@@ -520,7 +522,8 @@ rescue_queue(void)
 					a->members[m] = P.table[j];
 		}
 		k->nmembers = 0;
-		log_info("%s: an announcement was cut short by a crash; restoring", a->speaker.room);
+		log_info("%s: an announcement was cut short by a crash; restoring",
+		         a->speaker.room);
 		if (q->tail != NULL)
 			q->tail->next = a;
 		else
@@ -561,7 +564,7 @@ speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	}
 	P.have_table = 1;
 	gena_speakers(P.table, P.count);
-	rescue_queue();  /* before waiting requests: the speaker is put back first */
+	rescue_queue(); /* before waiting requests: the speaker is put back first */
 	if (P.pending != NULL)
 		pending_check();
 }
@@ -699,7 +702,7 @@ verify_timer_cb(uv_timer_t *t)
 
 				if (!gena_event_since(&P.table[j], co, p->since_ms)) {
 					log_debug("%s: no event after a command: reading its state",
-						  P.table[j].room);
+					          P.table[j].room);
 					state_poll_start(&P.table[j]);
 				}
 				break;
@@ -738,8 +741,8 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 	if ((P.rescues = calloc(ALL_GROUPS_MAX, sizeof(*P.rescues))) != NULL)
 		P.nrescues = rescue_load_all(cfg->state_dir, P.rescues, ALL_GROUPS_MAX);
 	if (bus_reader_start(&P.inbox_reader, loop, P.inbox, "inbox", inbox_cb, NULL) < 0 ||
-	    bus_reader_start(&P.speakers_reader, loop, P.speakers, "speakers", speakers_cb,
-			     NULL) < 0)
+	    bus_reader_start(&P.speakers_reader, loop, P.speakers, "speakers", speakers_cb, NULL) <
+	        0)
 		return -1;
 	gena_start(loop, cfg, P.ctx.events, group_busy);
 	uv_timer_init(loop, &P.pending_timer);
@@ -828,7 +831,8 @@ player_health_facts(void *ctx, struct strbuf *out)
 		health_json_string(out, room);
 		strbuf_printf(out, ",\"uuid\":");
 		health_json_string(out, q->uuid);
-		strbuf_printf(out, ",\"queued\":%d,\"busy\":%s}", queued, q->busy ? "true" : "false");
+		strbuf_printf(out, ",\"queued\":%d,\"busy\":%s}", queued,
+		              q->busy ? "true" : "false");
 		first = 0;
 	}
 	strbuf_printf(out, "],\"stopping\":%s", P.stopping ? "true" : "false");

@@ -107,6 +107,34 @@ class ControlTest(harness.E2ETestCase):
         self.assertEqual(ev["status"], "done", ev)
         self.assertTrue(self.kitchen.actions_named("BecomeCoordinatorOfStandaloneGroup"))
 
+    def test_leave_then_uri_targets_the_speaker_itself(self):
+        stream = "x-sonosapi-stream:s17488?sid=254"
+        self.living.set_media(self.living.queue_uri, queue_length=5, track=2)
+        self.living.set_transport_state("PLAYING")
+        mark = self.mq.mark()
+        self.assertEqual(self.command("kitchen", {"join": "living-room"})["status"], "done")
+        self.assertIsNotNone(self.mq.wait_for(
+            lambda m: m.topic == "sonos/kitchen/state" and
+            m.json().get("coordinator") == self.living.uuid, 8, after=mark))
+        # Leaving and playing in one command: the stream is for Kitchen alone, now standalone.
+        ev = self.command("kitchen", {"leave": True, "uri": stream})
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(self.kitchen.current_uri, stream)
+        self.assertEqual(self.kitchen.transport_state, "PLAYING")
+        self.assertEqual(self.kitchen.coordinator, self.kitchen.uuid)
+        self.assertEqual(self.living.current_uri, self.living.queue_uri,
+                         "the old group keeps its queue")
+        self.assertEqual(self.living.actions_named("SetAVTransportURI"), [])
+
+    def test_join_then_command_targets_the_new_coordinator(self):
+        self.living.set_media(self.living.queue_uri, queue_length=5, track=2)
+        self.living.set_transport_state("PLAYING")
+        ev = self.command("kitchen", {"join": "living-room", "command": "pause"})
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(self.kitchen.coordinator, self.living.uuid)
+        self.assertEqual(self.living.transport_state, "PAUSED_PLAYBACK")
+        self.assertEqual([a.get("fault") for a in self.kitchen.actions_named("Pause")], [])
+
     def test_errors_in_words(self):
         sp = self.kitchen
         sp.set_media("x-sonosapi-stream:s17488?sid=254", metadata="")
