@@ -264,6 +264,38 @@ class AnnounceTest(harness.E2ETestCase):
         self.assertEqual(ev["status"], "failed", ev)
         self.assertIn("unreachable during the announcement", ev["error"])
 
+    def test_slow_start_still_plays_the_whole_clip(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        kitchen.set_fetch_delay(5)  # 5 s TRANSITIONING before the clip starts
+        final, events = self.announce(
+            "sonos/kitchen/tts", '{"id": "slow", "text": "%s"}' % SENTENCE, "slow", timeout=60)
+        self.assertEqual(final["status"], "done", final)
+        fetch = kitchen.wait_for(lambda r: r["action"] == "fetch" and r["valid"], 1)
+        self.assertIsNotNone(fetch, "the clip was fetched")
+        # The clip played to its own end before anything else was loaded.
+        states = kitchen.states()
+        starts = [i for i, s in enumerate(states)
+                  if s["state"] == "PLAYING" and s["uri"] == fetch["url"]]
+        self.assertEqual(len(starts), 1, states)
+        ended = states[starts[0] + 1]
+        self.assertEqual((ended["state"], ended["uri"]), ("STOPPED", fetch["url"]),
+                         "the clip ended by itself, not replaced by the restore")
+        self.assertGreaterEqual(ended["t"] - states[starts[0]]["t"], fetch["duration_s"] - 0.1)
+
+    def test_speaker_that_never_starts_is_failed(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        kitchen.set_fetch_delay(30)  # TRANSITIONING for longer than the start wait
+        started = time.monotonic()
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "stuck", "text": "hello"}',
+                                 "stuck", timeout=60)
+        self.assertEqual(final["status"], "failed", final)
+        self.assertIn("never started playing", final["error"])
+        self.assertLess(time.monotonic() - started, 25, "the start wait is bounded")
+
     def test_hung_speaker_times_out(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
         self.start_online()
