@@ -55,6 +55,15 @@ fail(struct announcement *a, const char *fmt, const char *detail)
 	snprintf(a->error, sizeof(a->error), fmt, detail);
 }
 
+/* A URL is never cut: a speaker would fetch something else. Returns -1. */
+static int
+url_too_long(struct announcement *a)
+{
+	a->status = EVENT_FAILED;
+	snprintf(a->error, sizeof(a->error), "clip url longer than %d bytes", MSG_CLIP_URL_MAX);
+	return -1;
+}
+
 /* Ask httpd for the clip of the request's text; fills url and the duration. */
 static int
 clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size_t mimesize)
@@ -67,7 +76,11 @@ clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size
 	int rv;
 
 	if (a->req->kind == REQUEST_CLIP) {
-		snprintf(url, urlsize, "%.*s", (int)a->req->text_len, a->req->text);
+		if (a->req->text_len >= urlsize) {
+			return url_too_long(a);
+		}
+		memcpy(url, a->req->text, a->req->text_len);
+		url[a->req->text_len] = '\0';
 		msg_strlcpy(mime, source_mime_from_url(url), mimesize);
 		return 0;
 	}
@@ -97,7 +110,10 @@ clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size
 		fail(a, "no route to speaker %s", a->speaker.ip);
 		return -1;
 	}
-	snprintf(url, urlsize, "http://%s:%d/clips/%s", host, cfg->http_port, reply.name);
+	if ((size_t)snprintf(url, urlsize, "http://%s:%d/clips/%s", host, cfg->http_port,
+	                     reply.name) >= urlsize) {
+		return url_too_long(a);
+	}
 	msg_strlcpy(mime, reply.mime, mimesize);
 	return 0;
 }
@@ -113,12 +129,14 @@ get_int(const struct soap_result *r, const char *name, int *out)
 	return 0;
 }
 
-static void
+/* Copy an answer's value; returns -1 when it did not fit (out holds a cut copy). */
+static int
 copy_value(const struct soap_result *r, const char *name, char *out, size_t size)
 {
 	const char *v = soap_value(r, name);
 
 	msg_strlcpy(out, v != NULL ? v : "", size);
+	return v != NULL && strlen(v) >= size ? -1 : 0;
 }
 
 static int
@@ -187,12 +205,14 @@ snapshot_take(struct announcement *a, struct snapshot *s)
 		soap_result_free(&r);
 	}
 	if (sonos_call(co, SOAP_AVTRANSPORT, "GetMediaInfo", inst, 1, &r, err, sizeof(err)) == 0) {
-		copy_value(&r, "CurrentURI", s->uri, sizeof(s->uri));
-		copy_value(&r, "CurrentURIMetaData", s->metadata, sizeof(s->metadata));
+		/* A cut URI or metadata would be restored wrong without a word: not at all. */
+		s->media_too_long =
+		    copy_value(&r, "CurrentURI", s->uri, sizeof(s->uri)) < 0 ||
+		    copy_value(&r, "CurrentURIMetaData", s->metadata, sizeof(s->metadata)) < 0;
 		s->kind = source_classify(s->uri);
 		if (source_is_own_clip(s->uri, a->ctx->cfg->http_port))
 			s->kind = SOURCE_NONE;
-		s->have_media = 1;
+		s->have_media = !s->media_too_long;
 		soap_result_free(&r);
 	}
 	if (sonos_call(co, SOAP_AVTRANSPORT, "GetPositionInfo", inst, 1, &r, err, sizeof(err)) ==
@@ -395,6 +415,10 @@ restore(struct announcement *a, const struct snapshot *s)
 	char err[256], problems[256] = "";
 	int rv;
 
+	if (s->media_too_long)
+		snprintf(problems, sizeof(problems),
+		         "source not restored (URI over %zu or metadata over %zu bytes)",
+		         sizeof(s->uri) - 1, sizeof(s->metadata) - 1);
 	if (s->have_media && s->kind == SOURCE_NONE) {
 		/* Nothing was loaded (or only an earlier clip): load the player's own queue, as an
 		 * idle Sonos has, so the clip is not left to show as the current track or to be
@@ -553,7 +577,7 @@ void
 announce_run(struct announcement *a)
 {
 	struct snapshot snap;
-	char url[512], mime[32];
+	char url[MSG_CLIP_URL_MAX + 1], mime[32];
 	uint64_t t0 = util_mono_ms();
 
 	a->status = EVENT_DONE;

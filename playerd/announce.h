@@ -54,7 +54,8 @@ struct member_volume {
  * the coordinator's; volumes are per member, in the order of announcement.members. */
 struct snapshot {
 	int have_media, have_transport, have_position;
-	char uri[1024];
+	int media_too_long; /* URI or metadata larger than the fields below: not restored */
+	char uri[MSG_CLIP_URL_MAX + 1];
 	char metadata[8192];
 	enum source_kind kind;
 	char transport_state[32]; /* PLAYING, PAUSED_PLAYBACK, STOPPED, TRANSITIONING */

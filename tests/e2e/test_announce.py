@@ -185,6 +185,27 @@ class AnnounceTest(harness.E2ETestCase):
         fetched = [r["t"] for r in kitchen.actions() if r["action"] == "fetch" and r["valid"]]
         self.assertLess(fetched[2] - fetched[1], 2.0)
 
+    def test_long_clip_url_reaches_the_speaker_whole(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        files = self.file_server()
+        # A long signed URL (a CDN's, a Home Assistant media proxy's): 2048 bytes, the limit.
+        prefix = files.url("/")
+        path = "/" + "a" * (2048 - len(prefix) - len(".wav")) + ".wav"
+        url = files.add(path, harness.make_wav(0.5), "audio/wav")
+        self.assertEqual(len(url), 2048)
+        self.start_online()
+        final, _ = self.announce("sonos/kitchen/clip", json.dumps({"id": "lu", "url": url}),
+                                 "lu", timeout=60)
+        self.assertEqual(final["status"], "done", final)
+        fetches = [r for r in kitchen.actions() if r["action"] == "fetch"]
+        self.assertEqual([(r["url"], r["valid"]) for r in fetches], [(url, True)])
+        # One byte more is refused at once, saying the limit; nothing reaches the speaker.
+        final, _ = self.announce("sonos/kitchen/clip",
+                                 json.dumps({"id": "lu2", "url": url + "x"}), "lu2")
+        self.assertEqual(final["status"], "rejected", final)
+        self.assertIn("2048", final["error"])
+        self.assertEqual(len(kitchen.actions_named("Play")), 1)
+
     def test_chime_that_never_plays_does_not_stop_the_speech(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
         files = self.file_server()  # knows no /missing.mp3: the speaker gets a 404
@@ -420,6 +441,18 @@ class RestoreTest(harness.E2ETestCase):
         self.assertEqual(sp.actions_named("Stop"), [])
         self.assertEqual(sp.current_uri, uri)
         self.assertEqual(sp.transport_state, "PLAYING")
+
+    def test_source_too_long_to_keep_is_reported_not_cut(self):
+        sp = self.kitchen
+        uri = "http://127.0.0.1:8/" + "s" * 2100 + ".mp3"
+        sp.set_media(uri, metadata="")
+        sp.set_transport_state("PLAYING")
+        ev = self.say("big1")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertIn("source not restored", ev.get("error", ""))
+        restored = [a["args"]["CurrentURI"] for a in sp.actions_named("SetAVTransportURI")
+                    if "/clips/" not in a["args"]["CurrentURI"]]
+        self.assertEqual(restored, [], "no cut URI was sent to the speaker")
 
     def test_cloud_queue_reported_and_next_announcement_works(self):
         sp = self.kitchen
