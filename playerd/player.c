@@ -48,7 +48,7 @@ struct state_job {
 	uint64_t started_ms; /* what events said after this wins over st */
 };
 
-/* A request that arrived before its target was known. */
+/* A request that arrived before its target was known; the list is in arrival order. */
 struct pending {
 	struct pending *next;
 	struct msg_request *req;
@@ -435,7 +435,7 @@ static void
 on_request(const struct msg_request *req)
 {
 	struct msg_request *copy = request_copy(req);
-	struct pending *p;
+	struct pending *p, **pp;
 
 	if (copy == NULL) {
 		log_warnx("request %s: out of memory", req->id);
@@ -460,9 +460,11 @@ on_request(const struct msg_request *req)
 		reject(copy, EVENT_FAILED, "out of memory");
 		return;
 	}
+	/* Appended: waiting requests are dispatched, and so played, in arrival order. */
+	for (pp = &P.pending; *pp != NULL; pp = &(*pp)->next)
+		;
 	p->req = copy;
-	p->next = P.pending;
-	P.pending = p;
+	*pp = p;
 	if (!uv_is_active((uv_handle_t *)&P.pending_timer))
 		uv_timer_start(&P.pending_timer, pending_timer_cb, PENDING_CHECK_MS,
 		               PENDING_CHECK_MS);

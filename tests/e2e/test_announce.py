@@ -216,6 +216,23 @@ class AnnounceTest(harness.E2ETestCase):
         self.assertTrue(any("/clips/" in r["url"] for r in kitchen.actions()
                             if r["action"] == "fetch" and r["valid"]))
 
+    def test_requests_waiting_for_their_speaker_play_in_arrival_order(self):
+        files = self.file_server()
+        urls = [files.add("/%s.wav" % n, harness.make_wav(0.3), "audio/wav")
+                for n in ("one", "two", "three")]
+        self.start_online()
+        mark = self.mq.mark()
+        for n, url in enumerate(urls):
+            self.mq.publish("sonos/kitchen/clip", json.dumps({"id": "w%d" % n, "url": url}))
+        # Kitchen is not known yet: the requests wait for it, and it comes on a moment later.
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        for n in range(3):
+            ev = self.mq.wait_event(lambda e, n=n: e.get("id") == "w%d" % n and
+                                    e["status"] in ("done", "failed"), 40, after=mark)
+            self.assertEqual(ev and ev["status"], "done", ev)
+        fetched = [r["url"] for r in kitchen.actions() if r["action"] == "fetch"]
+        self.assertEqual(fetched, urls)
+
     def test_manual_fallback(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", ssdp=False)
         bridge = self.start_online(speakers=[KITCHEN_IP])
