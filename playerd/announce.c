@@ -393,15 +393,17 @@ static void
 play_chime(struct announcement *a)
 {
 	const char *url = a->ctx->cfg->chime_url;
+	char before[sizeof(a->error)];
 
 	if (a->req->kind != REQUEST_TTS || url[0] == '\0')
 		return;
+	memcpy(before, a->error, sizeof(before)); /* a note made earlier is kept */
 	if (play_clip(a, url, source_mime_from_url(url)) == 0)
 		wait_end(a, 0);
 	if (a->status != EVENT_DONE) {
-		log_warnx("%s: chime skipped: %s", a->speaker.room, a->error);
+		log_warnx("%s: chime skipped: %s", a->coordinator.room, a->error);
 		a->status = EVENT_DONE;
-		a->error[0] = '\0';
+		memcpy(a->error, before, sizeof(a->error));
 	}
 }
 
@@ -541,6 +543,7 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 			}
 	}
 	a->coordinator = subs[chosen].coordinator;
+	play_chime(a);
 	if (play_clip(a, url, mime) == 0) {
 		announce_event(a, EVENT_PLAYING, NULL);
 		wait_end(a, a->duration_ms);

@@ -564,7 +564,7 @@ class AllTest(harness.E2ETestCase):
 
     RADIO = "x-sonosapi-stream:s17488?sid=254&flags=8224&sn=0"
 
-    def start_house(self, mode):
+    def start_house(self, mode, extra=None):
         broker = self.start_broker()
         self.mq = self.mqtt(broker, subscribe=["sonos/#"])
         self.kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", volume=11)
@@ -575,7 +575,7 @@ class AllTest(harness.E2ETestCase):
         self.living.set_media(self.living.queue_uri, queue_length=4, track=3)
         self.living.set_transport_state("PLAYING")
         self.dining.join(self.living)
-        self.bridge = self.start_bridge(broker, extra={"announce_all": mode})
+        self.bridge = self.start_bridge(broker, extra=dict(extra or {}, announce_all=mode))
         for room in ("kitchen", "living-room", "dining"):
             self.mq.wait_for(lambda m, r=room: m.topic == "sonos/%s/availability" % r, 15)
         # The bridge knows the groups once the topology is read: Dining's state names its
@@ -676,6 +676,20 @@ class AllTest(harness.E2ETestCase):
         self.assertEqual(self.dining.coordinator, self.living.uuid)
         self.assertEqual(self.living.current_uri, self.living.queue_uri)
         self.assertEqual(self.living.transport_state, "PLAYING")
+
+    def test_grouped_plays_the_chime_first(self):
+        self.mode = "grouped"
+        files = self.file_server()
+        chime = files.add("/chime.wav", harness.make_wav(0.2), "audio/wav")
+        self.start_house("grouped", extra={"chime_url": chime})
+        finals = self.say_all()
+        self.assertEqual([e["status"] for e in finals], ["done"], finals)
+        # The one coordinator everybody joined played the chime, then the speech.
+        fetched = [r["url"] for r in self.fetches() if r["valid"]]
+        self.assertEqual(len(fetched), 2, fetched)
+        self.assertEqual(fetched[0], chime)
+        self.assertIn("/clips/", fetched[1])
+        self.check_house_restored()
 
     def test_grouped(self):
         self.mode = "grouped"
