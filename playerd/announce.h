@@ -91,6 +91,7 @@ struct announcement {
 	int nmembers;
 	struct command *cmd;        /* REQUEST_SET: the parsed command, else NULL */
 	struct msg_speaker join_to; /* REQUEST_SET with join: the coordinator to join */
+	int own_only;               /* REQUEST_SET to all on a group member: its volume, mute */
 	struct announce_all *all;   /* grouped announcement to every speaker, else NULL */
 	struct snapshot *rescue;    /* a restore left over by a crashed playerd, else NULL */
 	uint64_t run_ms;            /* util_mono_ms() when it was handed to the thread pool */

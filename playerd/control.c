@@ -117,6 +117,10 @@ control_run(struct announcement *a)
 
 	a->status = EVENT_DONE;
 	a->error[0] = '\0';
+	if (a->own_only) { /* its coordinator runs the group's part */
+		rendering(a);
+		return;
+	}
 	if ((co = regroup(a)) == NULL)
 		return;
 	if (c->uri[0] != '\0') {

@@ -276,7 +276,8 @@ command_prepare(struct msg_request *req, struct msg_speaker *join_to)
 
 /* Queue an announcement or command of req on one speaker; takes ownership of req. */
 static void
-announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announce_all *all)
+announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announce_all *all,
+            int own_only)
 {
 	struct announcement *a = calloc(1, sizeof(*a));
 	const struct msg_speaker *co = coordinator_of(sp);
@@ -297,6 +298,7 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announ
 		return;
 	}
 	a->all = all;
+	a->own_only = own_only;
 	if (req->kind == REQUEST_SET && (a->cmd = command_prepare(req, &a->join_to)) == NULL) {
 		free(a);
 		return;
@@ -340,7 +342,7 @@ announce_all_grouped_on(struct msg_request *req)
 		all->groups[g].nmembers = members_of(co, all->groups[g].members, GROUP_MAX);
 		all->ngroups++;
 	}
-	announce_on(req, &all->groups[0].coordinator, all);
+	announce_on(req, &all->groups[0].coordinator, all, 0);
 }
 
 static void
@@ -354,6 +356,64 @@ reject(struct msg_request *req, uint8_t status, const char *why)
 	log_warnx("request %s for '%s': %s", req->id, req->target, why);
 	announce_event(&a, status, why);
 	dedup_release(req->id, status);
+	free(req);
+}
+
+/* What part of a command to all a speaker runs. */
+enum all_part {
+	ALL_SKIP,  /* nothing: a group member, and the command is for groups only */
+	ALL_WHOLE, /* all of it */
+	ALL_OWN,   /* its own volume and mute: its coordinator runs the group's part */
+};
+
+/* Transport actions go once per group, to its coordinator; volume and mute to every speaker;
+ * a join or leave to every speaker, with all that follows (each one changes groups). cmd is
+ * NULL when it does not parse (each copy is then rejected as usual). */
+static enum all_part
+all_part(const struct command *cmd, const struct msg_speaker *sp)
+{
+	if (cmd == NULL || cmd->leave || cmd->join[0] != '\0' || coordinator_of(sp) == sp)
+		return ALL_WHOLE;
+	return cmd->has_volume || cmd->has_mute ? ALL_OWN : ALL_SKIP;
+}
+
+/* The parsed command of a REQUEST_SET, or NULL (not one, or it does not parse). */
+static struct command *
+command_peek(const struct msg_request *req)
+{
+	struct command *cmd;
+	char why[200];
+
+	if (req->kind != REQUEST_SET || (cmd = malloc(sizeof(*cmd))) == NULL)
+		return NULL;
+	if (command_parse(req->text, req->text_len, cmd, why, sizeof(why)) < 0) {
+		free(cmd);
+		return NULL;
+	}
+	return cmd;
+}
+
+/* `all` in parallel mode: once per group (members hear their coordinator); a command on
+ * every speaker its parts concern (all_part). Takes ownership of req. */
+static void
+dispatch_all(struct msg_request *req)
+{
+	struct command *cmd = command_peek(req);
+
+	for (int i = 0; i < P.count; i++) {
+		const struct msg_speaker *sp = &P.table[i];
+		enum all_part part = req->kind == REQUEST_SET   ? all_part(cmd, sp)
+		                     : coordinator_of(sp) == sp ? ALL_WHOLE
+		                                                : ALL_SKIP;
+		struct msg_request *copy;
+
+		if (part != ALL_SKIP && (copy = request_copy(req)) != NULL) {
+			dedup_hold(req->id);
+			announce_on(copy, sp, NULL, part == ALL_OWN);
+		}
+	}
+	free(cmd);
+	dedup_release(req->id, 0);
 	free(req);
 }
 
@@ -371,28 +431,14 @@ dispatch(struct msg_request *req, int final)
 			reject(req, EVENT_FAILED, "no speakers known");
 			return 1;
 		}
-		if (req->kind != REQUEST_SET && strcmp(P.cfg->announce_all, "grouped") == 0) {
+		if (req->kind != REQUEST_SET && strcmp(P.cfg->announce_all, "grouped") == 0)
 			announce_all_grouped_on(req);
-			return 1;
-		}
-		/* Parallel: once per group (members hear their coordinator); commands: once
-		 * per speaker, since volume and mute are per speaker. */
-		for (i = 0; i < P.count; i++) {
-			struct msg_request *copy;
-
-			if (req->kind != REQUEST_SET && coordinator_of(&P.table[i]) != &P.table[i])
-				continue;
-			if ((copy = request_copy(req)) != NULL) {
-				dedup_hold(req->id);
-				announce_on(copy, &P.table[i], NULL);
-			}
-		}
-		dedup_release(req->id, 0);
-		free(req);
+		else
+			dispatch_all(req);
 		return 1;
 	}
 	if ((i = player_resolve(P.table, P.count, req->target)) >= 0) {
-		announce_on(req, &P.table[i], NULL);
+		announce_on(req, &P.table[i], NULL, 0);
 		return 1;
 	}
 	if (!final)

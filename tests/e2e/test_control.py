@@ -2,6 +2,7 @@
 action, and each produces a done or failed event with the UPnP error in words."""
 
 import json
+import time
 import unittest
 
 import harness
@@ -134,6 +135,36 @@ class ControlTest(harness.E2ETestCase):
         self.assertEqual(self.kitchen.coordinator, self.living.uuid)
         self.assertEqual(self.living.transport_state, "PAUSED_PLAYBACK")
         self.assertEqual([a.get("fault") for a in self.kitchen.actions_named("Pause")], [])
+
+    def test_all_runs_group_actions_once_per_group_and_volume_per_speaker(self):
+        self.living.set_media(self.living.queue_uri, queue_length=5, track=2)
+        self.living.set_transport_state("PLAYING")
+        mark = self.mq.mark()
+        self.assertEqual(self.command("kitchen", {"join": "living-room"})["status"], "done")
+        self.assertIsNotNone(self.mq.wait_for(
+            lambda m: m.topic == "sonos/kitchen/state" and
+            m.json().get("coordinator") == self.living.uuid, 8, after=mark))
+
+        def on_all(request_id, payload, speakers):
+            mark = self.mq.mark()
+            self.mq.publish("sonos/all/set", json.dumps(dict(payload, id=request_id)))
+            self.assertTrue(harness.wait_until(lambda: {
+                e["speaker"] for e in self.mq.events(after=mark)
+                if e.get("id") == request_id and e["status"] == "done"} >= speakers, 15))
+            time.sleep(0.5)  # anything still to come would come now
+            return [e for e in self.mq.events(after=mark) if e.get("id") == request_id]
+
+        # A two-speaker group toggles once: paused, not paused and played again.
+        events = on_all("all-toggle", {"command": "toggle"}, {"Living Room"})
+        self.assertEqual(self.living.transport_state, "PAUSED_PLAYBACK")
+        self.assertEqual(len(self.living.actions_named("Pause")), 1)
+        self.assertEqual(self.living.actions_named("Play"), [])
+        self.assertEqual([a for a in self.kitchen.actions() if a["action"] in ("Play", "Pause")],
+                         [], "nothing went to the member (it would refuse with 800)")
+        self.assertEqual([e["status"] for e in events if e["status"] != "queued"], ["done"])
+        # Volume is per speaker: every member gets it.
+        on_all("all-vol", {"volume": 33}, {"Living Room", "Kitchen"})
+        self.assertEqual((self.kitchen.volume, self.living.volume), (33, 33))
 
     def test_errors_in_words(self):
         sp = self.kitchen
