@@ -166,6 +166,18 @@ class ControlTest(harness.E2ETestCase):
         on_all("all-vol", {"volume": 33}, {"Living Room", "Kitchen"})
         self.assertEqual((self.kitchen.volume, self.living.volume), (33, 33))
 
+    def test_signed_seek_is_rejected_not_taken_as_a_position(self):
+        sp = self.kitchen
+        sp.set_media(sp.queue_uri, queue_length=5, track=1, rel_time="0:01:00")
+        for rid, target in (("neg", "-1:00:00"), ("plus", "+0:00:10")):
+            ev = self.command("kitchen", {"seek": target, "id": rid}, request_id=rid)
+            self.assertEqual(ev["status"], "rejected", ev)
+            self.assertIn("seek", ev["error"])
+            self.assertIn("no sign", ev["error"])
+        self.assertEqual(sp.actions_named("Seek"), [])
+        self.assertEqual(self.command("kitchen", {"seek": "0:00:10"})["status"], "done")
+        self.assertEqual([a["args"]["Target"] for a in sp.actions_named("Seek")], ["0:00:10"])
+
     def test_errors_in_words(self):
         sp = self.kitchen
         sp.set_media("x-sonosapi-stream:s17488?sid=254", metadata="")
