@@ -182,6 +182,25 @@ snapshot_member(struct announcement *a, const struct msg_speaker *sp, struct mem
 	}
 }
 
+/* The coordinator's play mode (GetTransportSettings) into out; -1 if unread or odd. */
+static int
+play_mode_get(const struct msg_speaker *co, char *out, size_t size)
+{
+	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
+	struct soap_result r;
+	char err[256];
+	int rv = -1;
+
+	if (sonos_call(co, SOAP_AVTRANSPORT, "GetTransportSettings", inst, 1, &r, err,
+	               sizeof(err)) != 0)
+		return -1;
+	if (copy_value(&r, "PlayMode", out, size) == 0 && out[0] != '\0' &&
+	    strspn(out, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == strlen(out))
+		rv = 0;
+	soap_result_free(&r);
+	return rv;
+}
+
 /* Read what the group is doing. Returns -1 only when the coordinator cannot be reached. */
 static int
 snapshot_take(struct announcement *a, struct snapshot *s)
@@ -215,6 +234,8 @@ snapshot_take(struct announcement *a, struct snapshot *s)
 		s->have_media = !s->media_too_long;
 		soap_result_free(&r);
 	}
+	if (s->have_media && s->kind == SOURCE_QUEUE)
+		s->have_play_mode = play_mode_get(co, s->play_mode, sizeof(s->play_mode)) == 0;
 	if (sonos_call(co, SOAP_AVTRANSPORT, "GetPositionInfo", inst, 1, &r, err, sizeof(err)) ==
 	    0) {
 		s->have_position = get_int(&r, "Track", &s->track) == 0;
@@ -407,6 +428,21 @@ play_chime(struct announcement *a)
 	}
 }
 
+/* Shuffle and repeat of a queue, set again after the queue is loaded and positioned (as
+ * SoCo does) when the speaker now says otherwise: other sources reset it. */
+static void
+play_mode_restore(const struct msg_speaker *co, const struct snapshot *s)
+{
+	struct soap_arg args[] = {{"InstanceID", "0"}, {"NewPlayMode", s->play_mode}};
+	char now[sizeof(s->play_mode)], err[256];
+
+	if (!s->have_play_mode ||
+	    (play_mode_get(co, now, sizeof(now)) == 0 && strcmp(now, s->play_mode) == 0))
+		return;
+	if (sonos_call(co, SOAP_AVTRANSPORT, "SetPlayMode", args, 2, NULL, err, sizeof(err)) != 0)
+		log_warnx("%s: play mode %s not restored: %s", co->room, s->play_mode, err);
+}
+
 /* Put back what was playing, step by step; a failing step is reported, the rest still run.
  * Source and transport on the coordinator, volume on each member. */
 static void
@@ -458,6 +494,7 @@ restore(struct announcement *a, const struct snapshot *s)
 			     sonos_call(sp, SOAP_AVTRANSPORT, "Seek", seek_time, 3, NULL, err,
 			                sizeof(err)) != 0))
 				log_warnx("%s: position not restored: %s", sp->room, err);
+			play_mode_restore(sp, s);
 		}
 	}
 	for (int i = 0; i < a->nmembers; i++) {

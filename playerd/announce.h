@@ -59,6 +59,8 @@ struct snapshot {
 	char metadata[8192];
 	enum source_kind kind;
 	char transport_state[32]; /* PLAYING, PAUSED_PLAYBACK, STOPPED, TRANSITIONING */
+	int have_play_mode;       /* queues only: shuffle and repeat go with them */
+	char play_mode[24];       /* GetTransportSettings: NORMAL, SHUFFLE, REPEAT_ALL, ... */
 	int track;                /* 1-based queue position */
 	char rel_time[16];        /* H:MM:SS */
 	struct member_volume members[GROUP_MAX];

@@ -380,6 +380,29 @@ class RestoreTest(harness.E2ETestCase):
         self.assertEqual(sp.volume, 20)
         self.assertEqual([a["args"]["DesiredVolume"] for a in sp.actions_named("SetVolume")],
                          ["45", "20"])
+        self.assertEqual(sp.actions_named("SetPlayMode"), [], "NORMAL needs no restore")
+
+    def test_shuffle_comes_back_after_the_announcement(self):
+        sp = self.kitchen
+        sp.set_media(sp.queue_uri, queue_length=5, track=3, rel_time="0:00:20")
+        sp.set_transport_state("PLAYING")
+        # Another controller (the Sonos app) turned shuffle on.
+        status, _ = harness.soap_call(sp.ip, "AVTransport", "SetPlayMode",
+                                      [("InstanceID", 0), ("NewPlayMode", "SHUFFLE")])
+        self.assertEqual((status, sp.play_mode), (200, "SHUFFLE"))
+        sp.clear_actions()
+        ev = self.say("sh1")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(ev.get("error", ""), "")
+        self.assertTrue(any(r["action"] == "fetch" and r["valid"] for r in sp.actions()))
+        self.assertEqual(sp.play_mode, "SHUFFLE")
+        self.assertEqual(sp.current_uri, sp.queue_uri)
+        self.assertEqual(sp.transport_state, "PLAYING")
+        # Set once, after the queue was loaded again and before it plays on.
+        names = [a["action"] for a in sp.actions()]
+        modes = sp.actions_named("SetPlayMode")
+        self.assertEqual([a["args"]["NewPlayMode"] for a in modes], ["SHUFFLE"])
+        self.assertLess(names.index("SetPlayMode"), len(names) - 1 - names[::-1].index("Play"))
 
     def test_radio_uri_and_metadata_restored(self):
         sp = self.kitchen

@@ -1398,6 +1398,10 @@ class Speaker:
             self._uri, self._metadata = uri, meta
             self._track, self._pos, self._started = 1, 0.0, None
             self._clip_duration = None
+            if not uri.startswith("x-rincon-queue:"):
+                # Shuffle and repeat belong to the queue: a player on anything else reports
+                # NORMAL, and going back to the queue does not bring them back.
+                self._play_mode = "NORMAL"
             self._set_state("STOPPED")
         return []
 
