@@ -11,16 +11,17 @@
 #include <strings.h>
 
 static const char *const transport_names[] = {
-	[COMMAND_NONE] = "none",	 [COMMAND_PLAY] = "play",	  [COMMAND_PAUSE] = "pause",
-	[COMMAND_STOP] = "stop",	 [COMMAND_NEXT] = "next",	  [COMMAND_PREVIOUS] = "previous",
-	[COMMAND_TOGGLE] = "toggle",
+    [COMMAND_NONE] = "none",     [COMMAND_PLAY] = "play", [COMMAND_PAUSE] = "pause",
+    [COMMAND_STOP] = "stop",     [COMMAND_NEXT] = "next", [COMMAND_PREVIOUS] = "previous",
+    [COMMAND_TOGGLE] = "toggle",
 };
 
 const char *
 command_transport_name(enum command_transport t)
 {
-	return (unsigned)t < sizeof(transport_names) / sizeof(transport_names[0]) ?
-		       transport_names[t] : "unknown";
+	return (unsigned)t < sizeof(transport_names) / sizeof(transport_names[0])
+	           ? transport_names[t]
+	           : "unknown";
 }
 
 static int
@@ -45,12 +46,37 @@ transport_parse(const char *s, enum command_transport *t)
 	return -1;
 }
 
-/* "H:MM:SS" (hours up to 99) from a string, or from a number of seconds. */
+/* One to two ASCII digits at *p (no sign, no space: sscanf's %u takes both); advances *p. */
+static int
+time_field(const char **p, unsigned *out)
+{
+	const char *s = *p;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	*out = (unsigned)(s[0] - '0');
+	if (isdigit((unsigned char)s[1]))
+		*out = *out * 10 + (unsigned)(s[1] - '0');
+	*p = s + (isdigit((unsigned char)s[1]) ? 2 : 1);
+	return 0;
+}
+
+/* "H:MM:SS" (hours up to 99), digits only, from a string; "-" or "+" (a relative seek) is
+ * refused, never read as a position. */
+static int
+seek_time_parse(const char *s, unsigned *h, unsigned *m, unsigned *sec)
+{
+	if (time_field(&s, h) < 0 || *s++ != ':' || time_field(&s, m) < 0 || *s++ != ':' ||
+	    time_field(&s, sec) < 0 || *s != '\0' || *m > 59 || *sec > 59)
+		return -1;
+	return 0;
+}
+
+/* "H:MM:SS" from a string, or from a number of seconds. */
 static int
 seek_parse(json_t *v, char *out, size_t size)
 {
 	unsigned h, m, s;
-	char tail;
 
 	if (json_is_integer(v)) {
 		long long t = json_integer_value(v);
@@ -60,9 +86,7 @@ seek_parse(json_t *v, char *out, size_t size)
 		snprintf(out, size, "%lld:%02lld:%02lld", t / 3600, t / 60 % 60, t % 60);
 		return 0;
 	}
-	if (!json_is_string(v) ||
-	    sscanf(json_string_value(v), "%2u:%2u:%2u%c", &h, &m, &s, &tail) != 3 || m > 59 ||
-	    s > 59)
+	if (!json_is_string(v) || seek_time_parse(json_string_value(v), &h, &m, &s) < 0)
 		return -1;
 	snprintf(out, size, "%u:%02u:%02u", h, m, s);
 	return 0;
@@ -119,7 +143,7 @@ string_field(json_t *obj, const char *key, char *out, size_t size, char *reason,
 }
 
 static const char *const command_keys[] = {"id",    "command", "volume", "mute", "seek",
-					   "track", "join",    "leave",  "uri",  "metadata"};
+                                           "track", "join",    "leave",  "uri",  "metadata"};
 
 static int
 parse_object(json_t *obj, struct command *cmd, char *reason, size_t n)
@@ -145,7 +169,7 @@ parse_object(json_t *obj, struct command *cmd, char *reason, size_t n)
 	if ((v = json_object_get(obj, "command")) != NULL &&
 	    (!json_is_string(v) || transport_parse(json_string_value(v), &cmd->transport) < 0))
 		return fail(reason, n,
-			    "command: expected play, pause, stop, next, previous or toggle");
+		            "command: expected play, pause, stop, next, previous or toggle");
 	if ((v = json_object_get(obj, "volume")) != NULL && volume_parse(v, cmd) < 0)
 		return fail(reason, n, "volume: expected 0..100 or a string \"+N\"/\"-N\"");
 	if ((v = json_object_get(obj, "mute")) != NULL) {
@@ -156,7 +180,9 @@ parse_object(json_t *obj, struct command *cmd, char *reason, size_t n)
 	}
 	if ((v = json_object_get(obj, "seek")) != NULL &&
 	    seek_parse(v, cmd->seek, sizeof(cmd->seek)) < 0)
-		return fail(reason, n, "seek: expected \"H:MM:SS\" or seconds");
+		return fail(reason, n,
+		            "seek: expected a position \"H:MM:SS\" or seconds from 0 "
+		            "(no sign: relative seeks are not supported)");
 	if ((v = json_object_get(obj, "track")) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > 100000)
@@ -202,7 +228,7 @@ parse_plain(const char *buf, size_t len, struct command *cmd, char *reason, size
 	if (*end == '\0' && end != word) {
 		if (!isdigit((unsigned char)word[0]))
 			return fail(reason, n, "a relative volume is JSON: {\"volume\": \"%s\"}",
-				    word);
+			            word);
 		if (v > 100)
 			return fail(reason, n, "volume out of range 0..100 (%s)", word);
 		cmd->has_volume = 1;
@@ -241,9 +267,9 @@ command_parse(const char *buf, size_t len, struct command *cmd, char *reason, si
 		return parse_plain(buf, len, cmd, reason, reasonlen);
 	if ((doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
 		return fail(reason, reasonlen, "malformed JSON (column %d): %s", jerr.column,
-			    jerr.text);
-	rv = json_is_object(doc) ? parse_object(doc, cmd, reason, reasonlen) :
-				   fail(reason, reasonlen, "malformed JSON: not an object");
+		            jerr.text);
+	rv = json_is_object(doc) ? parse_object(doc, cmd, reason, reasonlen)
+	                         : fail(reason, reasonlen, "malformed JSON: not an object");
 	json_decref(doc);
 	if (rv == 0 && command_empty(cmd))
 		return fail(reason, reasonlen, "nothing to do (no command, volume, mute, ...)");
@@ -254,6 +280,5 @@ int
 command_empty(const struct command *c)
 {
 	return !c->leave && c->join[0] == '\0' && c->uri[0] == '\0' && !c->has_volume &&
-	       !c->has_mute && c->track == 0 && c->seek[0] == '\0' &&
-	       c->transport == COMMAND_NONE;
+	       !c->has_mute && c->track == 0 && c->seek[0] == '\0' && c->transport == COMMAND_NONE;
 }

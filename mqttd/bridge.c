@@ -6,6 +6,7 @@
 #include "log.h"
 #include "mqtt.h"
 #include "speakers.h"
+#include "stateout.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -22,10 +23,10 @@
 #define BRIDGE_QUERY_TRIES 10
 #define BRIDGE_KEEPALIVE_S 30
 #define BRIDGE_TICK_MS 1000
-#define BRIDGE_RESEND_MS 10000        /* not acknowledged by playerd for this long: send again */
-#define BRIDGE_PUBACK_WAIT_MS 60000   /* terminal events not taken by the broker: ask again */
-#define BRIDGE_GIVE_UP_MS 3600000     /* past the deadline by this, playerd never answered */
-#define BRIDGE_WINDOW 512             /* requests handed to playerd and not yet answered */
+#define BRIDGE_RESEND_MS 10000      /* not acknowledged by playerd for this long: send again */
+#define BRIDGE_PUBACK_WAIT_MS 60000 /* terminal events not taken by the broker: ask again */
+#define BRIDGE_GIVE_UP_MS 3600000   /* past the deadline by this, playerd never answered */
+#define BRIDGE_WINDOW 512           /* requests handed to playerd and not yet answered */
 
 /* A terminal event published for a spooled request, until the broker acknowledges it. */
 struct bridge_pending {
@@ -49,7 +50,7 @@ bridge_publish_event(struct bridge *b, const struct msg_event *ev, int *mid)
 	int rv;
 
 	log_info("%s %s: %s%s%s", ev->id, ev->target[0] ? ev->target : "-",
-		 event_status_name(ev->status), ev->error[0] ? ": " : "", ev->error);
+	         event_status_name(ev->status), ev->error[0] ? ": " : "", ev->error);
 	if (json == NULL) {
 		log_warnx("%s: out of memory", ev->id);
 		return -1;
@@ -65,8 +66,8 @@ static const struct msg_request *
 bridge_request_of(const struct spool_entry *e)
 {
 	return e != NULL && e->payload != NULL && e->msg_type == MSG_REQUEST
-		       ? (const struct msg_request *)(const void *)e->payload
-		       : NULL;
+	           ? (const struct msg_request *)(const void *)e->payload
+	           : NULL;
 }
 
 /* Answer a request mqttd will not hand on. */
@@ -75,7 +76,7 @@ bridge_request_of(const struct spool_entry *e)
 
 static void
 bridge_answer(struct bridge *b, enum request_kind kind, const char *id, const char *target,
-	      enum event_status status, const char *error)
+              enum event_status status, const char *error)
 {
 	struct msg_event ev;
 
@@ -154,10 +155,12 @@ bridge_complete(struct bridge *b, struct spool_entry *e)
 static void
 bridge_accept(struct bridge *b, const struct request_result *res, const char *topic)
 {
-	struct spool_record rec = {.op = SPOOL_ADD, .msg_type = MSG_REQUEST,
-				   .time_ms = res->req->received_ms,
-				   .deadline_ms = res->req->deadline_ms,
-				   .payload = (const uint8_t *)res->req, .len = res->size};
+	struct spool_record rec = {.op = SPOOL_ADD,
+	                           .msg_type = MSG_REQUEST,
+	                           .time_ms = res->req->received_ms,
+	                           .deadline_ms = res->req->deadline_ms,
+	                           .payload = (const uint8_t *)res->req,
+	                           .len = res->size};
 	struct spool_entry *e = spool_find(&b->spool.table, res->id);
 	char why[160];
 	int error = 0;
@@ -168,20 +171,21 @@ bridge_accept(struct bridge *b, const struct request_result *res, const char *to
 		 * reconnect, while or just after the request runs; a publisher's id seen again a
 		 * minute after its request finished is a reused id, and the publisher is told. */
 		log_warnx("%s: %s: already %s; not run again (a redelivery, or an id used twice)",
-			  res->id, topic, e->done ? "finished" : "in the spool");
+		          res->id, topic, e->done ? "finished" : "in the spool");
 		b->repeats++;
 		if (e->done && strncmp(res->id, "auto-", 5) != 0 &&
 		    util_now_ms() > e->done_ms + BRIDGE_REUSE_MS)
-			bridge_answer(b, (enum request_kind)res->req->kind, res->id, res->req->target,
-				      EVENT_REJECTED,
-				      "id already used by an earlier request; give every request "
-				      "its own id");
+			bridge_answer(b, (enum request_kind)res->req->kind, res->id,
+			              res->req->target, EVENT_REJECTED,
+			              "id already used by an earlier request; give every request "
+			              "its own id");
 		return;
 	}
 	msg_strlcpy(rec.id, res->id, sizeof(rec.id));
 	if ((e = spool_accept(&b->spool, &rec, &error)) == NULL) {
 		if (error == -ENOMEM) {
-			log_warnx("%s: out of memory; on disk, delivered at the next start", res->id);
+			log_warnx("%s: out of memory; on disk, delivered at the next start",
+			          res->id);
 			return;
 		}
 		snprintf(why, sizeof(why), "spool write failed: %s", strerror(-error));
@@ -190,7 +194,7 @@ bridge_accept(struct bridge *b, const struct request_result *res, const char *to
 	}
 	b->accepted++;
 	log_info("%s: %s for %s spooled, handing it to playerd (%u bytes)", res->id,
-		 request_kind_name(res->req->kind), res->req->target, res->req->text_len);
+	         request_kind_name(res->req->kind), res->req->target, res->req->text_len);
 	if (b->unsent == NULL)
 		b->unsent = e;
 	bridge_fill(b);
@@ -206,8 +210,8 @@ bridge_message(void *ctx, const struct mosquitto_message *m)
 	struct request_result res;
 	enum request_kind kind;
 
-	if (hass_message(b->hass, m->topic, m->payload, m->payloadlen > 0 ? (size_t)m->payloadlen : 0,
-			 util_now_ms()))
+	if (hass_message(b->hass, m->topic, m->payload,
+	                 m->payloadlen > 0 ? (size_t)m->payloadlen : 0, util_now_ms()))
 		return;
 	if (request_topic_parse(b->cfg->base_topic, m->topic, target, &kind) < 0) {
 		log_debug("%s: not a request topic, ignored", m->topic);
@@ -220,13 +224,13 @@ bridge_message(void *ctx, const struct mosquitto_message *m)
 		request_unique_id(fallback);
 	else
 		request_derive_id(m->topic, m->payload,
-				  m->payloadlen > 0 ? (size_t)m->payloadlen : 0, m->mid, fallback);
+		                  m->payloadlen > 0 ? (size_t)m->payloadlen : 0, m->mid, fallback);
 	request_parse(&b->limits, kind, target, m->payload,
-		      m->payloadlen > 0 ? (size_t)m->payloadlen : 0, fallback, util_now_ms(), &res);
+	              m->payloadlen > 0 ? (size_t)m->payloadlen : 0, fallback, util_now_ms(), &res);
 	if (m->retain) {
 		log_warnx("%s: retained message not executed", m->topic);
 		bridge_answer(b, kind, res.id, target, EVENT_REJECTED,
-			      "retained message not executed (publish without the retain flag)");
+		              "retained message not executed (publish without the retain flag)");
 	} else if (res.req == NULL) {
 		log_warnx("%s: rejected: %s", m->topic, res.reason);
 		bridge_answer(b, kind, res.id, target, EVENT_REJECTED, res.reason);
@@ -297,8 +301,7 @@ bridge_speakers(struct bridge *b, const struct msg_speakers *t)
 	struct msg_speaker *copy = NULL;
 	int connected = mqtt_is_connected(b->mqtt);
 
-	if (now == NULL ||
-	    (t->count > 0 && (copy = malloc(t->count * sizeof(*copy))) == NULL)) {
+	if (now == NULL || (t->count > 0 && (copy = malloc(t->count * sizeof(*copy))) == NULL)) {
 		log_warnx("out of memory");
 		free(now);
 		return;
@@ -347,17 +350,51 @@ bridge_speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	bridge_speakers(b, payload);
 }
 
-/* A speaker's state document from playerd: retained on <base>/<slug>/state. */
+/* A speaker's state document, retained on <base>/<slug>/state (stateout_run's publish). */
 static void
-bridge_publish_state(struct bridge *b, const struct msg_speaker_state *st)
+bridge_state_publish(void *ctx, const struct stateout_doc *d)
 {
+	struct bridge *b = ctx;
 	char slug[MSG_TARGET_MAX], topic[CONFIG_STR_MAX + MSG_TARGET_MAX + 16];
 
-	if (util_slug(st->room, slug, sizeof(slug)) <= 0)
+	if (util_slug(d->room, slug, sizeof(slug)) <= 0)
 		return;
 	snprintf(topic, sizeof(topic), "%s/%s/state", b->cfg->base_topic, slug);
-	mqtt_publish(b->mqtt, topic, st->json, st->json_len, 1);
-	activity_state(b->activity, st->uuid, st->room, st->json, st->json_len);
+	mqtt_publish(b->mqtt, topic, d->held, d->held_len, 1);
+	activity_state(b->activity, d->uuid, d->room, d->held, d->held_len);
+}
+
+static void bridge_state_timer_cb(uv_timer_t *t);
+
+/* Publish the held documents that are due (all of them at now UINT64_MAX); arm the timer for
+ * the next. */
+static void
+bridge_state_flush(struct bridge *b, uint64_t now)
+{
+	long next = stateout_run(b->stateout, now, bridge_state_publish, b);
+
+	if (next >= 0 && !b->stopping)
+		uv_timer_start(&b->state_timer, bridge_state_timer_cb, (uint64_t)next, 0);
+}
+
+static void
+bridge_state_timer_cb(uv_timer_t *t)
+{
+	bridge_state_flush(t->data, util_mono_ms());
+}
+
+/* A speaker's state document from playerd: a burst of them (a volume slider dragged) is
+ * published once, the last one, STATEOUT_QUIET_MS after it ends. */
+static void
+bridge_speaker_state(struct bridge *b, const struct msg_speaker_state *st)
+{
+	if (stateout_offer(b->stateout, st->uuid, st->room, st->json, st->json_len,
+	                   util_mono_ms()) < 0) {
+		log_warnx("%s: state dropped: out of memory", st->room);
+		return;
+	}
+	if (!uv_is_active((uv_handle_t *)&b->state_timer))
+		bridge_state_flush(b, util_mono_ms());
 }
 
 /* An event from playerd. Terminal events of spooled requests are published once per
@@ -376,7 +413,7 @@ bridge_event(struct bridge *b, const struct msg_event *ev)
 	}
 	if (e != NULL && is_terminal(ev->status) && spool_note_reported(e, ev->uuid) == 1) {
 		log_debug("%s: %s on '%s' again, already reported", ev->id,
-			  event_status_name(ev->status), ev->uuid);
+		          event_status_name(ev->status), ev->uuid);
 		return;
 	}
 	activity_event(b->activity, ev, 0, bridge_request_of(e), util_now_ms());
@@ -414,7 +451,7 @@ bridge_request_ack(struct bridge *b, const struct msg_request_ack *ack)
 		/* A terminal event was lost on the way (a full bus queue): without it the request
 		 * must not be finished. Sending it again makes playerd report again. */
 		log_warnx("%s: %zu of %u terminal events arrived; asking playerd again", e->id,
-			  e->nreported, ack->events);
+		          e->nreported, ack->events);
 		e->sent_mono = util_mono_ms() - BRIDGE_RESEND_MS;
 		return;
 	}
@@ -468,7 +505,7 @@ bridge_tick_cb(uv_timer_t *t)
 			bridge_complete(b, e);
 		} else if (e->acked && mono - e->acked_mono >= BRIDGE_PUBACK_WAIT_MS) {
 			log_warnx("%s: the broker did not take its events; asking playerd again",
-				  e->id);
+			          e->id);
 			bridge_pending_drop(b, e->id);
 			e->acked = 0;
 			b->inflight++;
@@ -554,10 +591,10 @@ bridge_web_request(struct bridge *b, const struct msg_web_request *w)
 	snprintf(topic, sizeof(topic), "%s/%s/tts", b->cfg->base_topic, w->target);
 	request_derive_id(topic, w->payload, w->payload_len, 0, fallback);
 	request_parse(&b->limits, REQUEST_TTS, w->target, w->payload, w->payload_len, fallback,
-		      util_now_ms(), &res);
+	              util_now_ms(), &res);
 	if (res.req == NULL) {
 		log_warnx("%s: status page request from %s rejected: %s", res.id, w->peer,
-			  res.reason);
+		          res.reason);
 		bridge_answer(b, REQUEST_TTS, res.id, w->target, EVENT_REJECTED, res.reason);
 	} else {
 		log_info("%s: test announcement from the status page (%s)", res.id, w->peer);
@@ -579,7 +616,7 @@ bridge_inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 		bridge_request_ack(b, payload);
 		break;
 	case MSG_SPEAKER_STATE:
-		bridge_publish_state(b, payload);
+		bridge_speaker_state(b, payload);
 		break;
 	case MSG_WEB_REQUEST:
 		bridge_web_request(b, payload);
@@ -617,6 +654,7 @@ bridge_stopped(void *ctx)
 		bus_reader_close(&b->speakers_reader);
 	uv_close((uv_handle_t *)&b->query_timer, NULL);
 	uv_close((uv_handle_t *)&b->deliver_timer, NULL);
+	uv_close((uv_handle_t *)&b->state_timer, NULL);
 	atomic_store(&b->closing, 1);
 	if (b->open_playerd)
 		nng_pipe_notify(b->to_playerd, NNG_PIPE_EV_ADD_POST, NULL, NULL);
@@ -634,6 +672,8 @@ bridge_signal_cb(uv_signal_t *h, int signum)
 		return;
 	b->stopping = 1;
 	log_info("stopping on %s", strsignal(signum));
+	uv_timer_stop(&b->state_timer);
+	bridge_state_flush(b, UINT64_MAX); /* what a burst held back goes out first */
 	mqtt_stop(b->mqtt, b->topic_state, "offline");
 }
 
@@ -649,8 +689,7 @@ bridge_bus_start(struct bridge *b)
 		return -1;
 	}
 	b->open_inbox = 1;
-	if (bus_reader_start(&b->inbox_reader, b->loop, b->inbox, "inbox", bridge_inbox_cb, b) <
-	    0)
+	if (bus_reader_start(&b->inbox_reader, b->loop, b->inbox, "inbox", bridge_inbox_cb, b) < 0)
 		return -1;
 	b->reading_inbox = 1;
 	if ((rv = bus_sub_dial(&b->speakers, rundir, "discoveryd")) != 0) {
@@ -659,7 +698,7 @@ bridge_bus_start(struct bridge *b)
 	}
 	b->open_speakers = 1;
 	if (bus_reader_start(&b->speakers_reader, b->loop, b->speakers, "speakers",
-			     bridge_speakers_cb, b) < 0)
+	                     bridge_speakers_cb, b) < 0)
 		return -1;
 	b->reading_speakers = 1;
 	if ((rv = bus_push_dial(&b->to_playerd, rundir, "playerd")) != 0) {
@@ -667,8 +706,8 @@ bridge_bus_start(struct bridge *b)
 		return -1;
 	}
 	b->open_playerd = 1;
-	if ((rv = nng_pipe_notify(b->to_playerd, NNG_PIPE_EV_ADD_POST, bridge_playerd_pipe_cb, b)) !=
-	    0)
+	if ((rv = nng_pipe_notify(b->to_playerd, NNG_PIPE_EV_ADD_POST, bridge_playerd_pipe_cb,
+	                          b)) != 0)
 		log_warnx("playerd.ipc: pipe notification: %s", nng_strerror(rv));
 	if ((rv = bus_push_dial(&b->to_discoveryd, rundir, "discoveryd")) != 0) {
 		log_errorx("discoveryd.ipc: %s", nng_strerror(rv));
@@ -691,7 +730,7 @@ int
 bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const char *client_id)
 {
 	const struct mqtt_handlers handlers = {bridge_connected, bridge_message, bridge_stopped,
-					       bridge_published};
+	                                       bridge_published};
 	static char marker[CONFIG_STR_MAX + 32];
 	char err[256];
 	size_t n = 0;
@@ -711,7 +750,9 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 	b->gone = calloc(1, sizeof(*b->gone));
 	b->hass = hass_new(cfg, SB_VERSION, bridge_hass_publish, b, util_now_ms());
 	b->activity = calloc(1, sizeof(*b->activity));
-	if (b->online == NULL || b->gone == NULL || b->hass == NULL || b->activity == NULL) {
+	b->stateout = calloc(1, sizeof(*b->stateout));
+	if (b->online == NULL || b->gone == NULL || b->hass == NULL || b->activity == NULL ||
+	    b->stateout == NULL) {
 		log_errorx("out of memory");
 		return -1;
 	}
@@ -733,13 +774,14 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 
 	uv_timer_init(loop, &b->query_timer);
 	uv_timer_init(loop, &b->deliver_timer);
-	b->deliver_timer.data = b;
+	uv_timer_init(loop, &b->state_timer);
+	b->deliver_timer.data = b->state_timer.data = b;
 	uv_timer_start(&b->deliver_timer, bridge_tick_cb, BRIDGE_TICK_MS, BRIDGE_TICK_MS);
 	uv_signal_init(loop, &b->sigterm);
 	uv_signal_init(loop, &b->sigint);
 	b->query_timer.data = b->sigterm.data = b->sigint.data = b;
 	uv_timer_start(&b->query_timer, bridge_query_cb, BRIDGE_QUERY_FIRST_MS,
-		       BRIDGE_QUERY_EVERY_MS);
+	               BRIDGE_QUERY_EVERY_MS);
 	uv_signal_start(&b->sigterm, bridge_signal_cb, SIGTERM);
 	uv_signal_start(&b->sigint, bridge_signal_cb, SIGINT);
 
@@ -772,7 +814,7 @@ bridge_cleanup(struct bridge *b)
 	if (b->have_spool) {
 		journal_sync(&b->spool.journal);
 		log_info("spool: %zu requests left to deliver at the next start",
-			 b->spool.table.live.count);
+		         b->spool.table.live.count);
 		spool_close(&b->spool);
 	}
 	free(b->pending);
@@ -782,5 +824,8 @@ bridge_cleanup(struct bridge *b)
 	free(b->info);
 	hass_free(b->hass);
 	free(b->activity);
+	if (b->stateout != NULL)
+		stateout_free(b->stateout);
+	free(b->stateout);
 	memset(b, 0, sizeof(*b));
 }

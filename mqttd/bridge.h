@@ -17,6 +17,7 @@ struct mqtt_session;
 struct speaker_slugs;
 struct hass;
 struct activity;
+struct stateout;
 struct strbuf;
 
 #define BRIDGE_TOPIC_MAX 512
@@ -37,35 +38,37 @@ struct bridge {
 	int reading_inbox, reading_speakers;
 
 	uv_signal_t sigterm, sigint;
-	uv_timer_t query_timer;             /* asks discoveryd for its table until one arrives */
+	uv_timer_t query_timer; /* asks discoveryd for its table until one arrives */
 	unsigned queries;
 	int have_table;
 
-	struct msg_speaker *table;          /* last table from discoveryd */
+	struct msg_speaker *table; /* last table from discoveryd */
 	size_t table_count;
-	struct speaker_slugs *online;       /* room topics announced online */
-	struct speaker_slugs *gone;         /* room topics announced offline */
-	char *info;                         /* last bridge/info payload */
+	struct speaker_slugs *online; /* room topics announced online */
+	struct speaker_slugs *gone;   /* room topics announced offline */
+	char *info;                   /* last bridge/info payload */
 	int stopping;
 
-	struct spool spool;                 /* every accepted request until it is finished */
+	struct spool spool; /* every accepted request until it is finished */
 	int have_spool;
-	uv_timer_t deliver_timer;           /* re-sends, give-ups, spool upkeep */
-	uv_async_t playerd_up;              /* a (new) connection to playerd: re-send */
-	atomic_int closing;                 /* playerd_up is being closed */
-	struct spool_entry *unsent;         /* first live request not yet handed to playerd */
-	unsigned inflight;                  /* handed to playerd and not answered */
-	struct bridge_pending *pending;     /* terminal event publishes awaiting PUBACK */
+	uv_timer_t deliver_timer;       /* re-sends, give-ups, spool upkeep */
+	uv_async_t playerd_up;          /* a (new) connection to playerd: re-send */
+	atomic_int closing;             /* playerd_up is being closed */
+	struct spool_entry *unsent;     /* first live request not yet handed to playerd */
+	unsigned inflight;              /* handed to playerd and not answered */
+	struct bridge_pending *pending; /* terminal event publishes awaiting PUBACK */
 	size_t npending, cap_pending;
 	unsigned long accepted, repeats, completed, resent, gave_up;
-	struct hass *hass;                  /* Home Assistant discovery (hass.c) */
-	struct activity *activity;          /* outcomes, latency, recent, states (activity.c) */
+	struct hass *hass;         /* Home Assistant discovery (hass.c) */
+	struct activity *activity; /* outcomes, latency, recent, states (activity.c) */
+	struct stateout *stateout; /* speaker states held for coalescing (stateout.c) */
+	uv_timer_t state_timer;    /* publishes them when due */
 };
 
 /* Bind the bus, open the broker session and install the signal handlers. Returns 0, or -1
  * (logged) when the process cannot work. */
 int bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg,
-		 const char *client_id);
+                 const char *client_id);
 
 /* Append the facts about the broker session and the spool to a health JSON object, as
  * members each preceded by a comma: sessions_lost, session_lost_ms, twin_suspected,

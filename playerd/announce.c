@@ -14,11 +14,11 @@
 #include <string.h>
 #include <time.h>
 
-#define CLIP_TIMEOUT_MS 60000     /* synthesis of a long text on a slow Pi */
+#define CLIP_TIMEOUT_MS 60000 /* synthesis of a long text on a slow Pi */
 #define WAIT_POLL_MS 250
-#define WAIT_MARGIN_MS 3000       /* added to the clip's duration */
-#define WAIT_UNREACHABLE_POLLS 8  /* transport errors in a row that end the wait as failed */
-#define START_TIMEOUT_MS 10000    /* a speaker that never starts playing */
+#define WAIT_MARGIN_MS 3000      /* added to the clip's duration */
+#define WAIT_UNREACHABLE_POLLS 8 /* transport errors in a row that end the wait as failed */
+#define START_TIMEOUT_MS 10000   /* a speaker that never starts playing */
 #define UNKNOWN_DURATION_MS (10 * 60 * 1000) /* clips of unknown length: stop waiting here */
 
 void
@@ -36,7 +36,7 @@ announce_event(const struct announcement *a, uint8_t status, const char *error)
 	msg_strlcpy(ev.error, error != NULL ? error : "", sizeof(ev.error));
 	if (bus_send(a->ctx->events, MSG_EVENT, &ev, sizeof(ev)) != 0)
 		log_warnx("request %s: could not hand the %s event to mqttd", ev.id,
-			  event_status_name(status));
+		          event_status_name(status));
 }
 
 static void
@@ -55,6 +55,15 @@ fail(struct announcement *a, const char *fmt, const char *detail)
 	snprintf(a->error, sizeof(a->error), fmt, detail);
 }
 
+/* A URL is never cut: a speaker would fetch something else. Returns -1. */
+static int
+url_too_long(struct announcement *a)
+{
+	a->status = EVENT_FAILED;
+	snprintf(a->error, sizeof(a->error), "clip url longer than %d bytes", MSG_CLIP_URL_MAX);
+	return -1;
+}
+
 /* Ask httpd for the clip of the request's text; fills url and the duration. */
 static int
 clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size_t mimesize)
@@ -67,7 +76,11 @@ clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size
 	int rv;
 
 	if (a->req->kind == REQUEST_CLIP) {
-		snprintf(url, urlsize, "%.*s", (int)a->req->text_len, a->req->text);
+		if (a->req->text_len >= urlsize) {
+			return url_too_long(a);
+		}
+		memcpy(url, a->req->text, a->req->text_len);
+		url[a->req->text_len] = '\0';
 		msg_strlcpy(mime, source_mime_from_url(url), mimesize);
 		return 0;
 	}
@@ -80,7 +93,7 @@ clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size
 	memcpy(creq->text, a->req->text, a->req->text_len);
 	memset(&reply, 0, sizeof(reply));
 	rv = bus_call(a->ctx->httpd, MSG_CLIP_REQUEST, creq, size, MSG_CLIP_REPLY, &reply,
-		      sizeof(reply), CLIP_TIMEOUT_MS);
+	              sizeof(reply), CLIP_TIMEOUT_MS);
 	free(creq);
 	if (rv != 0) {
 		fail(a, "speech synthesis unavailable: %s", nng_strerror(rv));
@@ -97,7 +110,10 @@ clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size
 		fail(a, "no route to speaker %s", a->speaker.ip);
 		return -1;
 	}
-	snprintf(url, urlsize, "http://%s:%d/clips/%s", host, cfg->http_port, reply.name);
+	if ((size_t)snprintf(url, urlsize, "http://%s:%d/clips/%s", host, cfg->http_port,
+	                     reply.name) >= urlsize) {
+		return url_too_long(a);
+	}
 	msg_strlcpy(mime, reply.mime, mimesize);
 	return 0;
 }
@@ -113,19 +129,21 @@ get_int(const struct soap_result *r, const char *name, int *out)
 	return 0;
 }
 
-static void
+/* Copy an answer's value; returns -1 when it did not fit (out holds a cut copy). */
+static int
 copy_value(const struct soap_result *r, const char *name, char *out, size_t size)
 {
 	const char *v = soap_value(r, name);
 
 	msg_strlcpy(out, v != NULL ? v : "", size);
+	return v != NULL && strlen(v) >= size ? -1 : 0;
 }
 
 static int
 set_mute(const struct msg_speaker *sp, int mute, char *err, size_t errlen)
 {
-	struct soap_arg args[] = {{"InstanceID", "0"}, {"Channel", "Master"},
-				  {"DesiredMute", mute ? "1" : "0"}};
+	struct soap_arg args[] = {
+	    {"InstanceID", "0"}, {"Channel", "Master"}, {"DesiredMute", mute ? "1" : "0"}};
 
 	return sonos_call(sp, SOAP_RENDERING, "SetMute", args, 3, NULL, err, errlen);
 }
@@ -164,6 +182,25 @@ snapshot_member(struct announcement *a, const struct msg_speaker *sp, struct mem
 	}
 }
 
+/* The coordinator's play mode (GetTransportSettings) into out; -1 if unread or odd. */
+static int
+play_mode_get(const struct msg_speaker *co, char *out, size_t size)
+{
+	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
+	struct soap_result r;
+	char err[256];
+	int rv = -1;
+
+	if (sonos_call(co, SOAP_AVTRANSPORT, "GetTransportSettings", inst, 1, &r, err,
+	               sizeof(err)) != 0)
+		return -1;
+	if (copy_value(&r, "PlayMode", out, size) == 0 && out[0] != '\0' &&
+	    strspn(out, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == strlen(out))
+		rv = 0;
+	soap_result_free(&r);
+	return rv;
+}
+
 /* Read what the group is doing. Returns -1 only when the coordinator cannot be reached. */
 static int
 snapshot_take(struct announcement *a, struct snapshot *s)
@@ -182,19 +219,23 @@ snapshot_take(struct announcement *a, struct snapshot *s)
 	}
 	if (rv == 0) {
 		copy_value(&r, "CurrentTransportState", s->transport_state,
-			   sizeof(s->transport_state));
+		           sizeof(s->transport_state));
 		s->have_transport = 1;
 		soap_result_free(&r);
 	}
 	if (sonos_call(co, SOAP_AVTRANSPORT, "GetMediaInfo", inst, 1, &r, err, sizeof(err)) == 0) {
-		copy_value(&r, "CurrentURI", s->uri, sizeof(s->uri));
-		copy_value(&r, "CurrentURIMetaData", s->metadata, sizeof(s->metadata));
+		/* A cut URI or metadata would be restored wrong without a word: not at all. */
+		s->media_too_long =
+		    copy_value(&r, "CurrentURI", s->uri, sizeof(s->uri)) < 0 ||
+		    copy_value(&r, "CurrentURIMetaData", s->metadata, sizeof(s->metadata)) < 0;
 		s->kind = source_classify(s->uri);
 		if (source_is_own_clip(s->uri, a->ctx->cfg->http_port))
 			s->kind = SOURCE_NONE;
-		s->have_media = 1;
+		s->have_media = !s->media_too_long;
 		soap_result_free(&r);
 	}
+	if (s->have_media && s->kind == SOURCE_QUEUE)
+		s->have_play_mode = play_mode_get(co, s->play_mode, sizeof(s->play_mode)) == 0;
 	if (sonos_call(co, SOAP_AVTRANSPORT, "GetPositionInfo", inst, 1, &r, err, sizeof(err)) ==
 	    0) {
 		s->have_position = get_int(&r, "Track", &s->track) == 0;
@@ -203,9 +244,9 @@ snapshot_take(struct announcement *a, struct snapshot *s)
 	}
 	for (int i = 0; i < a->nmembers; i++)
 		snapshot_member(a, &a->members[i], &s->members[i]);
-	log_info("%s: snapshot: %s %s (%s), track %d at %s, %d member(s), volume %d%s",
-		 co->room, s->transport_state, source_kind_name(s->kind), s->uri, s->track,
-		 s->rel_time, a->nmembers, s->members[0].volume, s->members[0].mute ? " muted" : "");
+	log_info("%s: snapshot: %s %s (%s), track %d at %s, %d member(s), volume %d%s", co->room,
+	         s->transport_state, source_kind_name(s->kind), s->uri, s->track, s->rel_time,
+	         a->nmembers, s->members[0].volume, s->members[0].mute ? " muted" : "");
 	return 0;
 }
 
@@ -234,8 +275,8 @@ prepare(struct announcement *a, struct snapshot *s)
 	char err[256];
 
 	if (s->kind == SOURCE_GROUP)
-		sonos_call(co, SOAP_AVTRANSPORT, "BecomeCoordinatorOfStandaloneGroup", inst, 1, NULL,
-			   err, sizeof(err));
+		sonos_call(co, SOAP_AVTRANSPORT, "BecomeCoordinatorOfStandaloneGroup", inst, 1,
+		           NULL, err, sizeof(err));
 	else if (was_playing(s) && s->kind != SOURCE_TV)
 		sonos_call(co, SOAP_AVTRANSPORT, "Pause", inst, 1, NULL, err, sizeof(err));
 	for (int i = 0; i < a->nmembers; i++) {
@@ -267,16 +308,16 @@ play_clip(struct announcement *a, const char *url, const char *mime)
 	didl_clip(&meta, url, a->req->kind == REQUEST_TTS ? "Announcement" : "Clip", mime);
 	{
 		struct soap_arg args[] = {{"InstanceID", "0"},
-					  {"CurrentURI", url},
-					  {"CurrentURIMetaData", meta.s != NULL ? meta.s : ""}};
+		                          {"CurrentURI", url},
+		                          {"CurrentURIMetaData", meta.s != NULL ? meta.s : ""}};
 
-		rv = sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3, NULL,
-				err, sizeof(err));
+		rv = sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3,
+		                NULL, err, sizeof(err));
 	}
 	strbuf_free(&meta);
 	if (rv == 0)
 		rv = sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "Play", inst_play, 2, NULL, err,
-				sizeof(err));
+		                sizeof(err));
 	if (rv != 0) {
 		fail(a, "%s", err);
 		return -1;
@@ -285,70 +326,85 @@ play_clip(struct announcement *a, const char *url, const char *mime)
 }
 
 /* How long to sleep between transport polls. A short clip (a chime) could end between two
- * polls of 250 ms and never be seen PLAYING: poll at a quarter of its length, and often during
- * the first seconds when the length is not known. */
+ * polls of 250 ms and never be seen PLAYING: poll at a quarter of its length, and often while
+ * it starts and during its first seconds when the length is not known. playing_ms is how
+ * long it has been seen playing, 0 before that. */
 static unsigned
-wait_poll_ms(uint32_t duration_ms, uint64_t elapsed_ms)
+wait_poll_ms(uint32_t duration_ms, uint64_t playing_ms)
 {
 	unsigned quarter = duration_ms / 4;
 
 	if (duration_ms == 0)
-		return elapsed_ms < 3000 ? 50 : WAIT_POLL_MS;
+		return playing_ms < 3000 ? 50 : WAIT_POLL_MS;
 	return quarter < 50 ? 50 : quarter > WAIT_POLL_MS ? WAIT_POLL_MS : quarter;
 }
 
-/* Wait for the clip to end: its real duration plus a margin, cut short when the speaker
- * reports it stopped after having played. Never a fixed timeout for a known length. */
+/* What one transport poll of wait_end decided. */
+enum wait_step { WAIT_ON, WAIT_ENDED, WAIT_FAILED };
+
+/* One poll of the coordinator's transport. Sets *playing_at when PLAYING is first seen. */
+static enum wait_step
+wait_poll(struct announcement *a, uint64_t start, uint64_t *playing_at, int *unreachable)
+{
+	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
+	struct soap_result r;
+	char err[256];
+	const char *state;
+	enum wait_step next = WAIT_ON;
+	int rv;
+
+	rv = sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r, err,
+	                sizeof(err));
+	if (rv < 0 && ++*unreachable >= WAIT_UNREACHABLE_POLLS) {
+		/* Gone mid-announcement (power, network): say so rather than "done". */
+		fail(a, "speaker unreachable during the announcement: %s", err);
+		return WAIT_FAILED;
+	}
+	if (rv != 0)
+		return WAIT_ON; /* a fault or an odd answer: ask again */
+	*unreachable = 0;
+	state = soap_value(&r, "CurrentTransportState");
+	if (state != NULL && strcmp(state, "PLAYING") == 0) {
+		if (*playing_at == 0)
+			*playing_at = util_mono_ms();
+	} else if (*playing_at != 0 && state != NULL && strcmp(state, "TRANSITIONING") != 0) {
+		next = WAIT_ENDED;
+	} else if (*playing_at == 0 && util_mono_ms() - start > START_TIMEOUT_MS) {
+		fail(a, "speaker never started playing (state %s)",
+		     state != NULL ? state : "unknown");
+		next = WAIT_FAILED;
+	}
+	soap_result_free(&r);
+	return next;
+}
+
+/* Wait for the clip to end: up to START_TIMEOUT_MS for the speaker to start it (it may take
+ * seconds to fetch), then its real duration plus a margin counted from when it was first seen
+ * PLAYING, cut short when the speaker reports it stopped after having played. Never a fixed
+ * timeout for a known length. */
 static void
 wait_end(struct announcement *a, uint32_t duration_ms)
 {
-	static const struct soap_arg inst[] = {{"InstanceID", "0"}};
-	uint64_t start = util_mono_ms();
+	uint64_t start = util_mono_ms(), playing_at = 0;
 	uint64_t limit = (duration_ms ? duration_ms : UNKNOWN_DURATION_MS) + WAIT_MARGIN_MS;
-	int seen_playing = 0, unreachable = 0, rv;
+	int unreachable = 0;
 
 	for (;;) {
-		uint64_t elapsed = util_mono_ms() - start;
-		struct soap_result r;
-		char err[256];
-		const char *state;
+		uint64_t playing = playing_at != 0 ? util_mono_ms() - playing_at : 0;
 
 		if (atomic_load(&a->ctx->stopping)) {
 			fail(a, "%s", "cut short: the bridge is stopping");
 			return;
 		}
-
-		if (elapsed >= limit) {
-			log_warnx("%s: still busy %llu ms after a %u ms clip; restoring anyway",
-				  a->speaker.room, (unsigned long long)elapsed, duration_ms);
+		if (playing >= limit) {
+			log_warnx(
+			    "%s: still busy %llu ms after a %u ms clip started; restoring anyway",
+			    a->speaker.room, (unsigned long long)playing, duration_ms);
 			return;
 		}
-		sleep_ms(wait_poll_ms(duration_ms, elapsed));
-		rv = sonos_call(&a->coordinator, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r,
-				err, sizeof(err));
-		if (rv < 0 && ++unreachable >= WAIT_UNREACHABLE_POLLS) {
-			/* Gone mid-announcement (power, network): say so rather than "done". */
-			fail(a, "speaker unreachable during the announcement: %s", err);
+		sleep_ms(wait_poll_ms(duration_ms, playing));
+		if (wait_poll(a, start, &playing_at, &unreachable) != WAIT_ON)
 			return;
-		}
-		if (rv != 0)
-			continue; /* a fault or an odd answer: ask again */
-		unreachable = 0;
-		state = soap_value(&r, "CurrentTransportState");
-		if (state != NULL && strcmp(state, "PLAYING") == 0) {
-			seen_playing = 1;
-		} else if (state != NULL && strcmp(state, "TRANSITIONING") != 0) {
-			if (seen_playing) {
-				soap_result_free(&r);
-				return;
-			}
-			if (elapsed > START_TIMEOUT_MS) {
-				fail(a, "speaker never started playing (state %s)", state);
-				soap_result_free(&r);
-				return;
-			}
-		}
-		soap_result_free(&r);
 	}
 }
 
@@ -358,16 +414,33 @@ static void
 play_chime(struct announcement *a)
 {
 	const char *url = a->ctx->cfg->chime_url;
+	char before[sizeof(a->error)];
 
 	if (a->req->kind != REQUEST_TTS || url[0] == '\0')
 		return;
+	memcpy(before, a->error, sizeof(before)); /* a note made earlier is kept */
 	if (play_clip(a, url, source_mime_from_url(url)) == 0)
 		wait_end(a, 0);
 	if (a->status != EVENT_DONE) {
-		log_warnx("%s: chime skipped: %s", a->speaker.room, a->error);
+		log_warnx("%s: chime skipped: %s", a->coordinator.room, a->error);
 		a->status = EVENT_DONE;
-		a->error[0] = '\0';
+		memcpy(a->error, before, sizeof(a->error));
 	}
+}
+
+/* Shuffle and repeat of a queue, set again after the queue is loaded and positioned (as
+ * SoCo does) when the speaker now says otherwise: other sources reset it. */
+static void
+play_mode_restore(const struct msg_speaker *co, const struct snapshot *s)
+{
+	struct soap_arg args[] = {{"InstanceID", "0"}, {"NewPlayMode", s->play_mode}};
+	char now[sizeof(s->play_mode)], err[256];
+
+	if (!s->have_play_mode ||
+	    (play_mode_get(co, now, sizeof(now)) == 0 && strcmp(now, s->play_mode) == 0))
+		return;
+	if (sonos_call(co, SOAP_AVTRANSPORT, "SetPlayMode", args, 2, NULL, err, sizeof(err)) != 0)
+		log_warnx("%s: play mode %s not restored: %s", co->room, s->play_mode, err);
 }
 
 /* Put back what was playing, step by step; a failing step is reported, the rest still run.
@@ -380,43 +453,48 @@ restore(struct announcement *a, const struct snapshot *s)
 	char err[256], problems[256] = "";
 	int rv;
 
+	if (s->media_too_long)
+		snprintf(problems, sizeof(problems),
+		         "source not restored (URI over %zu or metadata over %zu bytes)",
+		         sizeof(s->uri) - 1, sizeof(s->metadata) - 1);
 	if (s->have_media && s->kind == SOURCE_NONE) {
 		/* Nothing was loaded (or only an earlier clip): load the player's own queue, as an
 		 * idle Sonos has, so the clip is not left to show as the current track or to be
 		 * replayed by the next Play. */
 		char queue[96];
 		struct soap_arg args[] = {
-			{"InstanceID", "0"}, {"CurrentURI", queue}, {"CurrentURIMetaData", ""}};
+		    {"InstanceID", "0"}, {"CurrentURI", queue}, {"CurrentURIMetaData", ""}};
 
 		snprintf(queue, sizeof(queue), "x-rincon-queue:%s#0", sp->uuid);
 		if (sonos_call(sp, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3, NULL, err,
-			       sizeof(err)) != 0)
+		               sizeof(err)) != 0)
 			log_warnx("%s: clip left loaded: %s", sp->room, err);
 	}
 	if (s->have_media && s->kind != SOURCE_NONE) {
 		int line = s->kind == SOURCE_LINE_IN || s->kind == SOURCE_TV;
 		struct soap_arg args[] = {{"InstanceID", "0"},
-					  {"CurrentURI", s->uri},
-					  {"CurrentURIMetaData", line ? "" : s->metadata}};
+		                          {"CurrentURI", s->uri},
+		                          {"CurrentURIMetaData", line ? "" : s->metadata}};
 
 		rv = sonos_call(sp, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3, NULL, err,
-				sizeof(err));
+		                sizeof(err));
 		if (rv != 0)
 			snprintf(problems, sizeof(problems), "source not restored (%s)", err);
 		if (rv == 0 && s->kind == SOURCE_QUEUE && s->have_position && s->track > 0) {
 			char track[16];
 			struct soap_arg seek_track[] = {
-				{"InstanceID", "0"}, {"Unit", "TRACK_NR"}, {"Target", track}};
+			    {"InstanceID", "0"}, {"Unit", "TRACK_NR"}, {"Target", track}};
 			struct soap_arg seek_time[] = {
-				{"InstanceID", "0"}, {"Unit", "REL_TIME"}, {"Target", s->rel_time}};
+			    {"InstanceID", "0"}, {"Unit", "REL_TIME"}, {"Target", s->rel_time}};
 
 			snprintf(track, sizeof(track), "%d", s->track);
 			if (sonos_call(sp, SOAP_AVTRANSPORT, "Seek", seek_track, 3, NULL, err,
-				       sizeof(err)) != 0 ||
+			               sizeof(err)) != 0 ||
 			    (s->rel_time[0] != '\0' && strcmp(s->rel_time, "0:00:00") != 0 &&
 			     sonos_call(sp, SOAP_AVTRANSPORT, "Seek", seek_time, 3, NULL, err,
-					sizeof(err)) != 0))
+			                sizeof(err)) != 0))
 				log_warnx("%s: position not restored: %s", sp->room, err);
+			play_mode_restore(sp, s);
 		}
 	}
 	for (int i = 0; i < a->nmembers; i++) {
@@ -444,7 +522,8 @@ static int
 join_group(const struct msg_speaker *sp, const char *coordinator, char *err, size_t errlen)
 {
 	char uri[64];
-	struct soap_arg args[] = {{"InstanceID", "0"}, {"CurrentURI", uri}, {"CurrentURIMetaData", ""}};
+	struct soap_arg args[] = {
+	    {"InstanceID", "0"}, {"CurrentURI", uri}, {"CurrentURIMetaData", ""}};
 
 	snprintf(uri, sizeof(uri), "x-rincon:%s", coordinator);
 	return sonos_call(sp, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3, NULL, err, errlen);
@@ -492,15 +571,16 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 		prepare(&subs[g], &snaps[g]);
 		for (int m = 0; g != chosen && m < subs[g].nmembers; m++)
 			if (join_group(&subs[g].members[m], subs[chosen].coordinator.uuid, err,
-				       sizeof(err)) != 0) {
+			               sizeof(err)) != 0) {
 				log_warnx("all: %s did not join: %s", subs[g].members[m].room, err);
 				if (a->error[0] == '\0')
 					snprintf(a->error, sizeof(a->error),
-						 "%s did not join the announcement: %s",
-						 subs[g].members[m].room, err);
+					         "%s did not join the announcement: %s",
+					         subs[g].members[m].room, err);
 			}
 	}
 	a->coordinator = subs[chosen].coordinator;
+	play_chime(a);
 	if (play_clip(a, url, mime) == 0) {
 		announce_event(a, EVENT_PLAYING, NULL);
 		wait_end(a, a->duration_ms);
@@ -511,11 +591,12 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 		if (!ok[g] || g == chosen)
 			continue;
 		sonos_call(&subs[g].coordinator, SOAP_AVTRANSPORT,
-			   "BecomeCoordinatorOfStandaloneGroup", inst, 1, NULL, err, sizeof(err));
+		           "BecomeCoordinatorOfStandaloneGroup", inst, 1, NULL, err, sizeof(err));
 		for (int m = 1; m < subs[g].nmembers; m++)
 			if (join_group(&subs[g].members[m], subs[g].coordinator.uuid, err,
-				       sizeof(err)) != 0)
-				log_warnx("all: %s did not rejoin: %s", subs[g].members[m].room, err);
+			               sizeof(err)) != 0)
+				log_warnx("all: %s did not rejoin: %s", subs[g].members[m].room,
+				          err);
 	}
 	for (int g = 0; g < all->ngroups; g++) {
 		if (!ok[g])
@@ -524,7 +605,7 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 		rescue_drop(&subs[g]);
 		if (subs[g].error[0] != '\0' && a->error[0] == '\0')
 			snprintf(a->error, sizeof(a->error), "%s: %s", subs[g].coordinator.room,
-				 subs[g].error);
+			         subs[g].error);
 	}
 out:
 	free(subs);
@@ -536,7 +617,7 @@ void
 announce_run(struct announcement *a)
 {
 	struct snapshot snap;
-	char url[512], mime[32];
+	char url[MSG_CLIP_URL_MAX + 1], mime[32];
 	uint64_t t0 = util_mono_ms();
 
 	a->status = EVENT_DONE;
@@ -564,7 +645,7 @@ announce_run(struct announcement *a)
 	play_chime(a);
 	if (a->status == EVENT_DONE && play_clip(a, url, mime) == 0) {
 		log_info("%s: playing %s (%u ms) after %llu ms", a->speaker.room, url,
-			 a->duration_ms, (unsigned long long)(util_mono_ms() - t0));
+		         a->duration_ms, (unsigned long long)(util_mono_ms() - t0));
 		announce_event(a, EVENT_PLAYING, NULL);
 		wait_end(a, a->duration_ms);
 	}
@@ -578,7 +659,8 @@ rescue_run(struct announcement *a)
 	a->status = EVENT_DONE;
 	a->error[0] = '\0';
 	log_info("%s: restoring what played before an announcement a crashed playerd left "
-		 "unfinished", a->coordinator.room);
+	         "unfinished",
+	         a->coordinator.room);
 	restore(a, a->rescue);
 	/* After a grouped announcement to all, the members were joined elsewhere: bring them
 	 * back (for a member still in the group this is a no-op join). */
@@ -587,7 +669,7 @@ rescue_run(struct announcement *a)
 
 		if (join_group(&a->members[m], a->coordinator.uuid, err, sizeof(err)) != 0)
 			log_warnx("%s: did not rejoin %s: %s", a->members[m].room,
-				  a->coordinator.room, err);
+			          a->coordinator.room, err);
 	}
 	rescue_drop(a);
 }

@@ -14,20 +14,20 @@
 /* What announcement threads share; read-only but for `stopping`. */
 struct player_ctx {
 	const struct config *cfg;
-	nng_socket httpd;     /* REQ to httpd.rep: clip synthesis */
-	nng_socket events;    /* PUSH to mqttd's inbox */
-	atomic_int stopping;  /* set on SIGTERM: waits end early */
+	nng_socket httpd;    /* REQ to httpd.rep: clip synthesis */
+	nng_socket events;   /* PUSH to mqttd's inbox */
+	atomic_int stopping; /* set on SIGTERM: waits end early */
 };
 
 /* Kind of source a speaker was playing, which decides how it is restored. */
 enum source_kind {
-	SOURCE_NONE,      /* nothing set */
-	SOURCE_QUEUE,     /* x-rincon-queue: track and position restored with Seek */
-	SOURCE_STREAM,    /* radio and other streams: URI + metadata, no Seek */
-	SOURCE_LINE_IN,   /* x-rincon-stream: URI, empty metadata, no Seek */
-	SOURCE_TV,        /* x-sonos-htastream: URI, no Seek, no Pause */
-	SOURCE_GROUP,     /* x-rincon:<coordinator>: rejoin */
-	SOURCE_OTHER,     /* a plain file URL and the like: URI + metadata */
+	SOURCE_NONE,    /* nothing set */
+	SOURCE_QUEUE,   /* x-rincon-queue: track and position restored with Seek */
+	SOURCE_STREAM,  /* radio and other streams: URI + metadata, no Seek */
+	SOURCE_LINE_IN, /* x-rincon-stream: URI, empty metadata, no Seek */
+	SOURCE_TV,      /* x-sonos-htastream: URI, no Seek, no Pause */
+	SOURCE_GROUP,   /* x-rincon:<coordinator>: rejoin */
+	SOURCE_OTHER,   /* a plain file URL and the like: URI + metadata */
 };
 
 /* Pure: classify a transport URI. */
@@ -54,10 +54,13 @@ struct member_volume {
  * the coordinator's; volumes are per member, in the order of announcement.members. */
 struct snapshot {
 	int have_media, have_transport, have_position;
-	char uri[1024];
+	int media_too_long; /* URI or metadata larger than the fields below: not restored */
+	char uri[MSG_CLIP_URL_MAX + 1];
 	char metadata[8192];
 	enum source_kind kind;
 	char transport_state[32]; /* PLAYING, PAUSED_PLAYBACK, STOPPED, TRANSITIONING */
+	int have_play_mode;       /* queues only: shuffle and repeat go with them */
+	char play_mode[24];       /* GetTransportSettings: NORMAL, SHUFFLE, REPEAT_ALL, ... */
 	int track;                /* 1-based queue position */
 	char rel_time[16];        /* H:MM:SS */
 	struct member_volume members[GROUP_MAX];
@@ -79,22 +82,23 @@ struct announce_all {
 };
 
 struct announcement {
-	struct announcement *next;     /* in its speaker's queue */
+	struct announcement *next; /* in its speaker's queue */
 	struct speaker_queue *queue;
 	uv_work_t work;
 	struct player_ctx *ctx;
-	struct msg_request *req;       /* owned copy of the request */
-	struct msg_speaker speaker;    /* the target, copied when it was resolved */
+	struct msg_request *req;        /* owned copy of the request */
+	struct msg_speaker speaker;     /* the target, copied when it was resolved */
 	struct msg_speaker coordinator; /* its group's coordinator (transport actions go there) */
 	struct msg_speaker members[GROUP_MAX]; /* the group's visible members, coordinator first */
 	int nmembers;
-	struct command *cmd;           /* REQUEST_SET: the parsed command, else NULL */
-	char join_uuid[48];            /* REQUEST_SET with join: the coordinator to join */
-	struct announce_all *all;      /* grouped announcement to every speaker, else NULL */
-	struct snapshot *rescue;       /* a restore left over by a crashed playerd, else NULL */
-	uint64_t run_ms;               /* util_mono_ms() when it was handed to the thread pool */
+	struct command *cmd;        /* REQUEST_SET: the parsed command, else NULL */
+	struct msg_speaker join_to; /* REQUEST_SET with join: the coordinator to join */
+	int own_only;               /* REQUEST_SET to all on a group member: its volume, mute */
+	struct announce_all *all;   /* grouped announcement to every speaker, else NULL */
+	struct snapshot *rescue;    /* a restore left over by a crashed playerd, else NULL */
+	uint64_t run_ms;            /* util_mono_ms() when it was handed to the thread pool */
 	/* outcome, written by the thread, read in the after-work callback */
-	uint8_t status;                /* EVENT_DONE, EVENT_FAILED, EVENT_EXPIRED */
+	uint8_t status; /* EVENT_DONE, EVENT_FAILED, EVENT_EXPIRED */
 	uint32_t duration_ms;
 	char error[256];
 };

@@ -1,5 +1,6 @@
 /* control.c -- control commands on a speaker: group actions on the coordinator, volume and
- * mute on the member itself, one SOAP call per step, the first failure reported in words. */
+ * mute on the member itself, one SOAP call per step, the first failure reported in words.
+ * A join or leave changes the coordinator for the steps after it. */
 #include "announce.h"
 #include "log.h"
 #include "sonos.h"
@@ -25,9 +26,8 @@ step(struct announcement *a, const struct msg_speaker *sp, enum soap_service svc
 }
 
 static int
-transport(struct announcement *a, enum command_transport t)
+transport(struct announcement *a, const struct msg_speaker *co, enum command_transport t)
 {
-	const struct msg_speaker *co = &a->coordinator;
 	struct soap_result r;
 	char err[256];
 	int playing;
@@ -47,17 +47,64 @@ transport(struct announcement *a, enum command_transport t)
 		return step(a, co, SOAP_AVTRANSPORT, "Previous", inst, 1);
 	case COMMAND_TOGGLE:
 		if (sonos_call(co, SOAP_AVTRANSPORT, "GetTransportInfo", inst, 1, &r, err,
-			       sizeof(err)) != 0) {
+		               sizeof(err)) != 0) {
 			a->status = EVENT_FAILED;
 			msg_strlcpy(a->error, err, sizeof(a->error));
 			return -1;
 		}
 		playing = soap_value(&r, "CurrentTransportState") != NULL &&
-			  strcmp(soap_value(&r, "CurrentTransportState"), "PLAYING") == 0;
+		          strcmp(soap_value(&r, "CurrentTransportState"), "PLAYING") == 0;
 		soap_result_free(&r);
 		return playing ? step(a, co, SOAP_AVTRANSPORT, "Pause", inst, 1)
-			       : step(a, co, SOAP_AVTRANSPORT, "Play", inst_play, 2);
+		               : step(a, co, SOAP_AVTRANSPORT, "Play", inst_play, 2);
 	}
+	return 0;
+}
+
+/* Leave or join as the command asks. Returns the coordinator for the steps that follow (the
+ * speaker itself after a leave, the joined group's after a join), NULL on failure. */
+static const struct msg_speaker *
+regroup(struct announcement *a)
+{
+	const struct msg_speaker *sp = &a->speaker;
+	char uri[64];
+	struct soap_arg args[] = {
+	    {"InstanceID", "0"}, {"CurrentURI", uri}, {"CurrentURIMetaData", ""}};
+
+	if (a->cmd->leave) {
+		static const char *leave = "BecomeCoordinatorOfStandaloneGroup";
+
+		return step(a, sp, SOAP_AVTRANSPORT, leave, inst, 1) == 0 ? sp : NULL;
+	}
+	if (a->join_to.uuid[0] != '\0') {
+		snprintf(uri, sizeof(uri), "x-rincon:%s", a->join_to.uuid);
+		if (step(a, sp, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3) < 0)
+			return NULL;
+		return &a->join_to;
+	}
+	return &a->coordinator;
+}
+
+/* Volume and mute, on the speaker itself. */
+static int
+rendering(struct announcement *a)
+{
+	const struct command *c = a->cmd;
+	const struct msg_speaker *sp = &a->speaker;
+	char value[16];
+	struct soap_arg abs[] = {
+	    {"InstanceID", "0"}, {"Channel", "Master"}, {"DesiredVolume", value}};
+	struct soap_arg rel[] = {{"InstanceID", "0"}, {"Channel", "Master"}, {"Adjustment", value}};
+	struct soap_arg mute[] = {
+	    {"InstanceID", "0"}, {"Channel", "Master"}, {"DesiredMute", c->mute ? "1" : "0"}};
+
+	snprintf(value, sizeof(value), "%d", c->volume);
+	if (c->has_volume &&
+	    step(a, sp, SOAP_RENDERING, c->volume_relative ? "SetRelativeVolume" : "SetVolume",
+	         c->volume_relative ? rel : abs, 3) < 0)
+		return -1;
+	if (c->has_mute && step(a, sp, SOAP_RENDERING, "SetMute", mute, 3) < 0)
+		return -1;
 	return 0;
 }
 
@@ -65,63 +112,46 @@ void
 control_run(struct announcement *a)
 {
 	const struct command *c = a->cmd;
-	const struct msg_speaker *sp = &a->speaker, *co = &a->coordinator;
-	char value[COMMAND_URI_MAX + 16];
+	const struct msg_speaker *sp = &a->speaker, *co;
+	char value[16];
 
 	a->status = EVENT_DONE;
 	a->error[0] = '\0';
-	if (c->leave && step(a, sp, SOAP_AVTRANSPORT, "BecomeCoordinatorOfStandaloneGroup", inst,
-			     1) < 0)
+	if (a->own_only) { /* its coordinator runs the group's part */
+		rendering(a);
 		return;
-	if (a->join_uuid[0] != '\0') {
-		struct soap_arg args[] = {
-			{"InstanceID", "0"}, {"CurrentURI", value}, {"CurrentURIMetaData", ""}};
-
-		snprintf(value, sizeof(value), "x-rincon:%s", a->join_uuid);
-		if (step(a, sp, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3) < 0)
-			return;
 	}
+	if ((co = regroup(a)) == NULL)
+		return;
 	if (c->uri[0] != '\0') {
-		struct soap_arg args[] = {
-			{"InstanceID", "0"}, {"CurrentURI", c->uri}, {"CurrentURIMetaData", c->metadata}};
+		struct soap_arg args[] = {{"InstanceID", "0"},
+		                          {"CurrentURI", c->uri},
+		                          {"CurrentURIMetaData", c->metadata}};
 
 		if (step(a, co, SOAP_AVTRANSPORT, "SetAVTransportURI", args, 3) < 0)
 			return;
 	}
-	if (c->has_volume) {
-		struct soap_arg abs[] = {{"InstanceID", "0"}, {"Channel", "Master"},
-					 {"DesiredVolume", value}};
-		struct soap_arg rel[] = {{"InstanceID", "0"}, {"Channel", "Master"},
-					 {"Adjustment", value}};
-
-		snprintf(value, sizeof(value), "%d", c->volume);
-		if (step(a, sp, SOAP_RENDERING, c->volume_relative ? "SetRelativeVolume" : "SetVolume",
-			 c->volume_relative ? rel : abs, 3) < 0)
-			return;
-	}
-	if (c->has_mute) {
-		struct soap_arg args[] = {{"InstanceID", "0"}, {"Channel", "Master"},
-					  {"DesiredMute", c->mute ? "1" : "0"}};
-
-		if (step(a, sp, SOAP_RENDERING, "SetMute", args, 3) < 0)
-			return;
-	}
+	if (rendering(a) < 0)
+		return;
 	if (c->track > 0) {
-		struct soap_arg args[] = {{"InstanceID", "0"}, {"Unit", "TRACK_NR"}, {"Target", value}};
+		struct soap_arg args[] = {
+		    {"InstanceID", "0"}, {"Unit", "TRACK_NR"}, {"Target", value}};
 
 		snprintf(value, sizeof(value), "%d", c->track);
 		if (step(a, co, SOAP_AVTRANSPORT, "Seek", args, 3) < 0)
 			return;
 	}
 	if (c->seek[0] != '\0') {
-		struct soap_arg args[] = {{"InstanceID", "0"}, {"Unit", "REL_TIME"}, {"Target", c->seek}};
+		struct soap_arg args[] = {
+		    {"InstanceID", "0"}, {"Unit", "REL_TIME"}, {"Target", c->seek}};
 
 		if (step(a, co, SOAP_AVTRANSPORT, "Seek", args, 3) < 0)
 			return;
 	}
 	/* A new URI starts playing unless the command says otherwise. */
-	if (transport(a, c->uri[0] != '\0' && c->transport == COMMAND_NONE ? COMMAND_PLAY
-									    : c->transport) < 0)
+	if (transport(a, co,
+	              c->uri[0] != '\0' && c->transport == COMMAND_NONE ? COMMAND_PLAY
+	                                                                : c->transport) < 0)
 		return;
 	log_debug("%s: command %s done", sp->room, a->req->id);
 }

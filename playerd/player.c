@@ -17,7 +17,7 @@
 #include <strings.h>
 
 #define PENDING_CHECK_MS 250
-#define STATE_VERIFY_MS 1500   /* a command's change not reported by an event this long: read */
+#define STATE_VERIFY_MS 1500  /* a command's change not reported by an event this long: read */
 #define STARTUP_GRACE_MS 8000 /* beyond discovery_timeout_ms: time to fetch descriptions */
 
 /* Announcements for one speaker run one at a time, in arrival order. */
@@ -49,7 +49,7 @@ struct state_job {
 	uint64_t started_ms; /* what events said after this wins over st */
 };
 
-/* A request that arrived before its target was known. */
+/* A request that arrived before its target was known; the list is in arrival order. */
 struct pending {
 	struct pending *next;
 	struct msg_request *req;
@@ -64,7 +64,7 @@ static struct {
 	uv_timer_t pending_timer;
 	uv_timer_t state_timer;
 	uv_timer_t verify_timer;
-	struct rescue *rescues;  /* snapshots a crashed playerd left, until their group is known */
+	struct rescue *rescues; /* snapshots a crashed playerd left, until their group is known */
 	int nrescues;
 	struct state_poller pollers[MSG_SPEAKERS_MAX];
 	int npollers;
@@ -136,7 +136,7 @@ after_work_cb(uv_work_t *w, int status)
 		msg_strlcpy(a->error, "bridge stopping", sizeof(a->error));
 	}
 	log_info("request %s on %s: %s%s%s", a->req->id, a->speaker.room,
-		 event_status_name(a->status), a->error[0] ? ": " : "", a->error);
+	         event_status_name(a->status), a->error[0] ? ": " : "", a->error);
 	if (a->rescue == NULL)
 		dedup_finished(a); /* records the outcome, then sends its terminal event */
 	/* Groups changed: have discoveryd read the topology now, not at its next poll. */
@@ -250,7 +250,7 @@ members_of(const struct msg_speaker *co, struct msg_speaker *out, int max)
 
 /* Parse a control command and resolve what it names; on error rejects req. */
 static struct command *
-command_prepare(struct msg_request *req, char *join_uuid, size_t size)
+command_prepare(struct msg_request *req, struct msg_speaker *join_to)
 {
 	struct command *cmd = malloc(sizeof(*cmd));
 	char why[200];
@@ -272,14 +272,15 @@ command_prepare(struct msg_request *req, char *join_uuid, size_t size)
 			free(cmd);
 			return NULL;
 		}
-		msg_strlcpy(join_uuid, coordinator_of(&P.table[j])->uuid, size);
+		*join_to = *coordinator_of(&P.table[j]);
 	}
 	return cmd;
 }
 
 /* Queue an announcement or command of req on one speaker; takes ownership of req. */
 static void
-announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announce_all *all)
+announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announce_all *all,
+            int own_only)
 {
 	struct announcement *a = calloc(1, sizeof(*a));
 	const struct msg_speaker *co = coordinator_of(sp);
@@ -295,12 +296,13 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announ
 	if (a == NULL || q == NULL) {
 		free(a);
 		free(all);
-		reject(req, EVENT_FAILED, "out of memory"); /* frees req, gives its reference back */
+		reject(req, EVENT_FAILED,
+		       "out of memory"); /* frees req, gives its reference back */
 		return;
 	}
 	a->all = all;
-	if (req->kind == REQUEST_SET &&
-	    (a->cmd = command_prepare(req, a->join_uuid, sizeof(a->join_uuid))) == NULL) {
+	a->own_only = own_only;
+	if (req->kind == REQUEST_SET && (a->cmd = command_prepare(req, &a->join_to)) == NULL) {
 		free(a);
 		return;
 	}
@@ -343,7 +345,7 @@ announce_all_grouped_on(struct msg_request *req)
 		all->groups[g].nmembers = members_of(co, all->groups[g].members, GROUP_MAX);
 		all->ngroups++;
 	}
-	announce_on(req, &all->groups[0].coordinator, all);
+	announce_on(req, &all->groups[0].coordinator, all, 0);
 }
 
 static void
@@ -357,6 +359,64 @@ reject(struct msg_request *req, uint8_t status, const char *why)
 	log_warnx("request %s for '%s': %s", req->id, req->target, why);
 	announce_event(&a, status, why);
 	dedup_release(req->id, status);
+	free(req);
+}
+
+/* What part of a command to all a speaker runs. */
+enum all_part {
+	ALL_SKIP,  /* nothing: a group member, and the command is for groups only */
+	ALL_WHOLE, /* all of it */
+	ALL_OWN,   /* its own volume and mute: its coordinator runs the group's part */
+};
+
+/* Transport actions go once per group, to its coordinator; volume and mute to every speaker;
+ * a join or leave to every speaker, with all that follows (each one changes groups). cmd is
+ * NULL when it does not parse (each copy is then rejected as usual). */
+static enum all_part
+all_part(const struct command *cmd, const struct msg_speaker *sp)
+{
+	if (cmd == NULL || cmd->leave || cmd->join[0] != '\0' || coordinator_of(sp) == sp)
+		return ALL_WHOLE;
+	return cmd->has_volume || cmd->has_mute ? ALL_OWN : ALL_SKIP;
+}
+
+/* The parsed command of a REQUEST_SET, or NULL (not one, or it does not parse). */
+static struct command *
+command_peek(const struct msg_request *req)
+{
+	struct command *cmd;
+	char why[200];
+
+	if (req->kind != REQUEST_SET || (cmd = malloc(sizeof(*cmd))) == NULL)
+		return NULL;
+	if (command_parse(req->text, req->text_len, cmd, why, sizeof(why)) < 0) {
+		free(cmd);
+		return NULL;
+	}
+	return cmd;
+}
+
+/* `all` in parallel mode: once per group (members hear their coordinator); a command on
+ * every speaker its parts concern (all_part). Takes ownership of req. */
+static void
+dispatch_all(struct msg_request *req)
+{
+	struct command *cmd = command_peek(req);
+
+	for (int i = 0; i < P.count; i++) {
+		const struct msg_speaker *sp = &P.table[i];
+		enum all_part part = req->kind == REQUEST_SET   ? all_part(cmd, sp)
+		                     : coordinator_of(sp) == sp ? ALL_WHOLE
+		                                                : ALL_SKIP;
+		struct msg_request *copy;
+
+		if (part != ALL_SKIP && (copy = request_copy(req)) != NULL) {
+			dedup_hold(req->id);
+			announce_on(copy, sp, NULL, part == ALL_OWN);
+		}
+	}
+	free(cmd);
+	dedup_release(req->id, 0);
 	free(req);
 }
 
@@ -374,28 +434,14 @@ dispatch(struct msg_request *req, int final)
 			reject(req, EVENT_FAILED, "no speakers known");
 			return 1;
 		}
-		if (req->kind != REQUEST_SET && strcmp(P.cfg->announce_all, "grouped") == 0) {
+		if (req->kind != REQUEST_SET && strcmp(P.cfg->announce_all, "grouped") == 0)
 			announce_all_grouped_on(req);
-			return 1;
-		}
-		/* Parallel: once per group (members hear their coordinator); commands: once
-		 * per speaker, since volume and mute are per speaker. */
-		for (i = 0; i < P.count; i++) {
-			struct msg_request *copy;
-
-			if (req->kind != REQUEST_SET && coordinator_of(&P.table[i]) != &P.table[i])
-				continue;
-			if ((copy = request_copy(req)) != NULL) {
-				dedup_hold(req->id);
-				announce_on(copy, &P.table[i], NULL);
-			}
-		}
-		dedup_release(req->id, 0);
-		free(req);
+		else
+			dispatch_all(req);
 		return 1;
 	}
 	if ((i = player_resolve(P.table, P.count, req->target)) >= 0) {
-		announce_on(req, &P.table[i], NULL);
+		announce_on(req, &P.table[i], NULL, 0);
 		return 1;
 	}
 	if (!final)
@@ -410,7 +456,7 @@ static void
 pending_check(void)
 {
 	int final = util_mono_ms() - P.started_ms >
-		    (uint64_t)P.cfg->discovery_timeout_ms + STARTUP_GRACE_MS;
+	            (uint64_t)P.cfg->discovery_timeout_ms + STARTUP_GRACE_MS;
 	struct pending **pp = &P.pending;
 
 	while (*pp != NULL) {
@@ -438,15 +484,17 @@ static void
 on_request(const struct msg_request *req)
 {
 	struct msg_request *copy = request_copy(req);
-	struct pending *p;
+	struct pending *p, **pp;
 
 	if (copy == NULL) {
 		log_warnx("request %s: out of memory", req->id);
 		return;
 	}
 	log_info("request %s: %s for '%s' (%u bytes)", copy->id,
-		 copy->kind == REQUEST_TTS ? "tts" : copy->kind == REQUEST_CLIP ? "clip" : "set",
-		 copy->target, copy->text_len);
+	         copy->kind == REQUEST_TTS    ? "tts"
+	         : copy->kind == REQUEST_CLIP ? "clip"
+	                                      : "set",
+	         copy->target, copy->text_len);
 	if (dedup_begin(copy)) {
 		free(copy);
 		return;
@@ -461,12 +509,14 @@ on_request(const struct msg_request *req)
 		reject(copy, EVENT_FAILED, "out of memory");
 		return;
 	}
+	/* Appended: waiting requests are dispatched, and so played, in arrival order. */
+	for (pp = &P.pending; *pp != NULL; pp = &(*pp)->next)
+		;
 	p->req = copy;
-	p->next = P.pending;
-	P.pending = p;
+	*pp = p;
 	if (!uv_is_active((uv_handle_t *)&P.pending_timer))
 		uv_timer_start(&P.pending_timer, pending_timer_cb, PENDING_CHECK_MS,
-			       PENDING_CHECK_MS);
+		               PENDING_CHECK_MS);
 }
 
 static void
@@ -523,7 +573,8 @@ rescue_queue(void)
 					a->members[m] = P.table[j];
 		}
 		k->nmembers = 0;
-		log_info("%s: an announcement was cut short by a crash; restoring", a->speaker.room);
+		log_info("%s: an announcement was cut short by a crash; restoring",
+		         a->speaker.room);
 		if (q->tail != NULL)
 			q->tail->next = a;
 		else
@@ -564,7 +615,7 @@ speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	}
 	P.have_table = 1;
 	gena_speakers(P.table, P.count);
-	rescue_queue();  /* before waiting requests: the speaker is put back first */
+	rescue_queue(); /* before waiting requests: the speaker is put back first */
 	if (P.pending != NULL)
 		pending_check();
 }
@@ -702,7 +753,7 @@ verify_timer_cb(uv_timer_t *t)
 
 				if (!gena_event_since(&P.table[j], co, p->since_ms)) {
 					log_debug("%s: no event after a command: reading its state",
-						  P.table[j].room);
+					          P.table[j].room);
 					state_poll_start(&P.table[j]);
 				}
 				break;
@@ -741,8 +792,8 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 	if ((P.rescues = calloc(ALL_GROUPS_MAX, sizeof(*P.rescues))) != NULL)
 		P.nrescues = rescue_load_all(cfg->state_dir, P.rescues, ALL_GROUPS_MAX);
 	if (bus_reader_start(&P.inbox_reader, loop, P.inbox, "inbox", inbox_cb, NULL) < 0 ||
-	    bus_reader_start(&P.speakers_reader, loop, P.speakers, "speakers", speakers_cb,
-			     NULL) < 0)
+	    bus_reader_start(&P.speakers_reader, loop, P.speakers, "speakers", speakers_cb, NULL) <
+	        0)
 		return -1;
 	gena_start(loop, cfg, P.ctx.events, group_busy);
 	uv_timer_init(loop, &P.pending_timer);

@@ -60,9 +60,11 @@ rescue_decode(const void *buf, size_t len, struct rescue *r)
 		sp->group_id[sizeof(sp->group_id) - 1] = '\0';
 		sp->coordinator[sizeof(sp->coordinator) - 1] = '\0';
 	}
-	r->snap.uri[sizeof(r->snap.uri) - 1] = r->snap.metadata[sizeof(r->snap.metadata) - 1] = '\0';
+	r->snap.uri[sizeof(r->snap.uri) - 1] = r->snap.metadata[sizeof(r->snap.metadata) - 1] =
+	    '\0';
 	r->snap.transport_state[sizeof(r->snap.transport_state) - 1] = '\0';
 	r->snap.rel_time[sizeof(r->snap.rel_time) - 1] = '\0';
+	r->snap.play_mode[sizeof(r->snap.play_mode) - 1] = '\0';
 	if ((unsigned)r->snap.kind > SOURCE_OTHER)
 		return -1;
 	return 0;
@@ -73,7 +75,7 @@ static int
 rescue_path(const char *state_dir, const char *uuid, char *out, size_t size)
 {
 	int n = uuid != NULL ? snprintf(out, size, "%s/rescue/%s", state_dir, uuid)
-			     : snprintf(out, size, "%s/rescue", state_dir);
+	                     : snprintf(out, size, "%s/rescue", state_dir);
 
 	if (n < 0 || (size_t)n >= size)
 		return -1;

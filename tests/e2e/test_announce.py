@@ -185,6 +185,27 @@ class AnnounceTest(harness.E2ETestCase):
         fetched = [r["t"] for r in kitchen.actions() if r["action"] == "fetch" and r["valid"]]
         self.assertLess(fetched[2] - fetched[1], 2.0)
 
+    def test_long_clip_url_reaches_the_speaker_whole(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        files = self.file_server()
+        # A long signed URL (a CDN's, a Home Assistant media proxy's): 2048 bytes, the limit.
+        prefix = files.url("/")
+        path = "/" + "a" * (2048 - len(prefix) - len(".wav")) + ".wav"
+        url = files.add(path, harness.make_wav(0.5), "audio/wav")
+        self.assertEqual(len(url), 2048)
+        self.start_online()
+        final, _ = self.announce("sonos/kitchen/clip", json.dumps({"id": "lu", "url": url}),
+                                 "lu", timeout=60)
+        self.assertEqual(final["status"], "done", final)
+        fetches = [r for r in kitchen.actions() if r["action"] == "fetch"]
+        self.assertEqual([(r["url"], r["valid"]) for r in fetches], [(url, True)])
+        # One byte more is refused at once, saying the limit; nothing reaches the speaker.
+        final, _ = self.announce("sonos/kitchen/clip",
+                                 json.dumps({"id": "lu2", "url": url + "x"}), "lu2")
+        self.assertEqual(final["status"], "rejected", final)
+        self.assertIn("2048", final["error"])
+        self.assertEqual(len(kitchen.actions_named("Play")), 1)
+
     def test_chime_that_never_plays_does_not_stop_the_speech(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
         files = self.file_server()  # knows no /missing.mp3: the speaker gets a 404
@@ -194,6 +215,23 @@ class AnnounceTest(harness.E2ETestCase):
         self.assertEqual(final["status"], "done", final)
         self.assertTrue(any("/clips/" in r["url"] for r in kitchen.actions()
                             if r["action"] == "fetch" and r["valid"]))
+
+    def test_requests_waiting_for_their_speaker_play_in_arrival_order(self):
+        files = self.file_server()
+        urls = [files.add("/%s.wav" % n, harness.make_wav(0.3), "audio/wav")
+                for n in ("one", "two", "three")]
+        self.start_online()
+        mark = self.mq.mark()
+        for n, url in enumerate(urls):
+            self.mq.publish("sonos/kitchen/clip", json.dumps({"id": "w%d" % n, "url": url}))
+        # Kitchen is not known yet: the requests wait for it, and it comes on a moment later.
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        for n in range(3):
+            ev = self.mq.wait_event(lambda e, n=n: e.get("id") == "w%d" % n and
+                                    e["status"] in ("done", "failed"), 40, after=mark)
+            self.assertEqual(ev and ev["status"], "done", ev)
+        fetched = [r["url"] for r in kitchen.actions() if r["action"] == "fetch"]
+        self.assertEqual(fetched, urls)
 
     def test_manual_fallback(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", ssdp=False)
@@ -264,6 +302,38 @@ class AnnounceTest(harness.E2ETestCase):
         self.assertEqual(ev["status"], "failed", ev)
         self.assertIn("unreachable during the announcement", ev["error"])
 
+    def test_slow_start_still_plays_the_whole_clip(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        kitchen.set_fetch_delay(5)  # 5 s TRANSITIONING before the clip starts
+        final, events = self.announce(
+            "sonos/kitchen/tts", '{"id": "slow", "text": "%s"}' % SENTENCE, "slow", timeout=60)
+        self.assertEqual(final["status"], "done", final)
+        fetch = kitchen.wait_for(lambda r: r["action"] == "fetch" and r["valid"], 1)
+        self.assertIsNotNone(fetch, "the clip was fetched")
+        # The clip played to its own end before anything else was loaded.
+        states = kitchen.states()
+        starts = [i for i, s in enumerate(states)
+                  if s["state"] == "PLAYING" and s["uri"] == fetch["url"]]
+        self.assertEqual(len(starts), 1, states)
+        ended = states[starts[0] + 1]
+        self.assertEqual((ended["state"], ended["uri"]), ("STOPPED", fetch["url"]),
+                         "the clip ended by itself, not replaced by the restore")
+        self.assertGreaterEqual(ended["t"] - states[starts[0]]["t"], fetch["duration_s"] - 0.1)
+
+    def test_speaker_that_never_starts_is_failed(self):
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_online()
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        kitchen.set_fetch_delay(30)  # TRANSITIONING for longer than the start wait
+        started = time.monotonic()
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "stuck", "text": "hello"}',
+                                 "stuck", timeout=60)
+        self.assertEqual(final["status"], "failed", final)
+        self.assertIn("never started playing", final["error"])
+        self.assertLess(time.monotonic() - started, 25, "the start wait is bounded")
+
     def test_hung_speaker_times_out(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
         self.start_online()
@@ -310,6 +380,29 @@ class RestoreTest(harness.E2ETestCase):
         self.assertEqual(sp.volume, 20)
         self.assertEqual([a["args"]["DesiredVolume"] for a in sp.actions_named("SetVolume")],
                          ["45", "20"])
+        self.assertEqual(sp.actions_named("SetPlayMode"), [], "NORMAL needs no restore")
+
+    def test_shuffle_comes_back_after_the_announcement(self):
+        sp = self.kitchen
+        sp.set_media(sp.queue_uri, queue_length=5, track=3, rel_time="0:00:20")
+        sp.set_transport_state("PLAYING")
+        # Another controller (the Sonos app) turned shuffle on.
+        status, _ = harness.soap_call(sp.ip, "AVTransport", "SetPlayMode",
+                                      [("InstanceID", 0), ("NewPlayMode", "SHUFFLE")])
+        self.assertEqual((status, sp.play_mode), (200, "SHUFFLE"))
+        sp.clear_actions()
+        ev = self.say("sh1")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(ev.get("error", ""), "")
+        self.assertTrue(any(r["action"] == "fetch" and r["valid"] for r in sp.actions()))
+        self.assertEqual(sp.play_mode, "SHUFFLE")
+        self.assertEqual(sp.current_uri, sp.queue_uri)
+        self.assertEqual(sp.transport_state, "PLAYING")
+        # Set once, after the queue was loaded again and before it plays on.
+        names = [a["action"] for a in sp.actions()]
+        modes = sp.actions_named("SetPlayMode")
+        self.assertEqual([a["args"]["NewPlayMode"] for a in modes], ["SHUFFLE"])
+        self.assertLess(names.index("SetPlayMode"), len(names) - 1 - names[::-1].index("Play"))
 
     def test_radio_uri_and_metadata_restored(self):
         sp = self.kitchen
@@ -388,6 +481,18 @@ class RestoreTest(harness.E2ETestCase):
         self.assertEqual(sp.actions_named("Stop"), [])
         self.assertEqual(sp.current_uri, uri)
         self.assertEqual(sp.transport_state, "PLAYING")
+
+    def test_source_too_long_to_keep_is_reported_not_cut(self):
+        sp = self.kitchen
+        uri = "http://127.0.0.1:8/" + "s" * 2100 + ".mp3"
+        sp.set_media(uri, metadata="")
+        sp.set_transport_state("PLAYING")
+        ev = self.say("big1")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertIn("source not restored", ev.get("error", ""))
+        restored = [a["args"]["CurrentURI"] for a in sp.actions_named("SetAVTransportURI")
+                    if "/clips/" not in a["args"]["CurrentURI"]]
+        self.assertEqual(restored, [], "no cut URI was sent to the speaker")
 
     def test_cloud_queue_reported_and_next_announcement_works(self):
         sp = self.kitchen
@@ -482,7 +587,7 @@ class AllTest(harness.E2ETestCase):
 
     RADIO = "x-sonosapi-stream:s17488?sid=254&flags=8224&sn=0"
 
-    def start_house(self, mode):
+    def start_house(self, mode, extra=None):
         broker = self.start_broker()
         self.mq = self.mqtt(broker, subscribe=["sonos/#"])
         self.kitchen = self.start_speaker(KITCHEN_IP, "Kitchen", volume=11)
@@ -493,7 +598,7 @@ class AllTest(harness.E2ETestCase):
         self.living.set_media(self.living.queue_uri, queue_length=4, track=3)
         self.living.set_transport_state("PLAYING")
         self.dining.join(self.living)
-        self.bridge = self.start_bridge(broker, extra={"announce_all": mode})
+        self.bridge = self.start_bridge(broker, extra=dict(extra or {}, announce_all=mode))
         for room in ("kitchen", "living-room", "dining"):
             self.mq.wait_for(lambda m, r=room: m.topic == "sonos/%s/availability" % r, 15)
         # The bridge knows the groups once the topology is read: Dining's state names its
@@ -594,6 +699,20 @@ class AllTest(harness.E2ETestCase):
         self.assertEqual(self.dining.coordinator, self.living.uuid)
         self.assertEqual(self.living.current_uri, self.living.queue_uri)
         self.assertEqual(self.living.transport_state, "PLAYING")
+
+    def test_grouped_plays_the_chime_first(self):
+        self.mode = "grouped"
+        files = self.file_server()
+        chime = files.add("/chime.wav", harness.make_wav(0.2), "audio/wav")
+        self.start_house("grouped", extra={"chime_url": chime})
+        finals = self.say_all()
+        self.assertEqual([e["status"] for e in finals], ["done"], finals)
+        # The one coordinator everybody joined played the chime, then the speech.
+        fetched = [r["url"] for r in self.fetches() if r["valid"]]
+        self.assertEqual(len(fetched), 2, fetched)
+        self.assertEqual(fetched[0], chime)
+        self.assertIn("/clips/", fetched[1])
+        self.check_house_restored()
 
     def test_grouped(self):
         self.mode = "grouped"

@@ -2,6 +2,7 @@
 action, and each produces a done or failed event with the UPnP error in words."""
 
 import json
+import time
 import unittest
 
 import harness
@@ -106,6 +107,76 @@ class ControlTest(harness.E2ETestCase):
         ev = self.command("kitchen", {"leave": True})
         self.assertEqual(ev["status"], "done", ev)
         self.assertTrue(self.kitchen.actions_named("BecomeCoordinatorOfStandaloneGroup"))
+
+    def test_leave_then_uri_targets_the_speaker_itself(self):
+        stream = "x-sonosapi-stream:s17488?sid=254"
+        self.living.set_media(self.living.queue_uri, queue_length=5, track=2)
+        self.living.set_transport_state("PLAYING")
+        mark = self.mq.mark()
+        self.assertEqual(self.command("kitchen", {"join": "living-room"})["status"], "done")
+        self.assertIsNotNone(self.mq.wait_for(
+            lambda m: m.topic == "sonos/kitchen/state" and
+            m.json().get("coordinator") == self.living.uuid, 8, after=mark))
+        # Leaving and playing in one command: the stream is for Kitchen alone, now standalone.
+        ev = self.command("kitchen", {"leave": True, "uri": stream})
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(self.kitchen.current_uri, stream)
+        self.assertEqual(self.kitchen.transport_state, "PLAYING")
+        self.assertEqual(self.kitchen.coordinator, self.kitchen.uuid)
+        self.assertEqual(self.living.current_uri, self.living.queue_uri,
+                         "the old group keeps its queue")
+        self.assertEqual(self.living.actions_named("SetAVTransportURI"), [])
+
+    def test_join_then_command_targets_the_new_coordinator(self):
+        self.living.set_media(self.living.queue_uri, queue_length=5, track=2)
+        self.living.set_transport_state("PLAYING")
+        ev = self.command("kitchen", {"join": "living-room", "command": "pause"})
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(self.kitchen.coordinator, self.living.uuid)
+        self.assertEqual(self.living.transport_state, "PAUSED_PLAYBACK")
+        self.assertEqual([a.get("fault") for a in self.kitchen.actions_named("Pause")], [])
+
+    def test_all_runs_group_actions_once_per_group_and_volume_per_speaker(self):
+        self.living.set_media(self.living.queue_uri, queue_length=5, track=2)
+        self.living.set_transport_state("PLAYING")
+        mark = self.mq.mark()
+        self.assertEqual(self.command("kitchen", {"join": "living-room"})["status"], "done")
+        self.assertIsNotNone(self.mq.wait_for(
+            lambda m: m.topic == "sonos/kitchen/state" and
+            m.json().get("coordinator") == self.living.uuid, 8, after=mark))
+
+        def on_all(request_id, payload, speakers):
+            mark = self.mq.mark()
+            self.mq.publish("sonos/all/set", json.dumps(dict(payload, id=request_id)))
+            self.assertTrue(harness.wait_until(lambda: {
+                e["speaker"] for e in self.mq.events(after=mark)
+                if e.get("id") == request_id and e["status"] == "done"} >= speakers, 15))
+            time.sleep(0.5)  # anything still to come would come now
+            return [e for e in self.mq.events(after=mark) if e.get("id") == request_id]
+
+        # A two-speaker group toggles once: paused, not paused and played again.
+        events = on_all("all-toggle", {"command": "toggle"}, {"Living Room"})
+        self.assertEqual(self.living.transport_state, "PAUSED_PLAYBACK")
+        self.assertEqual(len(self.living.actions_named("Pause")), 1)
+        self.assertEqual(self.living.actions_named("Play"), [])
+        self.assertEqual([a for a in self.kitchen.actions() if a["action"] in ("Play", "Pause")],
+                         [], "nothing went to the member (it would refuse with 800)")
+        self.assertEqual([e["status"] for e in events if e["status"] != "queued"], ["done"])
+        # Volume is per speaker: every member gets it.
+        on_all("all-vol", {"volume": 33}, {"Living Room", "Kitchen"})
+        self.assertEqual((self.kitchen.volume, self.living.volume), (33, 33))
+
+    def test_signed_seek_is_rejected_not_taken_as_a_position(self):
+        sp = self.kitchen
+        sp.set_media(sp.queue_uri, queue_length=5, track=1, rel_time="0:01:00")
+        for rid, target in (("neg", "-1:00:00"), ("plus", "+0:00:10")):
+            ev = self.command("kitchen", {"seek": target, "id": rid}, request_id=rid)
+            self.assertEqual(ev["status"], "rejected", ev)
+            self.assertIn("seek", ev["error"])
+            self.assertIn("no sign", ev["error"])
+        self.assertEqual(sp.actions_named("Seek"), [])
+        self.assertEqual(self.command("kitchen", {"seek": "0:00:10"})["status"], "done")
+        self.assertEqual([a["args"]["Target"] for a in sp.actions_named("Seek")], ["0:00:10"])
 
     def test_errors_in_words(self):
         sp = self.kitchen

@@ -155,6 +155,26 @@ class GenaTest(harness.E2ETestCase):
         self.assertLess(time.monotonic() - t0, 6.0, "came only with the minute poll")
         self.assertGreater(len(sp.actions_named("GetVolume")), before["GetVolume"])
 
+    def test_burst_of_changes_is_published_once_with_the_last_value(self):
+        self.start()
+        sp = self.kitchen
+        self.wait_subscribed(sp)
+        time.sleep(1)  # the first documents are out
+        mark = self.mq.mark()
+        # Someone drags the volume slider: ten changes in 0.3 s.
+        t0 = time.monotonic()
+        for volume in range(31, 41):
+            set_volume(sp, volume)
+            time.sleep(max(0.0, t0 + (volume - 30) * 0.03 - time.monotonic()))
+        self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 40, 5, mark))
+        time.sleep(1)  # anything held back would be out by now
+        docs = [m.json() for m in self.mq.messages[mark:] if m.topic == "sonos/kitchen/state"]
+        self.assertLessEqual(len(docs), 3, [d.get("volume") for d in docs])
+        self.assertEqual(docs[-1]["volume"], 40, "the last value wins")
+        # Only changes are published: each document differs from the one before.
+        for before, after in zip(docs, docs[1:]):
+            self.assertNotEqual(before, after)
+
     def test_renewal_before_timeout(self):
         self.start(gena_timeout=3)
         sp = self.kitchen

@@ -514,6 +514,7 @@ class Speaker:
         self._faults = {}  # action -> [code, remaining or None]
         self._delays = {}  # action -> seconds
         self._late = {}  # action -> seconds, after the action took effect
+        self._fetch_delay = 0.0  # seconds Play stays TRANSITIONING before the fetch starts
         self._gen = 0  # bumps on every transport change; stale timers/fetches check it
         self._timer = None
         self._http = None
@@ -611,6 +612,12 @@ class Speaker:
                 delays[action] = min(float(seconds), 60.0)
             else:
                 delays.pop(action, None)
+
+    def set_fetch_delay(self, seconds):
+        """Stay TRANSITIONING for `seconds` after Play before fetching an http clip (a slow
+        network or a busy player); 0 turns it off."""
+        with self._lock:
+            self._fetch_delay = min(max(float(seconds), 0.0), 60.0)
 
     def join(self, coordinator):
         """Make this speaker a member of coordinator's group (as the Sonos app would)."""
@@ -1340,6 +1347,10 @@ class Speaker:
             self._set_state("STOPPED")
 
     def _fetch_and_play(self, gen, url):
+        with self._lock:
+            delay = self._fetch_delay
+        if delay:
+            self._stop_evt.wait(delay)
         rec = fetch_audio(url, self.allow_nonlocal_fetch, self.server_header)
         self._record(rec)
         with self._lock:
@@ -1387,6 +1398,10 @@ class Speaker:
             self._uri, self._metadata = uri, meta
             self._track, self._pos, self._started = 1, 0.0, None
             self._clip_duration = None
+            if not uri.startswith("x-rincon-queue:"):
+                # Shuffle and repeat belong to the queue: a player on anything else reports
+                # NORMAL, and going back to the queue does not bring them back.
+                self._play_mode = "NORMAL"
             self._set_state("STOPPED")
         return []
 

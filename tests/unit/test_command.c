@@ -32,7 +32,8 @@ main(void)
 	CHECK_INT(parse("{\"join\":\"living-room\"}", &c, reason), 0);
 	CHECK_STR(c.join, "living-room");
 	CHECK_INT(parse("{\"uri\":\"x-sonosapi-stream:s1?sid=254\",\"metadata\":\"<DIDL-Lite/>\"}",
-			&c, reason), 0);
+	                &c, reason),
+	          0);
 	CHECK_STR(c.uri, "x-sonosapi-stream:s1?sid=254");
 	CHECK_INT(parse("  pause\n", &c, reason), 0);
 	CHECK_INT(c.transport, COMMAND_PAUSE);
@@ -53,6 +54,22 @@ main(void)
 	CHECK_INT(parse("{\"mute\":\"yes\"}", &c, reason), -1);
 	CHECK_INT(parse("{\"seek\":\"1:99:00\"}", &c, reason), -1);
 	CHECK_INT(parse("{\"seek\":-1}", &c, reason), -1);
+	/* A sign is not a position: "-1:00:00" is not 1:00:00, "+0:00:10" not 0:00:10. */
+	CHECK_INT(parse("{\"seek\":\"-1:00:00\"}", &c, reason), -1);
+	CHECK(strstr(reason, "no sign") != NULL);
+	CHECK_INT(parse("{\"seek\":\"+0:00:10\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":\"0:-1:00\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":\"0:00:+5\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":\" 0:00:10\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":\"0: 0:10\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":\"0:00:10 \"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":\"100:00:00\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":\"0:00\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":\"\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"seek\":\"99:59:59\"}", &c, reason), 0);
+	CHECK_STR(c.seek, "99:59:59");
+	CHECK_INT(parse("{\"seek\":\"1:2:3\"}", &c, reason), 0);
+	CHECK_STR(c.seek, "1:02:03");
 	CHECK_INT(parse("{\"track\":0}", &c, reason), -1);
 	CHECK_INT(parse("{\"colour\":\"red\"}", &c, reason), -1);
 	CHECK(strstr(reason, "colour") != NULL);
@@ -72,8 +89,8 @@ main(void)
 	CHECK_INT(parse("{\"uri\":\"a\\u0000b\"}", &c, reason), -1);
 	CHECK_INT(parse("{\"uri\":\"x-rincon-mp3radio:a\\u0001b\"}", &c, reason), -1);
 	CHECK(strstr(reason, "control character") != NULL);
-	CHECK_INT(parse("{\"uri\":\"x:a\",\"metadata\":\"<DIDL-Lite>\\n</DIDL-Lite>\"}", &c,
-			reason), 0);
+	CHECK_INT(
+	    parse("{\"uri\":\"x:a\",\"metadata\":\"<DIDL-Lite>\\n</DIDL-Lite>\"}", &c, reason), 0);
 	CHECK_INT(parse("{\"join\":\"kit\\u001bchen\"}", &c, reason), -1);
 	CHECK_DONE();
 }

@@ -1,5 +1,6 @@
 /* test_mqttd.c -- unit tests of mqttd's pure parts: request topics and payloads, event and info
- * JSON, reconnect backoff and twin detection, room slugs, and the client id file. */
+ * JSON, reconnect backoff and twin detection, room slugs, the client id file and the
+ * coalescing of state documents. */
 #include "check.h"
 
 #include "backoff.h"
@@ -7,6 +8,7 @@
 #include "event.h"
 #include "request.h"
 #include "speakers.h"
+#include "stateout.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -23,7 +25,7 @@ static int
 parse(enum request_kind kind, const char *payload, struct request_result *res)
 {
 	return request_parse(&limits, kind, "kitchen", payload, strlen(payload), "fallback-id", NOW,
-			     res);
+	                     res);
 }
 
 /* The request's text as a C string (static buffer). */
@@ -47,7 +49,7 @@ check_rejected(enum request_kind kind, const char *payload, const char *want)
 	CHECK(res.req == NULL);
 	if (strstr(res.reason, want) == NULL) {
 		fprintf(stderr, "payload '%s': reason '%s', expected '%s'\n", payload, res.reason,
-			want);
+		        want);
 		check_failures++;
 	}
 }
@@ -65,11 +67,16 @@ test_topics(void)
 	CHECK_STR(target, "all");
 	CHECK_INT(kind, REQUEST_CLIP);
 	CHECK_INT(request_topic_parse("sonos", "sonos/RINCON_000E58A0B1C201400/tts", target, &kind),
-		  0);
+	          0);
 	CHECK_STR(target, "RINCON_000E58A0B1C201400");
-	CHECK_INT(request_topic_parse("home/sonos", "home/sonos/living-room/tts", target, &kind), 0);
+	CHECK_INT(request_topic_parse("home/sonos", "home/sonos/living-room/tts", target, &kind),
+	          0);
 	CHECK_STR(target, "living-room");
-	CHECK_INT(request_topic_parse("sonos", "sonos/k\xc3\xbc" "che/tts", target, &kind), 0);
+	CHECK_INT(request_topic_parse("sonos",
+	                              "sonos/k\xc3\xbc"
+	                              "che/tts",
+	                              target, &kind),
+	          0);
 
 	CHECK_INT(request_topic_parse("sonos", "sonos/kitchen/set", target, &kind), 0);
 	CHECK_INT(kind, REQUEST_SET);
@@ -79,7 +86,7 @@ test_topics(void)
 	CHECK_INT(request_topic_parse("sonos", "sonos/Living Room/tts", target, &kind), 0);
 	CHECK_STR(target, "Living Room");
 	CHECK_INT(request_topic_parse("sonos", "sonos/rincon_000e58a0b1c201400/set", target, &kind),
-		  0);
+	          0);
 	CHECK_INT(request_topic_parse("sonos", "sonos/a\tb/tts", target, &kind), -1);
 	CHECK_INT(request_topic_parse("sonos", "sonos//tts", target, &kind), -1);
 	CHECK_INT(request_topic_parse("sonos", "sonosx/kitchen/tts", target, &kind), -1);
@@ -118,7 +125,11 @@ test_plain_tts(void)
 	CHECK_INT(parse(REQUEST_TTS, "[1,2]", &res), 0);
 	CHECK_STR(text_of(res.req), "[1,2]");
 	free(res.req);
-	CHECK_INT(parse(REQUEST_TTS, "Gr\xc3\xbc\xc3\x9f" "e", &res), 0);
+	CHECK_INT(parse(REQUEST_TTS,
+	                "Gr\xc3\xbc\xc3\x9f"
+	                "e",
+	                &res),
+	          0);
 	free(res.req);
 
 	check_rejected(REQUEST_TTS, "", "empty payload");
@@ -149,10 +160,10 @@ test_json_tts(void)
 	struct request_result res;
 
 	CHECK_INT(parse(REQUEST_TTS,
-			" {\"id\":\"door-1\",\"text\":\"Someone at the door\",\"volume\":40,"
-			"\"voice\":\"de\",\"expire_after\":30,\"restore\":true}",
-			&res),
-		  0);
+	                " {\"id\":\"door-1\",\"text\":\"Someone at the door\",\"volume\":40,"
+	                "\"voice\":\"de\",\"expire_after\":30,\"restore\":true}",
+	                &res),
+	          0);
 	CHECK_STR(res.req->id, "door-1");
 	CHECK_STR(text_of(res.req), "Someone at the door");
 	CHECK_INT(res.req->has_volume, 1);
@@ -166,12 +177,13 @@ test_json_tts(void)
 	CHECK_STR(res.req->voice, "en-us");
 	CHECK_INT(res.req->volume, 0);
 	free(res.req);
-	CHECK_INT(parse(REQUEST_TTS, "{\"text\":\"hi\",\"lang\":\"en\",\"voice\":\"mb/mb-de1\"}",
-			&res),
-		  0);
+	CHECK_INT(
+	    parse(REQUEST_TTS, "{\"text\":\"hi\",\"lang\":\"en\",\"voice\":\"mb/mb-de1\"}", &res),
+	    0);
 	CHECK_STR(res.req->voice, "mb/mb-de1");
 	free(res.req);
-	CHECK_INT(parse(REQUEST_TTS, "{\"text\":\"hi\",\"expire_after\":0.5,\"id\":null}", &res), 0);
+	CHECK_INT(parse(REQUEST_TTS, "{\"text\":\"hi\",\"expire_after\":0.5,\"id\":null}", &res),
+	          0);
 	CHECK_INT(res.req->deadline_ms, NOW + 500);
 	free(res.req);
 	CHECK_INT(parse(REQUEST_TTS, "{\"text\":\"\\u00e9t\\u00e9\",\"volume\":100}", &res), 0);
@@ -193,7 +205,7 @@ test_json_tts(void)
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"volume\":101}", "volume out of range");
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"volume\":-1}", "volume out of range");
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"volume\":99999999999999999999}",
-		       "malformed JSON");
+	               "malformed JSON");
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"expire_after\":0}", "expire_after");
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"expire_after\":-5}", "expire_after");
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"expire_after\":1e9}", "expire_after");
@@ -202,25 +214,25 @@ test_json_tts(void)
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"voice\":\"/abs\"}", "voice");
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"voice\":\"en us\"}", "voice");
 	check_rejected(REQUEST_TTS,
-		       "{\"text\":\"x\",\"voice\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
-		       "voice");
+	               "{\"text\":\"x\",\"voice\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+	               "voice");
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"id\":\"\"}", "id must be");
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"id\":\"a\\nb\"}", "id must be");
 	check_rejected(REQUEST_TTS,
-		       "{\"text\":\"x\",\"id\":\"0123456789012345678901234567890123456789"
-		       "012345678901234567890123\"}",
-		       "id must be");
+	               "{\"text\":\"x\",\"id\":\"0123456789012345678901234567890123456789"
+	               "012345678901234567890123\"}",
+	               "id must be");
 	CHECK_INT(parse(REQUEST_TTS,
-			"{\"text\":\"x\",\"id\":\"012345678901234567890123456789012345678901234"
-			"567890123456789012\"}",
-			&res),
-		  0);
+	                "{\"text\":\"x\",\"id\":\"012345678901234567890123456789012345678901234"
+	                "567890123456789012\"}",
+	                &res),
+	          0);
 	CHECK_INT(strlen(res.req->id), 63);
 	free(res.req);
 
 	/* A rejection still carries the publisher's id when it was readable. */
 	CHECK_INT(parse(REQUEST_TTS, "{\"id\":\"keep-me\",\"text\":\"x\",\"volume\":300}", &res),
-		  -1);
+	          -1);
 	CHECK_STR(res.id, "keep-me");
 	CHECK_INT(parse(REQUEST_TTS, "{\"id\":\"a\\u0001\",\"text\":\"x\"}", &res), -1);
 	CHECK_STR(res.id, "fallback-id");
@@ -250,10 +262,10 @@ test_clip(void)
 	CHECK_INT(res.req->kind, REQUEST_CLIP);
 	free(res.req);
 	CHECK_INT(parse(REQUEST_CLIP,
-			"{\"id\":\"bell\",\"url\":\"HTTPS://example.org/a.mp3?x=1\",\"volume\":"
-			"30,\"expire_after\":10}",
-			&res),
-		  0);
+	                "{\"id\":\"bell\",\"url\":\"HTTPS://example.org/a.mp3?x=1\",\"volume\":"
+	                "30,\"expire_after\":10}",
+	                &res),
+	          0);
 	CHECK_STR(res.req->id, "bell");
 	CHECK_STR(text_of(res.req), "HTTPS://example.org/a.mp3?x=1");
 	CHECK_INT(res.req->volume, 30);
@@ -285,10 +297,10 @@ static void
 test_hostile(void)
 {
 	static const char *const seeds[] = {
-		"{\"id\":\"door-1\",\"text\":\"Someone \\u00e9 at the door\",\"volume\":40,"
-		"\"voice\":\"de\",\"expire_after\":30}",
-		"{\"url\":\"http://127.0.0.1/a.mp3\",\"volume\":5}",
-		"Hello \xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x94",
+	    "{\"id\":\"door-1\",\"text\":\"Someone \\u00e9 at the door\",\"volume\":40,"
+	    "\"voice\":\"de\",\"expire_after\":30}",
+	    "{\"url\":\"http://127.0.0.1/a.mp3\",\"volume\":5}",
+	    "Hello \xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x94",
 	};
 	unsigned seed = 1;
 
@@ -300,7 +312,7 @@ test_hostile(void)
 			for (int kind = REQUEST_TTS; kind <= REQUEST_CLIP; kind++) {
 				struct request_result res;
 				int rv = request_parse(&limits, kind, "all", seeds[s], n, "f", NOW,
-						       &res);
+				                       &res);
 
 				CHECK(rv == 0 ? res.req != NULL : res.reason[0] != '\0');
 				free(res.req);
@@ -315,7 +327,7 @@ test_hostile(void)
 				buf[(seed >> 8) % len] = (char)(seed >> 16);
 			}
 			if (request_parse(&limits, (enum request_kind)(1 + round % 2), "x", buf,
-					  len, "f", NOW, &res) == 0) {
+			                  len, "f", NOW, &res) == 0) {
 				CHECK(res.req->text_len <= MSG_TEXT_MAX);
 				free(res.req);
 			} else {
@@ -341,18 +353,22 @@ test_events(void)
 	event_init(&ev, "door-1", "kitchen", EVENT_REJECTED, "volume out of range");
 	json = event_json(&ev, 1700000000123ull);
 	CHECK_STR(json, "{\"id\":\"door-1\",\"target\":\"kitchen\",\"speaker\":\"\",\"uuid\":\"\","
-			"\"status\":\"rejected\",\"error\":\"volume out of range\","
-			"\"timestamp\":\"2023-11-14T22:13:20.123Z\"}");
+	                "\"status\":\"rejected\",\"error\":\"volume out of range\","
+	                "\"timestamp\":\"2023-11-14T22:13:20.123Z\"}");
 	free(json);
 
 	event_init(&ev, "r\"1", "all", EVENT_DONE, NULL);
-	msg_strlcpy(ev.speaker, "K\xc3\xbc" "che", sizeof(ev.speaker));
+	msg_strlcpy(ev.speaker,
+	            "K\xc3\xbc"
+	            "che",
+	            sizeof(ev.speaker));
 	msg_strlcpy(ev.uuid, "RINCON_1", sizeof(ev.uuid));
 	ev.duration_ms = 2500;
 	json = event_json(&ev, 0);
-	CHECK_STR(json, "{\"id\":\"r\\\"1\",\"target\":\"all\",\"speaker\":\"K\xc3\xbc" "che\","
-			"\"uuid\":\"RINCON_1\",\"status\":\"done\",\"duration_ms\":2500,"
-			"\"timestamp\":\"1970-01-01T00:00:00.000Z\"}");
+	CHECK_STR(json, "{\"id\":\"r\\\"1\",\"target\":\"all\",\"speaker\":\"K\xc3\xbc"
+	                "che\","
+	                "\"uuid\":\"RINCON_1\",\"status\":\"done\",\"duration_ms\":2500,"
+	                "\"timestamp\":\"1970-01-01T00:00:00.000Z\"}");
 	free(json);
 
 	/* A peer's bytes that are not UTF-8, and fields without a terminator, still format. */
@@ -382,13 +398,18 @@ test_info(void)
 	msg_strlcpy(sp[0].ip, "127.0.0.2", sizeof(sp[0].ip));
 	msg_strlcpy(sp[0].model, "Sonos Playbar", sizeof(sp[0].model));
 	msg_strlcpy(sp[1].uuid, "RINCON_2", sizeof(sp[1].uuid));
-	msg_strlcpy(sp[1].room, "K\xc3\xbc" "che", sizeof(sp[1].room));
+	msg_strlcpy(sp[1].room,
+	            "K\xc3\xbc"
+	            "che",
+	            sizeof(sp[1].room));
 	json = event_info_json("0.1.0", "sonos-bridge-x", sp, 2);
 	CHECK_STR(json, "{\"version\":\"0.1.0\",\"client_id\":\"sonos-bridge-x\",\"speakers\":["
-			"{\"name\":\"Living Room\",\"uuid\":\"RINCON_000E58A0B1C201400\",\"ip\":"
-			"\"127.0.0.2\",\"model\":\"Sonos Playbar\",\"topic\":\"living-room\"},"
-			"{\"name\":\"K\xc3\xbc" "che\",\"uuid\":\"RINCON_2\",\"ip\":\"\",\"model\":"
-			"\"\",\"topic\":\"k\xc3\xbc" "che\"}]}");
+	                "{\"name\":\"Living Room\",\"uuid\":\"RINCON_000E58A0B1C201400\",\"ip\":"
+	                "\"127.0.0.2\",\"model\":\"Sonos Playbar\",\"topic\":\"living-room\"},"
+	                "{\"name\":\"K\xc3\xbc"
+	                "che\",\"uuid\":\"RINCON_2\",\"ip\":\"\",\"model\":"
+	                "\"\",\"topic\":\"k\xc3\xbc"
+	                "che\"}]}");
 	free(json);
 	json = event_info_json("0.1.0", "c", NULL, 0);
 	CHECK_STR(json, "{\"version\":\"0.1.0\",\"client_id\":\"c\",\"speakers\":[]}");
@@ -552,6 +573,72 @@ test_clientid(void)
 	rmdir(dir);
 }
 
+/* What stateout_run published: the last document and how many. */
+struct published {
+	int count;
+	char last[64];
+	char room[64];
+};
+
+static void
+record_publish(void *ctx, const struct stateout_doc *d)
+{
+	struct published *p = ctx;
+
+	p->count++;
+	snprintf(p->last, sizeof(p->last), "%.*s", (int)d->held_len, d->held);
+	snprintf(p->room, sizeof(p->room), "%s", d->room);
+}
+
+static void
+offer(struct stateout *s, const char *uuid, const char *json, uint64_t now)
+{
+	CHECK_INT(stateout_offer(s, uuid, "Kitchen", json, strlen(json), now), 0);
+}
+
+static void
+test_stateout(void)
+{
+	static struct stateout s;
+	struct published p = {0};
+	char doc[32];
+
+	/* Ten changes 30 ms apart: one publish, the last, once the burst has been quiet. */
+	for (int i = 0; i < 10; i++) {
+		snprintf(doc, sizeof(doc), "{\"volume\":%d}", 31 + i);
+		offer(&s, "RINCON_A", doc, 1000 + 30 * i);
+		CHECK(stateout_run(&s, 1000 + 30 * i, record_publish, &p) == STATEOUT_QUIET_MS);
+	}
+	CHECK_INT(p.count, 0);
+	CHECK(stateout_run(&s, 1270 + STATEOUT_QUIET_MS - 1, record_publish, &p) == 1);
+	CHECK_INT(p.count, 0);
+	CHECK(stateout_run(&s, 1270 + STATEOUT_QUIET_MS, record_publish, &p) == -1);
+	CHECK_INT(p.count, 1);
+	CHECK_STR(p.last, "{\"volume\":40}");
+	CHECK_STR(p.room, "Kitchen");
+	/* The same document again is not published; a burst back to it is not either. */
+	offer(&s, "RINCON_A", "{\"volume\":40}", 2000);
+	offer(&s, "RINCON_A", "{\"volume\":41}", 2010);
+	offer(&s, "RINCON_A", "{\"volume\":40}", 2020);
+	CHECK(stateout_run(&s, 3000, record_publish, &p) == -1);
+	CHECK_INT(p.count, 1);
+	/* Changes that never stop are published every STATEOUT_HOLD_MS at the latest. */
+	for (int t = 0; t <= STATEOUT_HOLD_MS; t += 50) {
+		snprintf(doc, sizeof(doc), "{\"volume\":%d}", t / 50);
+		offer(&s, "RINCON_A", doc, 5000 + (uint64_t)t);
+		stateout_run(&s, 5000 + (uint64_t)t, record_publish, &p);
+	}
+	CHECK_INT(p.count, 2);
+	CHECK_STR(p.last, "{\"volume\":20}");
+	/* Speakers are apart; at stop everything held goes out at once. */
+	offer(&s, "RINCON_A", "{\"volume\":1}", 9000);
+	offer(&s, "RINCON_B", "{\"volume\":1}", 9000);
+	CHECK(stateout_run(&s, 9001, record_publish, &p) == STATEOUT_QUIET_MS - 1);
+	CHECK(stateout_run(&s, UINT64_MAX, record_publish, &p) == -1);
+	CHECK_INT(p.count, 4);
+	stateout_free(&s);
+}
+
 int
 main(void)
 {
@@ -566,5 +653,6 @@ main(void)
 	test_reconnect();
 	test_slugs();
 	test_clientid();
+	test_stateout();
 	CHECK_DONE();
 }
