@@ -9,7 +9,9 @@ listed in sonos/bridge/info, and which emulated speaker actually played an annou
 
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -236,6 +238,61 @@ class LifecycleTest(DiscoveryCase):
         self.assertTrue(den.actions_named("GetHouseholdID"))
         final = self.announce("den", "off-1")
         self.assertEqual(final["status"], "done", final)
+
+
+def ssdp_alive_flood(src_ip, count, port_base, pause_every=0):
+    """count alive NOTIFYs from src_ip, each for another uuid at another port of src_ip (what
+    a hostile or broken host on the LAN can send in a moment)."""
+    zp = "urn:schemas-upnp-org:device:ZonePlayer:1"
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+        tx.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        tx.bind((src_ip, 0))
+        for i in range(count):
+            msg = ("NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nNT: %s\r\n"
+                   "NTS: ssdp:alive\r\nUSN: uuid:RINCON_FLOOD%05d::%s\r\n"
+                   "LOCATION: http://%s:%d/xml/device_description.xml\r\n"
+                   "X-RINCON-HOUSEHOLD: Sonos_flood%d\r\n\r\n"
+                   % (zp, i, zp, src_ip, port_base + i, i))
+            tx.sendto(msg.encode(), ("239.255.255.250", 1900))
+            if pause_every and i % pause_every == pause_every - 1:
+                time.sleep(0.01)  # the receive buffer is not what is tested
+    finally:
+        tx.close()
+
+
+class FloodTest(DiscoveryCase):
+    """One host on the LAN, hostile or broken, must not cost more than a little: not the
+    discovery of other hosts' speakers."""
+
+    def tarpit(self, ip, port_base, count):
+        """Ports that accept TCP and never answer: every fetch there runs into its timeout."""
+        socks = []
+        for i in range(count):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((ip, port_base + i))
+            s.listen(64)
+            socks.append(s)
+        self.addCleanup(lambda: [s.close() for s in socks])
+
+    def test_flood_from_one_host_does_not_delay_another(self):
+        self.start_speaker("127.0.0.2", "Kitchen")
+        bridge = self.start_bridge(self.broker)
+        self.wait_availability("kitchen", "online")
+        self.tarpit("127.0.0.9", 20000, 200)
+        ssdp_alive_flood("127.0.0.9", 200, 20000)
+        time.sleep(0.3)
+        mark = self.mq.mark()
+        started = time.monotonic()
+        self.start_speaker("127.0.0.3", "Den")  # says alive on start
+        self.wait_availability("den", "online", 20, after=mark)
+        self.assertLess(time.monotonic() - started, 2.0, "delayed by the other host's flood")
+        # One fetch at a time at the flooding host, not one per port it named.
+        fetches = re.findall(r"fetching http://127\.0\.0\.9:", bridge.log_text())
+        self.assertLessEqual(len(fetches), 3, fetches)
+        self.assertEqual(self.availability("kitchen"), "online")
 
 
 def _run(*cmd, check=True):

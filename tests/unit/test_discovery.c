@@ -1,6 +1,8 @@
-/* test_discovery.c -- SSDP texts, the real device description capture, and the speaker table. */
+/* test_discovery.c -- SSDP texts, the real device description capture, the speaker table, and
+ * what one source address may cost (source_limit). */
 #include "check.h"
 #include "description.h"
+#include "source_limit.h"
 #include "speaker_table.h"
 #include "ssdp.h"
 
@@ -352,6 +354,59 @@ test_table(void)
 	CHECK_STR(found_by_name(FOUND_MANUAL), "manual");
 }
 
+/* Backoff per address, doubling to the cap; an alive lifts only a hold that followed a
+ * topology, never one that followed the address's own messages. */
+static void
+test_source_hold(void)
+{
+	static struct source_table t;
+	uint64_t now = 1000;
+
+	CHECK_INT(source_held(&t, "10.0.0.9", 1, 1, 0, 0, now), 0);
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now), SOURCE_HOLD_MIN_MS);
+	CHECK_INT(source_held(&t, "10.0.0.9", 1, 0, 0, 0, now + 999), 1);
+	CHECK_INT(source_held(&t, "10.0.0.9", 1, 1, 1, 6, now + 999), 1); /* its own word */
+	CHECK_INT(source_held(&t, "10.0.0.8", 1, 0, 0, 0, now), 0);       /* another host */
+	CHECK_INT(source_held(&t, "10.0.0.9", 1, 0, 0, 0, now + 1000), 0);
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now + 1000), 2 * SOURCE_HOLD_MIN_MS);
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now + 3000), 4 * SOURCE_HOLD_MIN_MS);
+	for (int i = 0; i < 10; i++)
+		source_failed(&t, "10.0.0.9", 5, 1, now + 7000);
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now + 7000), SOURCE_HOLD_MAX_MS);
+	/* Quiet for long after the hold: back to the shortest. */
+	now += 7000 + 3 * SOURCE_HOLD_MAX_MS;
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now), SOURCE_HOLD_MIN_MS);
+	source_ok(&t, "10.0.0.9");
+	CHECK_INT(source_held(&t, "10.0.0.9", 1, 0, 0, 0, now), 0);
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now), SOURCE_HOLD_MIN_MS);
+
+	/* A topology's word failed: the device's alive or new boot sequence lifts the hold, the
+	 * topology asking again does not. */
+	CHECK_INT(source_failed(&t, "10.0.0.7", 40, 0, now), SOURCE_HOLD_MIN_MS);
+	CHECK_INT(source_held(&t, "10.0.0.7", 0, 0, 0, 0, now), 1);
+	CHECK_INT(source_held(&t, "10.0.0.7", 1, 0, 1, 40, now), 1); /* same boot: an answer */
+	CHECK_INT(source_held(&t, "10.0.0.7", 1, 0, 1, 41, now), 0);
+	CHECK_INT(source_held(&t, "10.0.0.7", 0, 0, 0, 0, now), 0);
+	source_failed(&t, "10.0.0.7", 40, 0, now);
+	CHECK_INT(source_held(&t, "10.0.0.7", 1, 1, 0, 0, now), 0);
+}
+
+/* Bounded memory: many addresses reuse the least recently used entries. */
+static void
+test_source_table_bounded(void)
+{
+	static struct source_table t;
+	char ip[16];
+
+	source_failed(&t, "10.0.1.1", 0, 1, 1000);
+	for (int i = 0; i < 5 * SOURCES_MAX; i++) {
+		snprintf(ip, sizeof(ip), "10.0.2.%d", i % 250);
+		source_failed(&t, ip, 0, 1, 2000 + (uint64_t)i);
+	}
+	CHECK_INT(source_held(&t, "10.0.1.1", 1, 0, 0, 0, 1500), 0); /* evicted first */
+	CHECK_INT(source_held(&t, ip, 1, 0, 0, 0, 2500), 1);
+}
+
 int
 main(void)
 {
@@ -362,6 +417,8 @@ main(void)
 	test_description();
 	test_description_hostile();
 	test_table();
+	test_source_hold();
+	test_source_table_bounded();
 	description_cleanup();
 	CHECK_DONE();
 }
