@@ -144,7 +144,7 @@ struct discovery {
 	int advertise_warned;
 	char excluded_logged[8][64]; /* households filtered out, said once each */
 	unsigned excluded_next;
-	struct source_table sources; /* failed fetches per address */
+	struct source_table sources; /* failed fetches and warnings per address */
 	char search_buf[SSDP_PACKET_MAX + 1];
 	char notify_buf[SSDP_PACKET_MAX + 1];
 };
@@ -538,7 +538,7 @@ probe_failed(struct discovery *d, struct fetch *f)
 }
 
 /* A description fetch prompted by SSDP or a topology failed: hold the address back (longer
- * with each failure in a row). */
+ * with each failure in a row), and say so at most once a minute per address. */
 static void
 address_failed(struct discovery *d, struct fetch *f)
 {
@@ -546,8 +546,14 @@ address_failed(struct discovery *d, struct fetch *f)
 	int self = f->how == FOUND_SSDP || f->how == FOUND_NOTIFY;
 	uint64_t hold = source_failed(&d->sources, f->host, f->bootseq, self, now);
 
-	log_warnx("http://%s:%u%s (%s): %s (not retried for %llu s)", f->host, (unsigned)f->port,
-	          f->path, found_by_name(f->how), f->err, (unsigned long long)(hold + 999) / 1000);
+	if (source_warn_ok(&d->sources, f->host, now))
+		log_warnx("http://%s:%u%s (%s): %s (not retried for %llu s)", f->host,
+		          (unsigned)f->port, f->path, found_by_name(f->how), f->err,
+		          (unsigned long long)(hold + 999) / 1000);
+	else
+		log_debug("http://%s:%u%s (%s): %s (not retried for %llu ms)", f->host,
+		          (unsigned)f->port, f->path, found_by_name(f->how), f->err,
+		          (unsigned long long)hold);
 }
 
 static void
@@ -1170,6 +1176,7 @@ cron_cb(uv_timer_t *t)
 {
 	struct discovery *d = t->data;
 	uint64_t now = util_mono_ms();
+	unsigned suppressed;
 
 	if (d->sends_left > 0 && d->next_send_ms <= now) {
 		search_send(d, d->sends_left == SEARCH_SENDS);
@@ -1188,6 +1195,9 @@ cron_cb(uv_timer_t *t)
 			topology_start(d, h);
 	}
 	grace_due(d, now);
+	if ((suppressed = source_summary_due(&d->sources, now)) > 0)
+		log_warnx("%u more failed fetches not logged (one warning per address a minute)",
+		          suppressed);
 	d->last_cron_ms = now;
 	if ((d->publish_due_ms != 0 && d->publish_due_ms <= now) || d->next_publish_ms <= now)
 		publish(d);

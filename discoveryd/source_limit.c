@@ -1,5 +1,5 @@
-/* source_limit.c -- per-address backoff of failed description fetches, so that one noisy or
- * hostile host costs little and cannot crowd out the others. */
+/* source_limit.c -- per-address backoff of failed description fetches and rate-limited
+ * warnings, so that one noisy or hostile host costs little and cannot crowd out the others. */
 #include "source_limit.h"
 
 #include <string.h>
@@ -75,4 +75,49 @@ source_held(struct source_table *t, const char *ip, int announced, int alive, in
 		return 0;
 	}
 	return 1;
+}
+
+/* Count a warning not logged; the summary comes SOURCE_SUMMARY_DELAY_MS after the first of a
+ * batch, and never sooner than a period after the previous summary. */
+static void
+source_suppress(struct source_table *t, uint64_t now_ms)
+{
+	uint64_t due = now_ms + SOURCE_SUMMARY_DELAY_MS;
+
+	if (t->suppressed++ > 0)
+		return;
+	if (t->summary_ms != 0 && t->summary_ms + SOURCE_WARN_PERIOD_MS > due)
+		due = t->summary_ms + SOURCE_WARN_PERIOD_MS;
+	t->summary_due_ms = due;
+}
+
+int
+source_warn_ok(struct source_table *t, const char *ip, uint64_t now_ms)
+{
+	struct source *s = source_get(t, ip, now_ms);
+
+	if (t->window_ms == 0 || now_ms - t->window_ms >= SOURCE_WARN_PERIOD_MS) {
+		t->window_ms = now_ms;
+		t->window_warnings = 0;
+	}
+	if ((s->warned_ms != 0 && now_ms - s->warned_ms < SOURCE_WARN_PERIOD_MS) ||
+	    t->window_warnings >= SOURCE_WARN_BURST) {
+		source_suppress(t, now_ms);
+		return 0;
+	}
+	s->warned_ms = now_ms;
+	t->window_warnings++;
+	return 1;
+}
+
+unsigned
+source_summary_due(struct source_table *t, uint64_t now_ms)
+{
+	unsigned n = t->suppressed;
+
+	if (n == 0 || now_ms < t->summary_due_ms)
+		return 0;
+	t->suppressed = 0;
+	t->summary_ms = now_ms;
+	return n;
 }

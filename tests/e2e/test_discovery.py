@@ -264,7 +264,7 @@ def ssdp_alive_flood(src_ip, count, port_base, pause_every=0):
 
 class FloodTest(DiscoveryCase):
     """One host on the LAN, hostile or broken, must not cost more than a little: not the
-    discovery of other hosts' speakers."""
+    discovery of other hosts' speakers, not the log."""
 
     def tarpit(self, ip, port_base, count):
         """Ports that accept TCP and never answer: every fetch there runs into its timeout."""
@@ -293,6 +293,31 @@ class FloodTest(DiscoveryCase):
         fetches = re.findall(r"fetching http://127\.0\.0\.9:", bridge.log_text())
         self.assertLessEqual(len(fetches), 3, fetches)
         self.assertEqual(self.availability("kitchen"), "online")
+
+    def test_failures_of_one_host_are_logged_once(self):
+        self.start_speaker("127.0.0.2", "Kitchen")
+        bridge = self.start_bridge(self.broker)
+        self.wait_availability("kitchen", "online")
+        # 3000 NOTIFYs naming ports of 127.0.0.9 where nothing listens: each fetch is refused.
+        # In three bursts, so that the host's hold runs out in between.
+        for pause in (1.5, 2.5, 0):
+            ssdp_alive_flood("127.0.0.9", 1000, 30000, pause_every=100)
+            time.sleep(pause)
+        summary = bridge.wait_log(r"(\d+) more failed fetches not logged", 20)
+        self.assertTrue(summary)
+        log = bridge.log_text()
+        warnings = re.findall(r" warn: .*http://127\.0\.0\.9:\d+/.*not retried", log)
+        self.assertEqual(len(warnings), 1, warnings)
+        # Held back, doubling: a handful of fetches for 3000 messages.
+        fetches = re.findall(r"fetching http://127\.0\.0\.9:", log)
+        self.assertLessEqual(len(fetches), 6, len(fetches))
+        self.assertEqual(int(summary.group(1)), len(fetches) - 1, fetches)
+        # And a real speaker is still found at once.
+        mark = self.mq.mark()
+        started = time.monotonic()
+        self.start_speaker("127.0.0.3", "Den")
+        self.wait_availability("den", "online", 20, after=mark)
+        self.assertLess(time.monotonic() - started, 2.0)
 
 
 def _run(*cmd, check=True):

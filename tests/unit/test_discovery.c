@@ -407,6 +407,37 @@ test_source_table_bounded(void)
 	CHECK_INT(source_held(&t, ip, 1, 0, 0, 0, 2500), 1);
 }
 
+/* One warning per address per period, at most a burst of all; the rest are counted and
+ * summed up once it is time. */
+static void
+test_source_warnings(void)
+{
+	static struct source_table t;
+	uint64_t now = 5000;
+	char ip[16];
+
+	CHECK_INT(source_warn_ok(&t, "10.0.0.9", now), 1);
+	for (int i = 0; i < 2880; i++)
+		CHECK_INT(source_warn_ok(&t, "10.0.0.9", now + (uint64_t)i), 0);
+	CHECK_INT(source_summary_due(&t, now + SOURCE_SUMMARY_DELAY_MS - 1), 0);
+	CHECK_INT(source_summary_due(&t, now + SOURCE_SUMMARY_DELAY_MS), 2880);
+	CHECK_INT(source_summary_due(&t, now + SOURCE_SUMMARY_DELAY_MS + 1), 0);
+	/* The next summary waits a whole period after the last one. */
+	CHECK_INT(source_warn_ok(&t, "10.0.0.9", now + 20000), 0);
+	CHECK_INT(source_summary_due(&t, now + 35000), 0);
+	CHECK_INT(source_summary_due(&t, now + SOURCE_SUMMARY_DELAY_MS + SOURCE_WARN_PERIOD_MS), 1);
+	/* A period later the address may be named again. */
+	now += SOURCE_WARN_PERIOD_MS;
+	CHECK_INT(source_warn_ok(&t, "10.0.0.9", now), 1);
+	/* Many addresses: a burst per period, not one line each. */
+	now += SOURCE_WARN_PERIOD_MS;
+	for (int i = 0; i < 200; i++) {
+		snprintf(ip, sizeof(ip), "10.1.0.%d", i);
+		CHECK_INT(source_warn_ok(&t, ip, now), i < SOURCE_WARN_BURST);
+	}
+	CHECK_INT(source_summary_due(&t, now + SOURCE_SUMMARY_DELAY_MS), 200 - SOURCE_WARN_BURST);
+}
+
 int
 main(void)
 {
@@ -419,6 +450,7 @@ main(void)
 	test_table();
 	test_source_hold();
 	test_source_table_bounded();
+	test_source_warnings();
 	description_cleanup();
 	CHECK_DONE();
 }
