@@ -132,6 +132,8 @@ struct discovery {
 	uint64_t last_cron_ms;
 	uint64_t search_period_ms;
 	unsigned searches;
+	uint64_t search_ms;        /* when the current (or last) search began */
+	uint64_t search_before_ms; /* when the one before it began, 0 before the second */
 	int sends_left;
 	uint64_t next_send_ms;
 	uint64_t window_end_ms; /* 0 outside a search window */
@@ -1025,6 +1027,8 @@ search_start(struct discovery *d)
 		window = (SEARCH_SENDS - 1) * SEARCH_SPACING_MS + 100;
 	interfaces_refresh(d);
 	d->searches++;
+	d->search_before_ms = d->search_ms;
+	d->search_ms = now;
 	d->sends_left = SEARCH_SENDS;
 	d->next_send_ms = now;
 	d->window_end_ms = now + window;
@@ -1077,17 +1081,19 @@ search_send(struct discovery *d, int first)
 	}
 }
 
-/* Fetch the description of every device not heard from for two searches: a player that lost
- * power sends no byebye, and would otherwise stay in the table for good. */
+/* Fetch the description of every device not heard from for two searches (this one and the
+ * one before: nothing since the one before began): a player that lost power sends no byebye,
+ * and would otherwise stay in the table for good. Counting searches, not milliseconds, keeps
+ * an answer's delay from pushing the probe one search later. */
 static void
-probe_stale(struct discovery *d, uint64_t now)
+probe_stale(struct discovery *d)
 {
-	uint64_t stale = 2 * d->search_period_ms + (uint64_t)d->cfg->discovery_timeout_ms;
-
+	if (d->search_before_ms == 0)
+		return;
 	for (int i = 0; i < d->table.count; i++) {
 		const struct speaker_entry *e = &d->table.entries[i];
 
-		if (now - e->seen_ms >= stale)
+		if (e->seen_ms < d->search_before_ms)
 			fetch_start(d, FETCH_DESCRIPTION, e->speaker.ip, e->speaker.port,
 			            DESCRIPTION_PATH, e->found_by, -1, e->bootseq, 1,
 			            e->speaker.household, -1);
@@ -1103,7 +1109,7 @@ search_window_end(struct discovery *d)
 	int missing = 0;
 
 	d->window_end_ms = 0;
-	probe_stale(d, now);
+	probe_stale(d);
 	for (int i = 0; i < d->nmanual; i++)
 		if (!d->manual[i].active &&
 		    speaker_table_find_ip(&d->table, d->manual[i].ip) == NULL)

@@ -205,6 +205,31 @@ class LifecycleTest(DiscoveryCase):
         final = self.announce("kitchen", "pw-1")
         self.assertEqual(final["status"], "done", final)
 
+    def test_powered_off_goes_offline_within_three_intervals(self):
+        # Documented: silent through two searches, it is probed at the end of the second
+        # one's window and of each after; two failed probes remove it. So offline at most
+        # three intervals and a window after the last answer, and not before two intervals.
+        interval, window = 3, 1.5
+        kitchen = self.start_speaker("127.0.0.2", "Kitchen")
+        self.start_speaker("127.0.0.3", "Living Room")
+        self.start_bridge(self.broker, extra={"search_interval_s": interval})
+        self.wait_availability("kitchen", "online")
+
+        def answers():
+            return len(kitchen.actions_named("M-SEARCH"))
+        seen = answers()
+        self.assertTrue(harness.wait_until(lambda: answers() > seen, 2 * interval, 0.01))
+        time.sleep(0.05)
+        mark = self.mq.mark()
+        cut = time.monotonic()
+        kitchen.notify = False  # power cut right after it answered a search: no byebye
+        kitchen.stop()
+        self.wait_availability("kitchen", "offline", 30, after=mark)
+        took = time.monotonic() - cut
+        self.assertLess(took, 3 * interval + window + 1.0)
+        self.assertGreater(took, 2 * interval)
+        self.assertEqual(self.availability("living-room"), "online")
+
     def test_powered_off_while_its_household_still_lists_it(self):
         # Real players keep an unplugged member in their ZoneGroupState for minutes; the
         # captured topology never changes, like that. Its return must not wait for that.
