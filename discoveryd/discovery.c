@@ -7,6 +7,7 @@
 #include "http_client.h"
 #include "health.h"
 #include "log.h"
+#include "membership.h"
 #include "msg.h"
 #include "netif.h"
 #include "source_limit.h"
@@ -124,8 +125,7 @@ struct discovery {
 	int nall_ifs;
 	struct netif search_ifs[NETIF_MAX];
 	int nsearch_ifs;
-	char joined[NETIF_MAX][16]; /* addresses the NOTIFY socket joined the group on */
-	int njoined;
+	struct membership_set joined; /* the NOTIFY socket's memberships */
 	char search_desc[512];
 
 	uint64_t start_ms;
@@ -954,39 +954,14 @@ udp_recv_cb(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf, const struct sock
 	ssdp_received(d, buf->base, (size_t)nread, from);
 }
 
-/* Join the SSDP group on every search interface the NOTIFY socket has not joined yet. */
+/* Keep the NOTIFY socket a member of the SSDP group on exactly the search interfaces. */
 static void
 notify_join(struct discovery *d)
 {
-	int rv;
+	uv_os_fd_t fd;
 
-	if (!d->notify_open)
-		return;
-	if (d->nsearch_ifs == 0 && d->njoined == 0) {
-		/* No interface picked: the system's choice, as before interfaces were listed. */
-		if ((rv = uv_udp_set_membership(&d->notify_udp, SSDP_GROUP, NULL, UV_JOIN_GROUP)) ==
-		    0)
-			msg_strlcpy(d->joined[d->njoined++], "default", 16);
-		else
-			log_warnx("NOTIFY: joining %s: %s", SSDP_GROUP, uv_strerror(rv));
-		return;
-	}
-	for (int i = 0; i < d->nsearch_ifs; i++) {
-		const char *addr = d->search_ifs[i].addr;
-		int known = 0;
-
-		for (int k = 0; k < d->njoined; k++)
-			known |= strcmp(d->joined[k], addr) == 0;
-		if (known || d->njoined >= NETIF_MAX)
-			continue;
-		rv = uv_udp_set_membership(&d->notify_udp, SSDP_GROUP, addr, UV_JOIN_GROUP);
-		if (rv != 0 && rv != UV_EADDRINUSE) {
-			log_warnx("NOTIFY: joining %s on %s: %s", SSDP_GROUP, addr,
-			          uv_strerror(rv));
-			continue;
-		}
-		msg_strlcpy(d->joined[d->njoined++], addr, 16);
-	}
+	if (d->notify_open && uv_fileno((uv_handle_t *)&d->notify_udp, &fd) == 0)
+		membership_sync(fd, SSDP_GROUP, &d->joined, d->search_ifs, d->nsearch_ifs);
 }
 
 /* List the interfaces again (they come and go: Wi-Fi, containers, DHCP) and pick the ones to

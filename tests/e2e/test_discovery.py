@@ -371,12 +371,7 @@ class TwoInterfacesTest(DiscoveryCase):
         _run("ip", "netns", "add", self.ns_dead)
         for name, ns, ours, theirs in (("sbva", self.ns_speaker, self.OUR_IP, self.SPEAKER_IP),
                                        ("sbvb", self.ns_dead, self.DEAD_IP, "10.77.2.2")):
-            _run("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p",
-                 "netns", ns)
-            _run("ip", "addr", "add", ours + "/24", "dev", name)
-            _run("ip", "link", "set", name, "up")
-            _run("ip", "-n", ns, "addr", "add", theirs + "/24", "dev", name + "p")
-            _run("ip", "-n", ns, "link", "set", name + "p", "up")
+            self.add_veth(name, ns, ours, theirs)
             _run("ip", "-n", ns, "link", "set", "lo", "up")
         # The system's choice for multicast and everything else: the empty network.
         _run("ip", "route", "add", "default", "via", "10.77.2.2")
@@ -386,13 +381,22 @@ class TwoInterfacesTest(DiscoveryCase):
             _run("ip", "netns", "del", ns, check=False)  # takes the veth pairs with it
         _run("ip", "route", "del", "default", check=False)
 
-    def start_netns_speaker(self):
+    def add_veth(self, name, ns, ours, theirs):
+        _run("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p", "netns", ns)
+        _run("ip", "addr", "add", ours + "/24", "dev", name)
+        _run("ip", "link", "set", name, "up")
+        _run("ip", "-n", ns, "addr", "add", theirs + "/24", "dev", name + "p")
+        _run("ip", "-n", ns, "link", "set", name + "p", "up")
+
+    def start_netns_speaker(self, *args):
+        """The speaker Kitchen in its namespace (a process; args: more sonos_speaker.py
+        options). Returns the process; terminating it stops the speaker (with a byebye)."""
         script = os.path.join(harness.REPO, "tests", "speaker", "sonos_speaker.py")
         log = open(os.path.join(harness.short_tmpdir(), "speaker.log"), "wb")
         proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns_speaker, sys.executable, script,
              "--speaker", "%s:Kitchen" % self.SPEAKER_IP, "--ssdp-if", self.SPEAKER_IP,
-             "--allow-nonlocal-fetch"],
+             "--allow-nonlocal-fetch"] + list(args),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
         def done():
@@ -435,6 +439,30 @@ class TwoInterfacesTest(DiscoveryCase):
         self.assertTrue(fetches[0]["url"].startswith("http://%s:%d/" % (
             self.OUR_IP, bridge.http_port)), fetches[0])
         self.assertTrue(fetches[0]["valid"], fetches[0])
+
+    def test_notify_heard_after_interface_recreated(self):
+        # Wi-Fi, USB or a container's veth: the interface goes and comes back with the same
+        # name and address. The kernel dropped the group membership with the old interface.
+        bridge = self.start_bridge(self.broker, extra={"multicast_if": None,
+                                                       "search_interval_s": 1})
+        self.assertTrue(bridge.wait_log(r"searching on .*sbva", 10))
+        speaker = self.start_netns_speaker("--no-search-answers")
+        self.wait_availability("kitchen", "online", 10)
+        mark = self.mq.mark()
+        speaker.terminate()  # says byebye
+        speaker.wait(10)
+        self.wait_availability("kitchen", "offline", 10, after=mark)
+        _run("ip", "link", "del", "sbva")
+        self.assertTrue(bridge.wait_log(r"(?m)searching on sbvb 10\.77\.2\.1$", 10))
+        self.add_veth("sbva", self.ns_speaker, self.OUR_IP, self.SPEAKER_IP)
+        self.assertTrue(harness.wait_until(
+            lambda: len(re.findall(r"searching on .*sbva", bridge.log_text())) >= 2, 10))
+        # Back, and found by its NOTIFY alone.
+        mark = self.mq.mark()
+        started = time.monotonic()
+        self.start_netns_speaker("--no-search-answers")
+        self.wait_availability("kitchen", "online", 10, after=mark)
+        self.assertLess(time.monotonic() - started, 5)
 
 
 if __name__ == "__main__":

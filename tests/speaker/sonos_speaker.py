@@ -482,7 +482,8 @@ class Speaker:
                  output_fixed=False, uri="", metadata="", transport_state="STOPPED",
                  queue_length=None, track=1, rel_time="0:00:00", play_mode="NORMAL",
                  bootseq=None, notify=True, model_number="S9", allow_nonlocal_fetch=False,
-                 observer=None, topology=None, ssdp_if=SSDP_IF, gena_timeout=None):
+                 observer=None, topology=None, ssdp_if=SSDP_IF, gena_timeout=None,
+                 answer_search=True):
         octets = [int(x) for x in ip.split(".")]
         self.ip = ip
         self.room = room
@@ -506,6 +507,8 @@ class Speaker:
         # Interface (address) SSDP multicast goes out on and is joined on; loopback in tests,
         # a veth address inside a private network namespace.
         self.ssdp_if = ssdp_if
+        # False: hear M-SEARCH but never answer; the player is found only by its NOTIFYs.
+        self.answer_search = answer_search
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -915,7 +918,7 @@ class Speaker:
 
     def _ssdp_datagram(self, data, addr):
         parsed = parse_ssdp(data)
-        if parsed is None or not parsed[0].startswith("M-SEARCH"):
+        if parsed is None or not parsed[0].startswith("M-SEARCH") or not self.answer_search:
             return  # NOTIFYs from others, answers, noise
         answers = self.ssdp_answers(parsed[1].get("ST", ""))
         if not answers:
@@ -1812,6 +1815,8 @@ def main(argv=None):
     ap.add_argument("--household", default="Sonos_test_household")
     ap.add_argument("--ssdp-if", default=SSDP_IF,
                     help="interface address for SSDP (a private test network only)")
+    ap.add_argument("--no-search-answers", action="store_true",
+                    help="never answer M-SEARCH: found only by the NOTIFYs sent on start")
     ap.add_argument("--allow-nonlocal-fetch", action="store_true",
                     help="fetch clips from non-loopback hosts (a private test network only)")
     opts = ap.parse_args(argv)
@@ -1831,7 +1836,8 @@ def main(argv=None):
         sp = Speaker(ip, room, model=opts.model, ssdp=not opts.no_ssdp, volume=opts.volume,
                      port=opts.port, uuid=opts.uuid if len(opts.speaker) == 1 else None,
                      household=opts.household, ssdp_if=opts.ssdp_if,
-                     allow_nonlocal_fetch=opts.allow_nonlocal_fetch)
+                     allow_nonlocal_fetch=opts.allow_nonlocal_fetch,
+                     answer_search=not opts.no_search_answers)
         sp.observers.append(observer)
         speakers.append(sp)
     stop = threading.Event()
