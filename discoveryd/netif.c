@@ -51,6 +51,9 @@ netif_list(struct netif *out, int max)
 		netif_ntop(ifa->ifa_netmask, i->netmask, sizeof(i->netmask));
 		if (ifa->ifa_flags & IFF_BROADCAST)
 			netif_ntop(ifa->ifa_broadaddr, i->broadcast, sizeof(i->broadcast));
+		if (strcmp(i->broadcast, "0.0.0.0") == 0)
+			i->broadcast[0] =
+			    '\0'; /* added without one: M-SEARCH to 0.0.0.0 is local */
 		i->index = netif_index(ifa->ifa_name);
 		i->up = (ifa->ifa_flags & IFF_UP) != 0;
 		i->loopback = (ifa->ifa_flags & IFF_LOOPBACK) != 0;

@@ -1,8 +1,11 @@
 """test_discovery.py -- discovery on networks like real ones: households replayed from real
 ZoneGroupState captures (a stereo pair with an invisible member, a home theatre with satellites
 and a sub), one manual address learning a whole household, a household filter, a speaker that
-changes address, speakers off at start or powered off and back, and a host with two interfaces
-of which only one reaches the speakers (network namespaces and veth pairs, private to the test).
+changes address, speakers off at start or powered off and back (offline within the documented
+bound), a controller answering with X-RINCON-PROXY, one host flooding NOTIFYs for ports that
+never answer or refuse, and a host with two interfaces of which only one reaches the speakers
+(network namespaces and veth pairs, private to the test): a speaker heard only by broadcast, and
+NOTIFYs heard after the bridge started and after the interface was deleted and recreated.
 
 Everything is asserted where a user sees it: the retained availability topics, the speakers
 listed in sonos/bridge/info, and which emulated speaker actually played an announcement."""
@@ -230,6 +233,19 @@ class LifecycleTest(DiscoveryCase):
         self.assertGreater(took, 2 * interval)
         self.assertEqual(self.availability("living-room"), "online")
 
+    def test_answers_of_a_proxy_are_ignored(self):
+        # A controller app answers M-SEARCH for the household with X-RINCON-PROXY: no player.
+        self.start_speaker("127.0.0.2", "Kitchen")
+        desktop = self.start_speaker("127.0.0.5", "Desktop", proxy=True)
+        bridge = self.start_bridge(self.broker)
+        self.wait_availability("kitchen", "online")
+        self.assertTrue(desktop.wait_for(lambda r: r["action"] == "M-SEARCH", 5))
+        self.assertTrue(bridge.wait_log(r"127\.0\.0\.5 \(%s\) is a proxy" % desktop.uuid, 5))
+        time.sleep(1.0)
+        self.assertEqual(desktop.description_fetches, 0)
+        self.assertNotIn(desktop.uuid, self.info_speakers())
+        self.assertIsNone(self.availability("desktop"))
+
     def test_powered_off_while_its_household_still_lists_it(self):
         # Real players keep an unplugged member in their ZoneGroupState for minutes; the
         # captured topology never changes, like that. Its return must not wait for that.
@@ -383,9 +399,9 @@ class TwoInterfacesTest(DiscoveryCase):
 
     def add_veth(self, name, ns, ours, theirs):
         _run("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p", "netns", ns)
-        _run("ip", "addr", "add", ours + "/24", "dev", name)
+        _run("ip", "addr", "add", ours + "/24", "brd", "+", "dev", name)
         _run("ip", "link", "set", name, "up")
-        _run("ip", "-n", ns, "addr", "add", theirs + "/24", "dev", name + "p")
+        _run("ip", "-n", ns, "addr", "add", theirs + "/24", "brd", "+", "dev", name + "p")
         _run("ip", "-n", ns, "link", "set", name + "p", "up")
 
     def start_netns_speaker(self, *args):
@@ -439,6 +455,17 @@ class TwoInterfacesTest(DiscoveryCase):
         self.assertTrue(fetches[0]["url"].startswith("http://%s:%d/" % (
             self.OUR_IP, bridge.http_port)), fetches[0])
         self.assertTrue(fetches[0]["valid"], fetches[0])
+
+    def test_speaker_that_hears_only_broadcast(self):
+        # A network that drops multicast: the speaker is outside the SSDP group and sends no
+        # NOTIFY; only the M-SEARCH to the interface's broadcast address reaches it.
+        self.start_netns_speaker("--no-multicast", "--ssdp-broadcast", "10.77.1.255",
+                                 "--no-notify")
+        self.start_bridge(self.broker, extra={"multicast_if": None})
+        self.wait_availability("kitchen", "online", 20)
+        searches = [r for r in self.speaker_records() if r.get("action") == "M-SEARCH"]
+        self.assertTrue(searches)
+        self.assertTrue(searches[0]["args"]["from"].startswith(self.OUR_IP + ":"), searches)
 
     def test_notify_heard_after_interface_recreated(self):
         # Wi-Fi, USB or a container's veth: the interface goes and comes back with the same
