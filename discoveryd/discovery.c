@@ -7,8 +7,10 @@
 #include "http_client.h"
 #include "health.h"
 #include "log.h"
+#include "membership.h"
 #include "msg.h"
 #include "netif.h"
+#include "source_limit.h"
 #include "speaker_table.h"
 #include "ssdp.h"
 #include "topology.h"
@@ -38,8 +40,6 @@
 #define TOPOLOGY_PATH "/ZoneGroupTopology/Control"
 #define DEVICE_PROPERTIES_PATH "/DeviceProperties/Control"
 #define PROBE_FAILURES_MAX 2 /* failed probes in a row before a speaker is dropped */
-#define FAILED_HOLD_MS 30000 /* an address whose fetch failed is not fetched again for this */
-#define FAILED_MAX 16        /* remembered failed addresses (a ring) */
 #define STRANGER_WARN_MAX 10 /* then debug: a noisy LAN must not fill the log */
 #define HOUSEHOLDS_MAX 8
 #define TOPOLOGY_PERIOD_MS 30000   /* ZoneGroupState poll (until GENA events replace it) */
@@ -80,14 +80,10 @@ struct fetch {
 	char err[160];
 	struct speaker_description desc;
 	struct topology *topo; /* FETCH_TOPOLOGY: malloc'ed, handed over or freed */
-};
-
-/* An SSDP-announced address whose description fetch failed recently. */
-struct failed_address {
-	char host[64];
-	uint16_t port;
-	uint32_t bootseq; /* of the announcement that led to the fetch */
-	uint64_t until_ms;
+	/* The last SSDP message from host that came while this description fetch ran: one
+	 * fetch per address at a time, and this one is acted on when it ends. */
+	int has_next;
+	struct ssdp_message next;
 };
 
 /* A household and what its ZoneGroupState last said. */
@@ -120,7 +116,7 @@ struct discovery {
 	struct manual_speaker manual[CONFIG_MAX_SPEAKERS];
 	int nmanual;
 	struct fetch *fetches[FETCH_MAX];
-	int fetch_saturated;           /* a fetch was refused for lack of a slot */
+	int fetch_saturated;           /* a fetch was refused: no slot, or its host was busy */
 	struct msg_speakers *snapshot; /* room for MSG_SPEAKERS_MAX entries */
 	struct household households[HOUSEHOLDS_MAX];
 
@@ -129,14 +125,15 @@ struct discovery {
 	int nall_ifs;
 	struct netif search_ifs[NETIF_MAX];
 	int nsearch_ifs;
-	char joined[NETIF_MAX][16]; /* addresses the NOTIFY socket joined the group on */
-	int njoined;
+	struct membership_set joined; /* the NOTIFY socket's memberships */
 	char search_desc[512];
 
 	uint64_t start_ms;
 	uint64_t last_cron_ms;
 	uint64_t search_period_ms;
 	unsigned searches;
+	uint64_t search_ms;        /* when the current (or last) search began */
+	uint64_t search_before_ms; /* when the one before it began, 0 before the second */
 	int sends_left;
 	uint64_t next_send_ms;
 	uint64_t window_end_ms; /* 0 outside a search window */
@@ -149,8 +146,7 @@ struct discovery {
 	int advertise_warned;
 	char excluded_logged[8][64]; /* households filtered out, said once each */
 	unsigned excluded_next;
-	struct failed_address failed[FAILED_MAX];
-	unsigned failed_next; /* ring position */
+	struct source_table sources; /* failed fetches and warnings per address */
 	char search_buf[SSDP_PACKET_MAX + 1];
 	char notify_buf[SSDP_PACKET_MAX + 1];
 };
@@ -159,8 +155,8 @@ static void cron_arm(struct discovery *d);
 static int fetch_start(struct discovery *d, enum fetch_kind kind, const char *host, uint16_t port,
                        const char *path, enum found_by how, int manual, uint32_t bootseq, int probe,
                        const char *household, int hh);
-static int recently_failed(struct discovery *d, const char *host, uint16_t port,
-                           const struct ssdp_message *m);
+static int recently_failed(struct discovery *d, const char *host, const struct ssdp_message *m);
+static void ssdp_act(struct discovery *d, const struct ssdp_message *m, const char *from);
 
 /* Log a message about a device we will not act on: at warn for the first few, then debug. */
 #define log_stranger(d, ...)                                                                       \
@@ -334,7 +330,7 @@ topology_fill(struct discovery *d, struct household *h, const struct topology *p
 			continue;
 		e = speaker_table_find(&d->table, m->uuid);
 		if (e == NULL) {
-			if (!recently_failed(d, m->ip, m->port, NULL))
+			if (!recently_failed(d, m->ip, NULL))
 				fetch_start(d, FETCH_DESCRIPTION, m->ip, m->port, DESCRIPTION_PATH,
 				            FOUND_TOPOLOGY, -1, m->bootseq, 0, h->id, -1);
 		} else if (strcmp(e->speaker.ip, m->ip) != 0 || e->speaker.port != m->port) {
@@ -543,6 +539,25 @@ probe_failed(struct discovery *d, struct fetch *f)
 	publish_soon(d);
 }
 
+/* A description fetch prompted by SSDP or a topology failed: hold the address back (longer
+ * with each failure in a row), and say so at most once a minute per address. */
+static void
+address_failed(struct discovery *d, struct fetch *f)
+{
+	uint64_t now = util_mono_ms();
+	int self = f->how == FOUND_SSDP || f->how == FOUND_NOTIFY;
+	uint64_t hold = source_failed(&d->sources, f->host, f->bootseq, self, now);
+
+	if (source_warn_ok(&d->sources, f->host, now))
+		log_warnx("http://%s:%u%s (%s): %s (not retried for %llu s)", f->host,
+		          (unsigned)f->port, f->path, found_by_name(f->how), f->err,
+		          (unsigned long long)(hold + 999) / 1000);
+	else
+		log_debug("http://%s:%u%s (%s): %s (not retried for %llu ms)", f->host,
+		          (unsigned)f->port, f->path, found_by_name(f->how), f->err,
+		          (unsigned long long)hold);
+}
+
 static void
 fetch_failed(struct discovery *d, struct fetch *f)
 {
@@ -555,15 +570,7 @@ fetch_failed(struct discovery *d, struct fetch *f)
 		return;
 	}
 	if (f->manual < 0) {
-		struct failed_address *fa = &d->failed[d->failed_next++ % FAILED_MAX];
-
-		log_warnx("http://%s:%u%s (%s): %s (not retried for %d s)", f->host,
-		          (unsigned)f->port, f->path, found_by_name(f->how), f->err,
-		          FAILED_HOLD_MS / 1000);
-		msg_strlcpy(fa->host, f->host, sizeof(fa->host));
-		fa->port = f->port;
-		fa->bootseq = f->bootseq;
-		fa->until_ms = util_mono_ms() + FAILED_HOLD_MS;
+		address_failed(d, f);
 		return;
 	}
 	m = &d->manual[f->manual];
@@ -635,6 +642,7 @@ description_done(struct discovery *d, struct fetch *f)
 	enum table_change change;
 	char displaced[48];
 
+	source_ok(&d->sources, f->host);
 	if (!household_allowed(d, f->household)) {
 		household_excluded(d, f->household, f->host);
 		if (f->manual >= 0)
@@ -711,6 +719,9 @@ fetch_after_cb(uv_work_t *req, int status)
 			fetch_failed(d, f);
 		else
 			description_done(d, f);
+		/* What the address said meanwhile, now that the fetch is over. */
+		if (f->has_next)
+			ssdp_act(d, &f->next, f->host);
 		/* Members that found no free slot before get one now. */
 		if (d->fetch_saturated) {
 			d->fetch_saturated = 0;
@@ -724,19 +735,40 @@ fetch_after_cb(uv_work_t *req, int status)
 	free(f);
 }
 
+/* The description fetch running for host (any port), or NULL. */
+static struct fetch *
+description_fetch_of(struct discovery *d, const char *host)
+{
+	for (int i = 0; i < FETCH_MAX; i++)
+		if (d->fetches[i] != NULL && d->fetches[i]->kind == FETCH_DESCRIPTION &&
+		    strcmp(d->fetches[i]->host, host) == 0)
+			return d->fetches[i];
+	return NULL;
+}
+
 /* Start a fetch of http://host:port/path unless the same address is already being fetched the
- * same way (probe: a liveness check of a known speaker). Returns 0 when such a fetch is
+ * same way (probe: a liveness check of a known speaker). One description fetch per host at a
+ * time: a host naming many ports cannot fill the pool. Returns 0 when such a fetch is
  * running, -1 when none could be started. */
 static int
 fetch_start(struct discovery *d, enum fetch_kind kind, const char *host, uint16_t port,
             const char *path, enum found_by how, int manual, uint32_t bootseq, int probe,
             const char *household, int hh)
 {
-	struct fetch *f;
+	struct fetch *f, *busy;
 	int slot = -1;
 
 	if (d->stopping)
 		return -1;
+	busy = kind == FETCH_DESCRIPTION ? description_fetch_of(d, host) : NULL;
+	if (busy != NULL) {
+		if (busy->port == port)
+			return 0;
+		log_debug("http://%s:%u%s waits for the fetch at port %u", host, (unsigned)port,
+		          path, (unsigned)busy->port);
+		d->fetch_saturated = 1;
+		return -1;
+	}
 	for (int i = 0; i < FETCH_MAX; i++) {
 		if (d->fetches[i] == NULL) {
 			if (slot < 0)
@@ -782,27 +814,14 @@ fetch_start(struct discovery *d, enum fetch_kind kind, const char *host, uint16_
 	return 0;
 }
 
-/* 1 if a fetch of host:port failed less than FAILED_HOLD_MS ago, unless m shows the device
- * has (re)started since: an alive NOTIFY, or another boot sequence. A speaker that was powered
- * off while its household's topology still listed it must not wait out the hold. */
+/* 1 if a description fetch at host failed and it is held back (source_held): m is the SSDP
+ * message from host that asks for another, NULL when a topology does. A speaker that was
+ * powered off while its household's topology still listed it must not wait out the hold. */
 static int
-recently_failed(struct discovery *d, const char *host, uint16_t port, const struct ssdp_message *m)
+recently_failed(struct discovery *d, const char *host, const struct ssdp_message *m)
 {
-	uint64_t now = util_mono_ms();
-
-	for (int i = 0; i < FAILED_MAX; i++) {
-		struct failed_address *fa = &d->failed[i];
-
-		if (fa->until_ms <= now || fa->port != port || strcmp(fa->host, host) != 0)
-			continue;
-		if (m != NULL &&
-		    (m->kind == SSDP_ALIVE || (m->has_bootseq && m->bootseq != fa->bootseq))) {
-			fa->until_ms = 0;
-			continue;
-		}
-		return 1;
-	}
-	return 0;
+	return source_held(&d->sources, host, m != NULL, m != NULL && m->kind == SSDP_ALIVE,
+	                   m != NULL && m->has_bootseq, m != NULL ? m->bootseq : 0, util_mono_ms());
 }
 
 /* ---- SSDP ------------------------------------------------------------------------------- */
@@ -828,15 +847,59 @@ ssdp_byebye(struct discovery *d, const struct ssdp_message *m, const char *from)
 	publish_soon(d);
 }
 
+/* A player at from answered a search or said alive: fetch its description unless it is known
+ * there, held back after failures, or its host already has a fetch running (then this message
+ * waits for that one to end; a newer one replaces it). */
+static void
+ssdp_act(struct discovery *d, const struct ssdp_message *m, const char *from)
+{
+	struct speaker_entry *e;
+	struct fetch *busy;
+	char host[64], path[200];
+	uint16_t port;
+	int rv;
+
+	rv = ssdp_location_check(m->location, from, host, sizeof(host), &port, path, sizeof(path));
+	if (rv == -2) {
+		log_stranger(d, "%s from %s names location %s on another host: ignored", m->uuid,
+		             from, m->location);
+		return;
+	}
+	if (rv < 0) {
+		log_stranger(d, "%s from %s: unusable location %s", m->uuid, from, m->location);
+		return;
+	}
+	/* Known here and not rebooted since: nothing to fetch. */
+	e = speaker_table_find(&d->table, m->uuid);
+	if (e != NULL && strcmp(e->speaker.ip, host) == 0 && e->speaker.port == port &&
+	    (!m->has_bootseq || e->bootseq == m->bootseq)) {
+		e->seen_ms = util_mono_ms();
+		e->probe_failures = 0;
+		return;
+	}
+	if (recently_failed(d, host, m)) {
+		log_debug("%s at %s: its last fetch failed, not yet again", m->uuid, m->location);
+		return;
+	}
+	if ((busy = description_fetch_of(d, host)) != NULL) {
+		log_debug("%s at %s: waits for the fetch running there", m->uuid, m->location);
+		busy->next = *m;
+		busy->has_next = 1;
+		return;
+	}
+	log_debug("%s %s at %s household %s bootseq %u",
+	          m->kind == SSDP_RESPONSE ? "answer" : "notify", m->uuid, m->location,
+	          m->household[0] != '\0' ? m->household : "-", m->bootseq);
+	fetch_start(d, FETCH_DESCRIPTION, host, port, path,
+	            m->kind == SSDP_RESPONSE ? FOUND_SSDP : FOUND_NOTIFY, -1, m->bootseq, 0,
+	            m->household, -1);
+}
+
 /* Act on one SSDP datagram from from (dotted IPv4) that arrived on the search or NOTIFY socket. */
 static void
 ssdp_received(struct discovery *d, const char *buf, size_t len, const char *from)
 {
 	struct ssdp_message m;
-	struct speaker_entry *e;
-	char host[64], path[200];
-	uint16_t port;
-	int rv;
 
 	if (ssdp_parse(buf, len, &m) < 0) {
 		log_debug("%zu bytes from %s: not an SSDP message we use", len, from);
@@ -858,34 +921,7 @@ ssdp_received(struct discovery *d, const char *buf, size_t len, const char *from
 		ssdp_byebye(d, &m, from);
 		return;
 	}
-	rv = ssdp_location_check(m.location, from, host, sizeof(host), &port, path, sizeof(path));
-	if (rv == -2) {
-		log_stranger(d, "%s from %s names location %s on another host: ignored", m.uuid,
-		             from, m.location);
-		return;
-	}
-	if (rv < 0) {
-		log_stranger(d, "%s from %s: unusable location %s", m.uuid, from, m.location);
-		return;
-	}
-	/* Known here and not rebooted since: nothing to fetch. */
-	e = speaker_table_find(&d->table, m.uuid);
-	if (e != NULL && strcmp(e->speaker.ip, host) == 0 && e->speaker.port == port &&
-	    (!m.has_bootseq || e->bootseq == m.bootseq)) {
-		e->seen_ms = util_mono_ms();
-		e->probe_failures = 0;
-		return;
-	}
-	if (recently_failed(d, host, port, &m)) {
-		log_debug("%s at %s: its last fetch failed, not yet again", m.uuid, m.location);
-		return;
-	}
-	log_debug("%s %s at %s household %s bootseq %u",
-	          m.kind == SSDP_RESPONSE ? "answer" : "notify", m.uuid, m.location,
-	          m.household[0] != '\0' ? m.household : "-", m.bootseq);
-	fetch_start(d, FETCH_DESCRIPTION, host, port, path,
-	            m.kind == SSDP_RESPONSE ? FOUND_SSDP : FOUND_NOTIFY, -1, m.bootseq, 0,
-	            m.household, -1);
+	ssdp_act(d, &m, from);
 }
 
 static void
@@ -918,39 +954,14 @@ udp_recv_cb(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf, const struct sock
 	ssdp_received(d, buf->base, (size_t)nread, from);
 }
 
-/* Join the SSDP group on every search interface the NOTIFY socket has not joined yet. */
+/* Keep the NOTIFY socket a member of the SSDP group on exactly the search interfaces. */
 static void
 notify_join(struct discovery *d)
 {
-	int rv;
+	uv_os_fd_t fd;
 
-	if (!d->notify_open)
-		return;
-	if (d->nsearch_ifs == 0 && d->njoined == 0) {
-		/* No interface picked: the system's choice, as before interfaces were listed. */
-		if ((rv = uv_udp_set_membership(&d->notify_udp, SSDP_GROUP, NULL, UV_JOIN_GROUP)) ==
-		    0)
-			msg_strlcpy(d->joined[d->njoined++], "default", 16);
-		else
-			log_warnx("NOTIFY: joining %s: %s", SSDP_GROUP, uv_strerror(rv));
-		return;
-	}
-	for (int i = 0; i < d->nsearch_ifs; i++) {
-		const char *addr = d->search_ifs[i].addr;
-		int known = 0;
-
-		for (int k = 0; k < d->njoined; k++)
-			known |= strcmp(d->joined[k], addr) == 0;
-		if (known || d->njoined >= NETIF_MAX)
-			continue;
-		rv = uv_udp_set_membership(&d->notify_udp, SSDP_GROUP, addr, UV_JOIN_GROUP);
-		if (rv != 0 && rv != UV_EADDRINUSE) {
-			log_warnx("NOTIFY: joining %s on %s: %s", SSDP_GROUP, addr,
-			          uv_strerror(rv));
-			continue;
-		}
-		msg_strlcpy(d->joined[d->njoined++], addr, 16);
-	}
+	if (d->notify_open && uv_fileno((uv_handle_t *)&d->notify_udp, &fd) == 0)
+		membership_sync(fd, SSDP_GROUP, &d->joined, d->search_ifs, d->nsearch_ifs);
 }
 
 /* List the interfaces again (they come and go: Wi-Fi, containers, DHCP) and pick the ones to
@@ -991,6 +1002,8 @@ search_start(struct discovery *d)
 		window = (SEARCH_SENDS - 1) * SEARCH_SPACING_MS + 100;
 	interfaces_refresh(d);
 	d->searches++;
+	d->search_before_ms = d->search_ms;
+	d->search_ms = now;
 	d->sends_left = SEARCH_SENDS;
 	d->next_send_ms = now;
 	d->window_end_ms = now + window;
@@ -1043,17 +1056,19 @@ search_send(struct discovery *d, int first)
 	}
 }
 
-/* Fetch the description of every device not heard from for two searches: a player that lost
- * power sends no byebye, and would otherwise stay in the table for good. */
+/* Fetch the description of every device not heard from for two searches (this one and the
+ * one before: nothing since the one before began): a player that lost power sends no byebye,
+ * and would otherwise stay in the table for good. Counting searches, not milliseconds, keeps
+ * an answer's delay from pushing the probe one search later. */
 static void
-probe_stale(struct discovery *d, uint64_t now)
+probe_stale(struct discovery *d)
 {
-	uint64_t stale = 2 * d->search_period_ms + (uint64_t)d->cfg->discovery_timeout_ms;
-
+	if (d->search_before_ms == 0)
+		return;
 	for (int i = 0; i < d->table.count; i++) {
 		const struct speaker_entry *e = &d->table.entries[i];
 
-		if (now - e->seen_ms >= stale)
+		if (e->seen_ms < d->search_before_ms)
 			fetch_start(d, FETCH_DESCRIPTION, e->speaker.ip, e->speaker.port,
 			            DESCRIPTION_PATH, e->found_by, -1, e->bootseq, 1,
 			            e->speaker.household, -1);
@@ -1069,7 +1084,7 @@ search_window_end(struct discovery *d)
 	int missing = 0;
 
 	d->window_end_ms = 0;
-	probe_stale(d, now);
+	probe_stale(d);
 	for (int i = 0; i < d->nmanual; i++)
 		if (!d->manual[i].active &&
 		    speaker_table_find_ip(&d->table, d->manual[i].ip) == NULL)
@@ -1142,6 +1157,7 @@ cron_cb(uv_timer_t *t)
 {
 	struct discovery *d = t->data;
 	uint64_t now = util_mono_ms();
+	unsigned suppressed;
 
 	if (d->sends_left > 0 && d->next_send_ms <= now) {
 		search_send(d, d->sends_left == SEARCH_SENDS);
@@ -1160,6 +1176,9 @@ cron_cb(uv_timer_t *t)
 			topology_start(d, h);
 	}
 	grace_due(d, now);
+	if ((suppressed = source_summary_due(&d->sources, now)) > 0)
+		log_warnx("%u more failed fetches not logged (one warning per address a minute)",
+		          suppressed);
 	d->last_cron_ms = now;
 	if ((d->publish_due_ms != 0 && d->publish_due_ms <= now) || d->next_publish_ms <= now)
 		publish(d);
@@ -1216,9 +1235,10 @@ inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 		{
 			/* At most one refresh a second; a query inside that second is deferred
 			 * to its end, not dropped (a join right after a start must show). */
-			uint64_t wait = now - d->last_query_refresh_ms >= TOPOLOGY_QUERY_MIN_MS
-						? 0
-						: d->last_query_refresh_ms + TOPOLOGY_QUERY_MIN_MS - now;
+			uint64_t wait =
+			    now - d->last_query_refresh_ms >= TOPOLOGY_QUERY_MIN_MS
+			        ? 0
+			        : d->last_query_refresh_ms + TOPOLOGY_QUERY_MIN_MS - now;
 
 			d->last_query_refresh_ms = now + wait;
 			for (int i = 0; i < HOUSEHOLDS_MAX; i++)

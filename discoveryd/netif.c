@@ -18,6 +18,20 @@ netif_ntop(const struct sockaddr *sa, char *out, size_t size)
 		          (socklen_t)size);
 }
 
+/* The index of the interface an address label names ("eth0:1" is on eth0), 0 if none. */
+static unsigned
+netif_index(const char *label)
+{
+	char name[IF_NAMESIZE];
+	size_t len = strcspn(label, ":");
+
+	if (len >= sizeof(name))
+		return 0;
+	memcpy(name, label, len);
+	name[len] = '\0';
+	return if_nametoindex(name);
+}
+
 int
 netif_list(struct netif *out, int max)
 {
@@ -37,6 +51,10 @@ netif_list(struct netif *out, int max)
 		netif_ntop(ifa->ifa_netmask, i->netmask, sizeof(i->netmask));
 		if (ifa->ifa_flags & IFF_BROADCAST)
 			netif_ntop(ifa->ifa_broadaddr, i->broadcast, sizeof(i->broadcast));
+		if (strcmp(i->broadcast, "0.0.0.0") == 0)
+			i->broadcast[0] =
+			    '\0'; /* added without one: M-SEARCH to 0.0.0.0 is local */
+		i->index = netif_index(ifa->ifa_name);
 		i->up = (ifa->ifa_flags & IFF_UP) != 0;
 		i->loopback = (ifa->ifa_flags & IFF_LOOPBACK) != 0;
 		i->multicast = (ifa->ifa_flags & IFF_MULTICAST) != 0;

@@ -15,9 +15,12 @@ struct netif {
 	uint8_t up;
 	uint8_t loopback;
 	uint8_t multicast; /* IFF_MULTICAST */
+	unsigned index;    /* interface index, 0 when not known */
 };
 
-/* Every IPv4 address of this host (getifaddrs), at most max. Returns the count or -1. */
+/* Every IPv4 address of this host (getifaddrs), at most max, with its interface index. A
+ * broadcast address of 0.0.0.0 (an address added without one) counts as none. Returns the
+ * count or -1. */
 int netif_list(struct netif *out, int max);
 
 /* Pure: pick the interfaces to search on from all[0..n). spec "" picks every interface that

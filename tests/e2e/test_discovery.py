@@ -1,15 +1,20 @@
 """test_discovery.py -- discovery on networks like real ones: households replayed from real
 ZoneGroupState captures (a stereo pair with an invisible member, a home theatre with satellites
 and a sub), one manual address learning a whole household, a household filter, a speaker that
-changes address, speakers off at start or powered off and back, and a host with two interfaces
-of which only one reaches the speakers (network namespaces and veth pairs, private to the test).
+changes address, speakers off at start or powered off and back (offline within the documented
+bound), a controller answering with X-RINCON-PROXY, one host flooding NOTIFYs for ports that
+never answer or refuse, and a host with two interfaces of which only one reaches the speakers
+(network namespaces and veth pairs, private to the test): a speaker heard only by broadcast, and
+NOTIFYs heard after the bridge started and after the interface was deleted and recreated.
 
 Everything is asserted where a user sees it: the retained availability topics, the speakers
 listed in sonos/bridge/info, and which emulated speaker actually played an announcement."""
 
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -203,6 +208,44 @@ class LifecycleTest(DiscoveryCase):
         final = self.announce("kitchen", "pw-1")
         self.assertEqual(final["status"], "done", final)
 
+    def test_powered_off_goes_offline_within_three_intervals(self):
+        # Documented: silent through two searches, it is probed at the end of the second
+        # one's window and of each after; two failed probes remove it. So offline at most
+        # three intervals and a window after the last answer, and not before two intervals.
+        interval, window = 3, 1.5
+        kitchen = self.start_speaker("127.0.0.2", "Kitchen")
+        self.start_speaker("127.0.0.3", "Living Room")
+        self.start_bridge(self.broker, extra={"search_interval_s": interval})
+        self.wait_availability("kitchen", "online")
+
+        def answers():
+            return len(kitchen.actions_named("M-SEARCH"))
+        seen = answers()
+        self.assertTrue(harness.wait_until(lambda: answers() > seen, 2 * interval, 0.01))
+        time.sleep(0.05)
+        mark = self.mq.mark()
+        cut = time.monotonic()
+        kitchen.notify = False  # power cut right after it answered a search: no byebye
+        kitchen.stop()
+        self.wait_availability("kitchen", "offline", 30, after=mark)
+        took = time.monotonic() - cut
+        self.assertLess(took, 3 * interval + window + 1.0)
+        self.assertGreater(took, 2 * interval)
+        self.assertEqual(self.availability("living-room"), "online")
+
+    def test_answers_of_a_proxy_are_ignored(self):
+        # A controller app answers M-SEARCH for the household with X-RINCON-PROXY: no player.
+        self.start_speaker("127.0.0.2", "Kitchen")
+        desktop = self.start_speaker("127.0.0.5", "Desktop", proxy=True)
+        bridge = self.start_bridge(self.broker)
+        self.wait_availability("kitchen", "online")
+        self.assertTrue(desktop.wait_for(lambda r: r["action"] == "M-SEARCH", 5))
+        self.assertTrue(bridge.wait_log(r"127\.0\.0\.5 \(%s\) is a proxy" % desktop.uuid, 5))
+        time.sleep(1.0)
+        self.assertEqual(desktop.description_fetches, 0)
+        self.assertNotIn(desktop.uuid, self.info_speakers())
+        self.assertIsNone(self.availability("desktop"))
+
     def test_powered_off_while_its_household_still_lists_it(self):
         # Real players keep an unplugged member in their ZoneGroupState for minutes; the
         # captured topology never changes, like that. Its return must not wait for that.
@@ -238,6 +281,86 @@ class LifecycleTest(DiscoveryCase):
         self.assertEqual(final["status"], "done", final)
 
 
+def ssdp_alive_flood(src_ip, count, port_base, pause_every=0):
+    """count alive NOTIFYs from src_ip, each for another uuid at another port of src_ip (what
+    a hostile or broken host on the LAN can send in a moment)."""
+    zp = "urn:schemas-upnp-org:device:ZonePlayer:1"
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+        tx.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        tx.bind((src_ip, 0))
+        for i in range(count):
+            msg = ("NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nNT: %s\r\n"
+                   "NTS: ssdp:alive\r\nUSN: uuid:RINCON_FLOOD%05d::%s\r\n"
+                   "LOCATION: http://%s:%d/xml/device_description.xml\r\n"
+                   "X-RINCON-HOUSEHOLD: Sonos_flood%d\r\n\r\n"
+                   % (zp, i, zp, src_ip, port_base + i, i))
+            tx.sendto(msg.encode(), ("239.255.255.250", 1900))
+            if pause_every and i % pause_every == pause_every - 1:
+                time.sleep(0.01)  # the receive buffer is not what is tested
+    finally:
+        tx.close()
+
+
+class FloodTest(DiscoveryCase):
+    """One host on the LAN, hostile or broken, must not cost more than a little: not the
+    discovery of other hosts' speakers, not the log."""
+
+    def tarpit(self, ip, port_base, count):
+        """Ports that accept TCP and never answer: every fetch there runs into its timeout."""
+        socks = []
+        for i in range(count):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((ip, port_base + i))
+            s.listen(64)
+            socks.append(s)
+        self.addCleanup(lambda: [s.close() for s in socks])
+
+    def test_flood_from_one_host_does_not_delay_another(self):
+        self.start_speaker("127.0.0.2", "Kitchen")
+        bridge = self.start_bridge(self.broker)
+        self.wait_availability("kitchen", "online")
+        self.tarpit("127.0.0.9", 20000, 200)
+        ssdp_alive_flood("127.0.0.9", 200, 20000)
+        time.sleep(0.3)
+        mark = self.mq.mark()
+        started = time.monotonic()
+        self.start_speaker("127.0.0.3", "Den")  # says alive on start
+        self.wait_availability("den", "online", 20, after=mark)
+        self.assertLess(time.monotonic() - started, 2.0, "delayed by the other host's flood")
+        # One fetch at a time at the flooding host, not one per port it named.
+        fetches = re.findall(r"fetching http://127\.0\.0\.9:", bridge.log_text())
+        self.assertLessEqual(len(fetches), 3, fetches)
+        self.assertEqual(self.availability("kitchen"), "online")
+
+    def test_failures_of_one_host_are_logged_once(self):
+        self.start_speaker("127.0.0.2", "Kitchen")
+        bridge = self.start_bridge(self.broker)
+        self.wait_availability("kitchen", "online")
+        # 3000 NOTIFYs naming ports of 127.0.0.9 where nothing listens: each fetch is refused.
+        # In three bursts, so that the host's hold runs out in between.
+        for pause in (1.5, 2.5, 0):
+            ssdp_alive_flood("127.0.0.9", 1000, 30000, pause_every=100)
+            time.sleep(pause)
+        summary = bridge.wait_log(r"(\d+) more failed fetches not logged", 20)
+        self.assertTrue(summary)
+        log = bridge.log_text()
+        warnings = re.findall(r" warn: .*http://127\.0\.0\.9:\d+/.*not retried", log)
+        self.assertEqual(len(warnings), 1, warnings)
+        # Held back, doubling: a handful of fetches for 3000 messages.
+        fetches = re.findall(r"fetching http://127\.0\.0\.9:", log)
+        self.assertLessEqual(len(fetches), 6, len(fetches))
+        self.assertEqual(int(summary.group(1)), len(fetches) - 1, fetches)
+        # And a real speaker is still found at once.
+        mark = self.mq.mark()
+        started = time.monotonic()
+        self.start_speaker("127.0.0.3", "Den")
+        self.wait_availability("den", "online", 20, after=mark)
+        self.assertLess(time.monotonic() - started, 2.0)
+
+
 def _run(*cmd, check=True):
     return subprocess.run(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           check=check, timeout=20)
@@ -264,12 +387,7 @@ class TwoInterfacesTest(DiscoveryCase):
         _run("ip", "netns", "add", self.ns_dead)
         for name, ns, ours, theirs in (("sbva", self.ns_speaker, self.OUR_IP, self.SPEAKER_IP),
                                        ("sbvb", self.ns_dead, self.DEAD_IP, "10.77.2.2")):
-            _run("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p",
-                 "netns", ns)
-            _run("ip", "addr", "add", ours + "/24", "dev", name)
-            _run("ip", "link", "set", name, "up")
-            _run("ip", "-n", ns, "addr", "add", theirs + "/24", "dev", name + "p")
-            _run("ip", "-n", ns, "link", "set", name + "p", "up")
+            self.add_veth(name, ns, ours, theirs)
             _run("ip", "-n", ns, "link", "set", "lo", "up")
         # The system's choice for multicast and everything else: the empty network.
         _run("ip", "route", "add", "default", "via", "10.77.2.2")
@@ -279,13 +397,22 @@ class TwoInterfacesTest(DiscoveryCase):
             _run("ip", "netns", "del", ns, check=False)  # takes the veth pairs with it
         _run("ip", "route", "del", "default", check=False)
 
-    def start_netns_speaker(self):
+    def add_veth(self, name, ns, ours, theirs):
+        _run("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p", "netns", ns)
+        _run("ip", "addr", "add", ours + "/24", "brd", "+", "dev", name)
+        _run("ip", "link", "set", name, "up")
+        _run("ip", "-n", ns, "addr", "add", theirs + "/24", "brd", "+", "dev", name + "p")
+        _run("ip", "-n", ns, "link", "set", name + "p", "up")
+
+    def start_netns_speaker(self, *args):
+        """The speaker Kitchen in its namespace (a process; args: more sonos_speaker.py
+        options). Returns the process; terminating it stops the speaker (with a byebye)."""
         script = os.path.join(harness.REPO, "tests", "speaker", "sonos_speaker.py")
         log = open(os.path.join(harness.short_tmpdir(), "speaker.log"), "wb")
         proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns_speaker, sys.executable, script,
              "--speaker", "%s:Kitchen" % self.SPEAKER_IP, "--ssdp-if", self.SPEAKER_IP,
-             "--allow-nonlocal-fetch"],
+             "--allow-nonlocal-fetch"] + list(args),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
         def done():
@@ -328,6 +455,41 @@ class TwoInterfacesTest(DiscoveryCase):
         self.assertTrue(fetches[0]["url"].startswith("http://%s:%d/" % (
             self.OUR_IP, bridge.http_port)), fetches[0])
         self.assertTrue(fetches[0]["valid"], fetches[0])
+
+    def test_speaker_that_hears_only_broadcast(self):
+        # A network that drops multicast: the speaker is outside the SSDP group and sends no
+        # NOTIFY; only the M-SEARCH to the interface's broadcast address reaches it.
+        self.start_netns_speaker("--no-multicast", "--ssdp-broadcast", "10.77.1.255",
+                                 "--no-notify")
+        self.start_bridge(self.broker, extra={"multicast_if": None})
+        self.wait_availability("kitchen", "online", 20)
+        searches = [r for r in self.speaker_records() if r.get("action") == "M-SEARCH"]
+        self.assertTrue(searches)
+        self.assertTrue(searches[0]["args"]["from"].startswith(self.OUR_IP + ":"), searches)
+
+    def test_notify_heard_after_interface_recreated(self):
+        # Wi-Fi, USB or a container's veth: the interface goes and comes back with the same
+        # name and address. The kernel dropped the group membership with the old interface.
+        bridge = self.start_bridge(self.broker, extra={"multicast_if": None,
+                                                       "search_interval_s": 1})
+        self.assertTrue(bridge.wait_log(r"searching on .*sbva", 10))
+        speaker = self.start_netns_speaker("--no-search-answers")
+        self.wait_availability("kitchen", "online", 10)
+        mark = self.mq.mark()
+        speaker.terminate()  # says byebye
+        speaker.wait(10)
+        self.wait_availability("kitchen", "offline", 10, after=mark)
+        _run("ip", "link", "del", "sbva")
+        self.assertTrue(bridge.wait_log(r"(?m)searching on sbvb 10\.77\.2\.1$", 10))
+        self.add_veth("sbva", self.ns_speaker, self.OUR_IP, self.SPEAKER_IP)
+        self.assertTrue(harness.wait_until(
+            lambda: len(re.findall(r"searching on .*sbva", bridge.log_text())) >= 2, 10))
+        # Back, and found by its NOTIFY alone.
+        mark = self.mq.mark()
+        started = time.monotonic()
+        self.start_netns_speaker("--no-search-answers")
+        self.wait_availability("kitchen", "online", 10, after=mark)
+        self.assertLess(time.monotonic() - started, 5)
 
 
 if __name__ == "__main__":

@@ -359,7 +359,7 @@ _registry = []  # running speakers of this process, for ZoneGroupState and group
 
 def _running_speakers(household):
     with _registry_lock:
-        return sorted((s for s in _registry if s.household == household),
+        return sorted((s for s in _registry if s.household == household and not s.proxy),
                       key=lambda s: socket.inet_aton(s.ip))
 
 
@@ -414,6 +414,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         sp = self.server.speaker
         path = urllib.parse.urlsplit(self.path).path
         if path == "/xml/device_description.xml":
+            with sp._lock:
+                sp.description_fetches += 1
             self._send(200, sp.device_description())
         elif path == "/test/actions":
             self._send(200, json.dumps(sp.actions(), indent=1), "application/json")
@@ -482,7 +484,8 @@ class Speaker:
                  output_fixed=False, uri="", metadata="", transport_state="STOPPED",
                  queue_length=None, track=1, rel_time="0:00:00", play_mode="NORMAL",
                  bootseq=None, notify=True, model_number="S9", allow_nonlocal_fetch=False,
-                 observer=None, topology=None, ssdp_if=SSDP_IF, gena_timeout=None):
+                 observer=None, topology=None, ssdp_if=SSDP_IF, gena_timeout=None,
+                 answer_search=True, ssdp_multicast=True, ssdp_broadcast=None, proxy=False):
         octets = [int(x) for x in ip.split(".")]
         self.ip = ip
         self.room = room
@@ -506,6 +509,17 @@ class Speaker:
         # Interface (address) SSDP multicast goes out on and is joined on; loopback in tests,
         # a veth address inside a private network namespace.
         self.ssdp_if = ssdp_if
+        # False: hear M-SEARCH but never answer; the player is found only by its NOTIFYs.
+        self.answer_search = answer_search
+        # ssdp_multicast False: not in the SSDP group, M-SEARCH to it goes unheard (a network
+        # that drops multicast). ssdp_broadcast: a broadcast address (e.g. 10.77.1.255) whose
+        # port 1900 is listened on, so an M-SEARCH sent to it is heard.
+        self.ssdp_multicast = ssdp_multicast
+        self.ssdp_broadcast = ssdp_broadcast
+        # A controller app answering for the household (X-RINCON-PROXY): no player, never in
+        # the ZoneGroupState.
+        self.proxy = proxy
+        self.description_fetches = 0  # GETs of the device description
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -848,25 +862,38 @@ class Speaker:
     def _ssdp_open(self):
         # Bound to the group address (not 0.0.0.0) so unicast datagrams for port 1900 on
         # 127.0.0.1, e.g. answers to a bridge searching from port 1900, never land here.
-        mc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        mc.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        mc.bind((SSDP_GROUP, SSDP_PORT))
-        mreq = struct.pack("4s4s", socket.inet_aton(SSDP_GROUP), socket.inet_aton(self.ssdp_if))
-        mc.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
         # Our own address: answers (and NOTIFYs) leave from it; unicast M-SEARCH arrives on it.
+        # It comes first: send_notify and answers use _ssdp_socks[0].
         uc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         uc.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         uc.bind((self.ip, SSDP_PORT))
         uc.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(self.ssdp_if))
         uc.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-        self._ssdp_socks = [mc, uc]
+        self._ssdp_socks = [uc]
+        if self.ssdp_multicast:
+            mc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            mc.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            mc.bind((SSDP_GROUP, SSDP_PORT))
+            mreq = struct.pack("4s4s", socket.inet_aton(SSDP_GROUP),
+                               socket.inet_aton(self.ssdp_if))
+            mc.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+            self._ssdp_socks.append(mc)
+        if self.ssdp_broadcast:
+            # Bound to the broadcast address itself: only broadcasts to it arrive here.
+            bc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            bc.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            bc.bind((self.ssdp_broadcast, SSDP_PORT))
+            self._ssdp_socks.append(bc)
 
     def _ssdp_headers(self, st, usn):
-        return [("CACHE-CONTROL", "max-age = 1800"), ("EXT", ""),
-                ("LOCATION", self.location), ("SERVER", self.server_header),
-                ("ST", st), ("USN", usn), ("X-RINCON-HOUSEHOLD", self.household),
-                ("X-RINCON-BOOTSEQ", str(self.bootseq)), ("X-RINCON-WIFIMODE", "0"),
-                ("X-RINCON-VARIANT", "2")]
+        headers = [("CACHE-CONTROL", "max-age = 1800"), ("EXT", ""),
+                   ("LOCATION", self.location), ("SERVER", self.server_header),
+                   ("ST", st), ("USN", usn), ("X-RINCON-HOUSEHOLD", self.household),
+                   ("X-RINCON-BOOTSEQ", str(self.bootseq)), ("X-RINCON-WIFIMODE", "0"),
+                   ("X-RINCON-VARIANT", "2")]
+        if self.proxy:
+            headers.append(("X-RINCON-PROXY", "1"))
+        return headers
 
     def ssdp_answers(self, st):
         """The (ST, USN) pairs a player answers an M-SEARCH for st with (pure)."""
@@ -900,7 +927,7 @@ class Speaker:
             lines.append("%s: %s" % (n, v))
             if n == "NT":
                 lines.append("NTS: %s" % nts)
-        self._ssdp_socks[1].sendto(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"),
+        self._ssdp_socks[0].sendto(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"),
                                    (SSDP_GROUP, SSDP_PORT))
 
     def _ssdp_loop(self):
@@ -922,7 +949,7 @@ class Speaker:
 
     def _ssdp_datagram(self, data, addr):
         parsed = parse_ssdp(data)
-        if parsed is None or not parsed[0].startswith("M-SEARCH"):
+        if parsed is None or not parsed[0].startswith("M-SEARCH") or not self.answer_search:
             return  # NOTIFYs from others, answers, noise
         answers = self.ssdp_answers(parsed[1].get("ST", ""))
         if not answers:
@@ -938,7 +965,7 @@ class Speaker:
         self._stop_evt.wait(random.uniform(0, min(mx, self.ssdp_reply_delay)))
         for st, usn in answers:
             try:
-                self._ssdp_socks[1].sendto(self.ssdp_response(st, usn), addr)
+                self._ssdp_socks[0].sendto(self.ssdp_response(st, usn), addr)
             except (OSError, IndexError):
                 return
         self._record({"t": time.time(), "service": "SSDP", "action": "M-SEARCH",
@@ -1827,6 +1854,13 @@ def main(argv=None):
     ap.add_argument("--household", default="Sonos_test_household")
     ap.add_argument("--ssdp-if", default=SSDP_IF,
                     help="interface address for SSDP (a private test network only)")
+    ap.add_argument("--no-multicast", action="store_true",
+                    help="stay out of the SSDP group: M-SEARCH to it goes unheard")
+    ap.add_argument("--ssdp-broadcast", metavar="ADDR",
+                    help="hear M-SEARCH sent to this broadcast address, e.g. 10.77.1.255")
+    ap.add_argument("--no-notify", action="store_true", help="send no alive or byebye")
+    ap.add_argument("--no-search-answers", action="store_true",
+                    help="never answer M-SEARCH: found only by the NOTIFYs sent on start")
     ap.add_argument("--allow-nonlocal-fetch", action="store_true",
                     help="fetch clips from non-loopback hosts (a private test network only)")
     opts = ap.parse_args(argv)
@@ -1846,7 +1880,10 @@ def main(argv=None):
         sp = Speaker(ip, room, model=opts.model, ssdp=not opts.no_ssdp, volume=opts.volume,
                      port=opts.port, uuid=opts.uuid if len(opts.speaker) == 1 else None,
                      household=opts.household, ssdp_if=opts.ssdp_if,
-                     allow_nonlocal_fetch=opts.allow_nonlocal_fetch)
+                     allow_nonlocal_fetch=opts.allow_nonlocal_fetch,
+                     answer_search=not opts.no_search_answers,
+                     ssdp_multicast=not opts.no_multicast, ssdp_broadcast=opts.ssdp_broadcast,
+                     notify=not opts.no_notify)
         sp.observers.append(observer)
         speakers.append(sp)
     stop = threading.Event()

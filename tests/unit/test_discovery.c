@@ -1,6 +1,8 @@
-/* test_discovery.c -- SSDP texts, the real device description capture, and the speaker table. */
+/* test_discovery.c -- SSDP texts, the real device description capture, the speaker table, and
+ * what one source address may cost (source_limit). */
 #include "check.h"
 #include "description.h"
+#include "source_limit.h"
 #include "speaker_table.h"
 #include "ssdp.h"
 
@@ -352,6 +354,90 @@ test_table(void)
 	CHECK_STR(found_by_name(FOUND_MANUAL), "manual");
 }
 
+/* Backoff per address, doubling to the cap; an alive lifts only a hold that followed a
+ * topology, never one that followed the address's own messages. */
+static void
+test_source_hold(void)
+{
+	static struct source_table t;
+	uint64_t now = 1000;
+
+	CHECK_INT(source_held(&t, "10.0.0.9", 1, 1, 0, 0, now), 0);
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now), SOURCE_HOLD_MIN_MS);
+	CHECK_INT(source_held(&t, "10.0.0.9", 1, 0, 0, 0, now + 999), 1);
+	CHECK_INT(source_held(&t, "10.0.0.9", 1, 1, 1, 6, now + 999), 1); /* its own word */
+	CHECK_INT(source_held(&t, "10.0.0.8", 1, 0, 0, 0, now), 0);       /* another host */
+	CHECK_INT(source_held(&t, "10.0.0.9", 1, 0, 0, 0, now + 1000), 0);
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now + 1000), 2 * SOURCE_HOLD_MIN_MS);
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now + 3000), 4 * SOURCE_HOLD_MIN_MS);
+	for (int i = 0; i < 10; i++)
+		source_failed(&t, "10.0.0.9", 5, 1, now + 7000);
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now + 7000), SOURCE_HOLD_MAX_MS);
+	/* Quiet for long after the hold: back to the shortest. */
+	now += 7000 + 3 * SOURCE_HOLD_MAX_MS;
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now), SOURCE_HOLD_MIN_MS);
+	source_ok(&t, "10.0.0.9");
+	CHECK_INT(source_held(&t, "10.0.0.9", 1, 0, 0, 0, now), 0);
+	CHECK_INT(source_failed(&t, "10.0.0.9", 5, 1, now), SOURCE_HOLD_MIN_MS);
+
+	/* A topology's word failed: the device's alive or new boot sequence lifts the hold, the
+	 * topology asking again does not. */
+	CHECK_INT(source_failed(&t, "10.0.0.7", 40, 0, now), SOURCE_HOLD_MIN_MS);
+	CHECK_INT(source_held(&t, "10.0.0.7", 0, 0, 0, 0, now), 1);
+	CHECK_INT(source_held(&t, "10.0.0.7", 1, 0, 1, 40, now), 1); /* same boot: an answer */
+	CHECK_INT(source_held(&t, "10.0.0.7", 1, 0, 1, 41, now), 0);
+	CHECK_INT(source_held(&t, "10.0.0.7", 0, 0, 0, 0, now), 0);
+	source_failed(&t, "10.0.0.7", 40, 0, now);
+	CHECK_INT(source_held(&t, "10.0.0.7", 1, 1, 0, 0, now), 0);
+}
+
+/* Bounded memory: many addresses reuse the least recently used entries. */
+static void
+test_source_table_bounded(void)
+{
+	static struct source_table t;
+	char ip[16];
+
+	source_failed(&t, "10.0.1.1", 0, 1, 1000);
+	for (int i = 0; i < 5 * SOURCES_MAX; i++) {
+		snprintf(ip, sizeof(ip), "10.0.2.%d", i % 250);
+		source_failed(&t, ip, 0, 1, 2000 + (uint64_t)i);
+	}
+	CHECK_INT(source_held(&t, "10.0.1.1", 1, 0, 0, 0, 1500), 0); /* evicted first */
+	CHECK_INT(source_held(&t, ip, 1, 0, 0, 0, 2500), 1);
+}
+
+/* One warning per address per period, at most a burst of all; the rest are counted and
+ * summed up once it is time. */
+static void
+test_source_warnings(void)
+{
+	static struct source_table t;
+	uint64_t now = 5000;
+	char ip[16];
+
+	CHECK_INT(source_warn_ok(&t, "10.0.0.9", now), 1);
+	for (int i = 0; i < 2880; i++)
+		CHECK_INT(source_warn_ok(&t, "10.0.0.9", now + (uint64_t)i), 0);
+	CHECK_INT(source_summary_due(&t, now + SOURCE_SUMMARY_DELAY_MS - 1), 0);
+	CHECK_INT(source_summary_due(&t, now + SOURCE_SUMMARY_DELAY_MS), 2880);
+	CHECK_INT(source_summary_due(&t, now + SOURCE_SUMMARY_DELAY_MS + 1), 0);
+	/* The next summary waits a whole period after the last one. */
+	CHECK_INT(source_warn_ok(&t, "10.0.0.9", now + 20000), 0);
+	CHECK_INT(source_summary_due(&t, now + 35000), 0);
+	CHECK_INT(source_summary_due(&t, now + SOURCE_SUMMARY_DELAY_MS + SOURCE_WARN_PERIOD_MS), 1);
+	/* A period later the address may be named again. */
+	now += SOURCE_WARN_PERIOD_MS;
+	CHECK_INT(source_warn_ok(&t, "10.0.0.9", now), 1);
+	/* Many addresses: a burst per period, not one line each. */
+	now += SOURCE_WARN_PERIOD_MS;
+	for (int i = 0; i < 200; i++) {
+		snprintf(ip, sizeof(ip), "10.1.0.%d", i);
+		CHECK_INT(source_warn_ok(&t, ip, now), i < SOURCE_WARN_BURST);
+	}
+	CHECK_INT(source_summary_due(&t, now + SOURCE_SUMMARY_DELAY_MS), 200 - SOURCE_WARN_BURST);
+}
+
 int
 main(void)
 {
@@ -362,6 +448,9 @@ main(void)
 	test_description();
 	test_description_hostile();
 	test_table();
+	test_source_hold();
+	test_source_table_bounded();
+	test_source_warnings();
 	description_cleanup();
 	CHECK_DONE();
 }
