@@ -374,6 +374,10 @@ topology_apply(struct discovery *d, struct household *h, struct topology *topo)
 		         topo->truncated ? " (truncated)" : "");
 	h->rooms = rooms;
 	h->hidden = hidden;
+	if (topo->refused > 0 && (prev == NULL || prev->refused != topo->refused))
+		log_warnx("household %s: %d members listed at a Location that is not a player's "
+		          "(an IPv4 address, port 1400); not fetched",
+		          h->id, topo->refused);
 	changed = speaker_table_apply_topology(&d->table, topo, h->id);
 	if (changed > 0) {
 		log_debug("household %s: %d speakers changed", h->id, changed);

@@ -15,6 +15,18 @@
 #define XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
 
 int
+topology_location_ok(const char *ip, unsigned port)
+{
+	struct in_addr a;
+	uint32_t h;
+
+	if (port != 1400 || inet_pton(AF_INET, ip, &a) != 1)
+		return 0;
+	h = ntohl(a.s_addr);
+	return (h >> 24) != 0 && (h >> 28) != 0xE && (h >> 28) != 0xF;
+}
+
+int
 topology_member_hidden(const struct topology_member *m)
 {
 	return m->invisible || m->satellite || m->zone_bridge;
@@ -183,8 +195,12 @@ topology_add(struct topology *t, xmlNode *el, xmlNode *group, const char *owner,
 	topology_attr(el, "Location", value, sizeof(value));
 	if (http_url_split(value, host, sizeof(host), &port, path, sizeof(path)) == 0 &&
 	    inet_pton(AF_INET, host, &a) == 1) {
-		snprintf(m.ip, sizeof(m.ip), "%s", host);
-		m.port = port;
+		if (topology_location_ok(host, port)) {
+			snprintf(m.ip, sizeof(m.ip), "%s", host);
+			m.port = port;
+		} else {
+			t->refused++;
+		}
 	}
 	topology_attr(el, "BootSeq", value, sizeof(value));
 	n = strtoul(value, &end, 10);

@@ -29,8 +29,14 @@ struct topology {
 	int duplicates; /* members dropped because their uuid was already listed */
 	int truncated;  /* more than TOPOLOGY_MEMBERS_MAX members: the rest were dropped */
 	int recovered;  /* the inner document was not well-formed and was read leniently */
+	int refused;    /* members whose Location was not a player's (left without an address) */
 	struct topology_member members[TOPOLOGY_MEMBERS_MAX];
 };
+
+/* 1 when a member's Location may be fetched: an IPv4 unicast address (not 0.0.0.0/8,
+ * multicast, reserved or broadcast) on port 1400, where every Sonos player answers. Anything
+ * else would let one device on the LAN send the bridge to any host and port it names. */
+int topology_location_ok(const char *ip, unsigned port);
 
 /* 1 when the device is not a separate speaker for the user (invisible, satellite, bridge). */
 int topology_member_hidden(const struct topology_member *m);

@@ -332,6 +332,38 @@ test_table_topology(void)
 	CHECK_STR(speaker_table_find(&tab, left)->speaker.room, "Kitchen");
 }
 
+/* A member's Location decides what the bridge fetches: only a player's address (IPv4
+ * unicast, port 1400) is kept, so one device cannot point the bridge at any host and port. */
+static void
+test_locations(void)
+{
+	static struct topology loc;
+	char err[160];
+	const char *doc =
+	    "<ZoneGroups><ZoneGroup Coordinator=\"RINCON_A\" ID=\"RINCON_A:1\">"
+	    "<ZoneGroupMember UUID=\"RINCON_A\" Location=\"http://127.0.0.77:1400/xml/d.xml\"/>"
+	    "<ZoneGroupMember UUID=\"RINCON_B\" Location=\"http://127.0.0.1:6543/xml/d.xml\"/>"
+	    "<ZoneGroupMember UUID=\"RINCON_C\" Location=\"http://224.0.0.1:1400/\"/>"
+	    "<ZoneGroupMember UUID=\"RINCON_D\" Location=\"http://0.0.0.0:1400/\"/>"
+	    "<ZoneGroupMember UUID=\"RINCON_E\" Location=\"http://255.255.255.255:1400/\"/>"
+	    "<ZoneGroupMember UUID=\"RINCON_F\" Location=\"http://192.168.1.20:1400/x\"/>"
+	    "</ZoneGroup></ZoneGroups>";
+
+	CHECK_INT(topology_parse(doc, strlen(doc), &loc, err, sizeof(err)), 0);
+	CHECK_INT(loc.count, 6);
+	CHECK_INT(loc.refused, 4);
+	CHECK_STR(topology_find(&loc, "RINCON_A")->ip, "127.0.0.77");
+	CHECK_STR(topology_find(&loc, "RINCON_B")->ip, "");
+	CHECK_STR(topology_find(&loc, "RINCON_C")->ip, "");
+	CHECK_STR(topology_find(&loc, "RINCON_D")->ip, "");
+	CHECK_STR(topology_find(&loc, "RINCON_E")->ip, "");
+	CHECK_STR(topology_find(&loc, "RINCON_F")->ip, "192.168.1.20");
+	CHECK(topology_location_ok("10.1.2.3", 1400));
+	CHECK(!topology_location_ok("10.1.2.3", 80));
+	CHECK(!topology_location_ok("240.0.0.1", 1400));
+	CHECK(!topology_location_ok("example.com", 1400));
+}
+
 int
 main(void)
 {
@@ -342,6 +374,7 @@ main(void)
 	test_events();
 	test_hostile();
 	test_table_topology();
+	test_locations();
 	description_cleanup();
 	CHECK_DONE();
 }
