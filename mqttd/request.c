@@ -226,6 +226,31 @@ json_get_string(json_t *obj, const char *key, const char **s, size_t *len,
 	return 0;
 }
 
+/* A misspelt option ("volumne") must not be ignored in silence: the announcement would play
+ * at the wrong volume and nobody would know why. */
+static int
+json_keys_known(json_t *obj, enum request_kind kind, struct request_result *res)
+{
+	static const char *const tts_keys[] = {"id",   "text",         "volume", "voice",
+					       "lang", "expire_after", "restore"};
+	static const char *const clip_keys[] = {"id", "url", "volume", "expire_after", "restore"};
+	const char *const *keys = kind == REQUEST_CLIP ? clip_keys : tts_keys;
+	size_t n = kind == REQUEST_CLIP ? sizeof(clip_keys) / sizeof(clip_keys[0])
+					: sizeof(tts_keys) / sizeof(tts_keys[0]);
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		size_t k;
+
+		for (k = 0; k < n && strcmp(key, keys[k]) != 0; k++)
+			;
+		if (k == n)
+			return fail(res, "unknown key '%.40s'", key);
+	}
+	return 0;
+}
+
 /* Fill f from a JSON object payload. The document stays owned by the caller (*doc). */
 static int
 parse_json(const struct request_limits *lim, enum request_kind kind, const char *buf, size_t len,
@@ -249,6 +274,12 @@ parse_json(const struct request_limits *lim, enum request_kind kind, const char 
 			    MSG_ID_MAX - 1);
 	if (f->id != NULL)
 		msg_strlcpy(res->id, f->id, sizeof(res->id));
+	if (json_keys_known(*doc, kind, res) < 0)
+		return -1;
+	/* Announcements always put back what was playing; false must not pass for done. */
+	if ((v = json_object_get(*doc, "restore")) != NULL && !json_is_null(v) && !json_is_true(v))
+		return fail(res, "restore: only true is supported (what was playing is always "
+				 "restored)");
 	if ((v = json_object_get(*doc, "volume")) != NULL && !json_is_null(v)) {
 		if (!json_is_integer(v))
 			return fail(res, "volume: expected an integer");

@@ -46,9 +46,21 @@ def show_speaker(sp, kind, rec):
     say("speaker | " + sonos_speaker.describe(sp, kind, rec))
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGHUP (a closed terminal): stop everything, as Ctrl-C does."""
+
+
+def stopped(signo, frame):
+    raise Stopped()
+
+
 def main():
+    # Before anything starts: a hangup at any point must still stop what was started.
+    signal.signal(signal.SIGTERM, stopped)
+    signal.signal(signal.SIGHUP, stopped)
     if harness.port_open(PORT):
-        sys.exit("port %d is taken; set QUICKSTART_PORT to a free port" % PORT)
+        sys.exit("port %d is taken (is another quickstart running?); stop it, or set "
+                 "QUICKSTART_PORT to a free port" % PORT)
     stop = threading.Event()
     broker = harness.Broker(port=PORT).start()
     speakers = []
@@ -57,7 +69,12 @@ def main():
         for ip, room in (("127.0.0.2", "Kitchen"), ("127.0.0.3", "Living Room")):
             sp = sonos_speaker.Speaker(ip, room)
             sp.observers.append(show_speaker)
-            sp.start()
+            try:
+                sp.start()
+            except OSError as e:
+                say("speaker %s:1400 cannot start (%s): is another quickstart or bridge test "
+                    "running on this machine? Stop it first." % (ip, e.strerror or e))
+                return 1
             speakers.append(sp)
             say("speaker | %s (%s) at %s" % (room, sp.uuid, sp.location))
         bridge = harness.Bridge(broker, extra={"log_level": "info"})
@@ -83,14 +100,17 @@ def main():
             "      mosquitto_sub -p %d -t 'sonos/#' -v\n"
             "    Ctrl-C stops everything.\n" % (PORT, PORT))
         mq.close()
-        signal.signal(signal.SIGTERM, lambda *a: stop.set())
         try:
             while not stop.wait(0.5) and bridge.running:
                 pass
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Stopped):
             pass
         return 0 if ev["status"] == "done" else 1
+    except (KeyboardInterrupt, Stopped):
+        return 130
     finally:
+        for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signo, signal.SIG_IGN)  # let the clean-up finish
         stop.set()
         if bridge is not None:
             bridge.stop()

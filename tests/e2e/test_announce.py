@@ -252,13 +252,16 @@ class AnnounceTest(harness.E2ETestCase):
         self.mq.publish("sonos/kitchen/tts", b"")                          # empty
         self.mq.publish("sonos/kitchen/tts", '{"id": "j1", "text": ')      # broken JSON
         self.mq.publish("sonos/kitchen/tts", '{"id": "v1", "text": "x", "volume": 500}')
+        # A misspelt option is not ignored in silence (it would play at the wrong volume).
+        self.mq.publish("sonos/kitchen/tts", '{"id": "k1", "text": "x", "volumne": 40}')
         rejected = self.mq.wait_for(lambda m: m.topic == "sonos/bridge/event" and
                                     len([e for e in self.mq.events(after=mark)
-                                         if e["status"] == "rejected"]) >= 4, 10)
+                                         if e["status"] == "rejected"]) >= 5, 10)
         self.assertTrue(rejected)
         reasons = " | ".join(e.get("error", "") for e in self.mq.events(after=mark))
         self.assertIn("UTF-8", reasons)
         self.assertIn("volume", reasons)
+        self.assertIn("unknown key 'volumne'", reasons)
 
         final, _ = self.announce("sonos/garage/tts", '{"id": "u1", "text": "hi"}', "u1")
         self.assertEqual(final["status"], "failed")

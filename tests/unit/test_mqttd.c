@@ -182,6 +182,12 @@ test_json_tts(void)
 	    0);
 	CHECK_STR(res.req->voice, "mb/mb-de1");
 	free(res.req);
+	CHECK_INT(parse(REQUEST_TTS, "{\"text\":\"hi\",\"volumne\":40}", &res), -1);
+	CHECK_STR(res.reason, "unknown key 'volumne'");
+	CHECK_INT(parse(REQUEST_CLIP, "{\"url\":\"http://h/a.mp3\",\"text\":\"x\"}", &res), -1);
+	CHECK_STR(res.reason, "unknown key 'text'");
+	CHECK_INT(parse(REQUEST_TTS, "{\"text\":\"hi\",\"restore\":false}", &res), -1);
+	CHECK(strstr(res.reason, "only true") != NULL);
 	CHECK_INT(parse(REQUEST_TTS, "{\"text\":\"hi\",\"expire_after\":0.5,\"id\":null}", &res),
 	          0);
 	CHECK_INT(res.req->deadline_ms, NOW + 500);
