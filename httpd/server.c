@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,6 +458,8 @@ conn_notify(struct conn *c, const struct http_request *req, size_t head_len)
 		conn_respond_status(c, status, 0, req->version);
 		return;
 	}
+	/* playerd takes it only from the address of the speaker it subscribed. */
+	msg_strlcpy(c->notify->peer, c->peer_ip, sizeof(c->notify->peer));
 	c->notify_got = c->in_len < c->notify->body_len ? c->in_len : c->notify->body_len;
 	memcpy(c->notify->body, c->in, c->notify_got);
 	c->in_len = 0;
@@ -634,7 +637,11 @@ conn_peer_name(struct conn *c)
 		} else if (ss.ss_family == AF_INET6) {
 			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
 
-			uv_ip6_name(in6, ip, sizeof(ip));
+			/* An IPv4 peer of a dual-stack socket is named as IPv4, as speakers are. */
+			if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+				uv_inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof(ip));
+			else
+				uv_ip6_name(in6, ip, sizeof(ip));
 			port = ntohs(in6->sin6_port);
 		}
 	}

@@ -15,6 +15,7 @@ import socket
 import socketserver
 import stat
 import struct
+import subprocess
 import threading
 import time
 import unittest
@@ -668,6 +669,64 @@ class HostileTest(harness.E2ETestCase):
                 s.close()
 
         self.announce_ok("after-lockout")
+        self.assert_no_restart(bridge, pids)
+
+    def test_gena_spoofed_notify(self):
+        """NOTIFYs that name the kitchen's real subscriptions, with a high SEQ, but come from
+        another address: the bridge's state of the kitchen does not change, the status counts
+        them, and the kitchen's own next event is not taken for a late one."""
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        bridge = self.start_online(extra={"state_poll_ms": 60000})
+        self.assertTrue(self.wait_speaker("kitchen"))
+        def subscribed():  # both services, each with its initial event sent
+            subs = {s["service"]: s for s in kitchen.subscriptions() if s["seq"] > 0}
+            return subs if len(subs) == 2 else None
+        self.assertTrue(harness.wait_until(subscribed, 20), kitchen.subscriptions())
+        self.assertIsNotNone(self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/state", 20))
+        time.sleep(1)
+        sids = subscribed()
+        before = self.mq.last("sonos/kitchen/state").json()
+        self.assertFalse(before["mute"])
+        pids = bridge.worker_pids()
+
+        mark = self.mq.mark()
+        for service, variables in (
+                ("RenderingControl", [("Volume", [("channel", "Master"), ("val", "97")]),
+                                      ("Mute", [("channel", "Master"), ("val", "1")])]),
+                ("AVTransport", [("TransportState", [("val", "PLAYING")]),
+                                 ("AVTransportURI", [("val", "x-rincon-mp3radio://evil")])])):
+            body = sonos_speaker.Speaker.lastchange_body(service, variables).encode()
+            sub = sids[service]
+            for src in ("127.0.0.99", "127.0.0.1"):
+                req = (b"NOTIFY /gena/%s/%s HTTP/1.1\r\nHost: x\r\nNT: upnp:event\r\n"
+                       b"NTS: upnp:propchange\r\nSID: %s\r\nSEQ: %d\r\n"
+                       b"Content-Length: %d\r\nConnection: close\r\n\r\n"
+                       % (kitchen.uuid.encode(), service.encode(), sub["sid"].encode(),
+                          sub["seq"] + 5, len(body))) + body
+                resp, _ = http_raw(bridge.http_port, req, src=src)
+                self.assertEqual(status_of(resp), 200, resp[:200])
+        time.sleep(2)
+        changed = [m.json() for m in self.mq.messages[mark:] if m.topic == "sonos/kitchen/state"]
+        self.assertEqual(changed, [], "a stranger's NOTIFY changed the state")
+        self.assertEqual(self.mq.last("sonos/kitchen/state").json(), before)
+
+        # The kitchen's own next event (SEQ one up, below the spoofed ones) is applied.
+        mark = self.mq.mark()
+        kitchen.set_volume(31)
+        doc = self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/state" and
+                               m.json().get("volume") == 31, 5, after=mark)
+        self.assertIsNotNone(doc, "the speaker's real event was dropped")
+        self.assertFalse(doc.json()["mute"])
+
+        out = subprocess.run([bridge.binary, "status", "--json", "--config",
+                              bridge.config_path], capture_output=True, text=True, timeout=10)
+        events = json.loads(out.stdout)["workers"]["playerd"]["health"]["events"]
+        self.assertEqual(events["strangers"], 4, events)
+        log = bridge.log_text()
+        for src in ("127.0.0.99", "127.0.0.1"):
+            warned = [line for line in log.splitlines() if "NOTIFY from %s for" % src in line
+                      and "not the speaker's address 127.0.0.2" in line]
+            self.assertEqual(len(warned), 1, "warned once per source: %r" % warned)
         self.assert_no_restart(bridge, pids)
 
     # --- SSDP and device descriptions -----------------------------------------------------------

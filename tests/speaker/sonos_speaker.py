@@ -1109,8 +1109,11 @@ class Speaker:
             rec["error"] = "refused: %r is not a loopback host" % (parts.hostname,)
         else:
             import http.client
+            # From our own address, as players do (the bridge takes events from nowhere else).
+            src = (self.ip, 0) if _loopback_host(self.ip) and _loopback_host(parts.hostname) \
+                else None
             conn = http.client.HTTPConnection(parts.hostname, parts.port or 80,
-                                              timeout=GENA_NOTIFY_TIMEOUT_S)
+                                              timeout=GENA_NOTIFY_TIMEOUT_S, source_address=src)
             try:
                 conn.putrequest("NOTIFY", parts.path or "/", skip_host=True,
                                 skip_accept_encoding=True)
