@@ -408,6 +408,81 @@ class HostileTest(harness.E2ETestCase):
         self.announce_ok("after-mqtt")
         self.assert_no_restart(bridge, pids)
 
+    def test_mqtt_broker_packet_limit(self):
+        """libmosquitto reads a whole packet into memory before the bridge sees a byte of it,
+        so only the broker can bound what reaches mqttd. With the `max_packet_size` that
+        deploy/mosquitto/mosquitto.conf ships, a 20 MB publish never reaches the bridge (the
+        broker drops its publisher), mqttd's memory stays flat, and requests under the limit
+        but over the bridge's own still get a `rejected` event with the reason."""
+        conf = os.path.join(harness.REPO, "deploy", "mosquitto", "mosquitto.conf")
+        with open(conf) as f:
+            limit = [line.split() for line in f if line.startswith("max_packet_size ")]
+        self.assertEqual(len(limit), 1, "deploy/mosquitto/mosquitto.conf sets no max_packet_size")
+        limit = int(limit[0][1])
+        self.assertGreaterEqual(limit, 128 * 1024, "too small for the bridge's own 64 KB")
+        self.assertLessEqual(limit, 16 << 20)
+        self.broker = self.start_broker(extra_conf="max_packet_size %d\n" % limit)
+        self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
+        self.start_speaker(KITCHEN_IP, "Kitchen")
+        bridge = self.start_online()
+        self.assertTrue(self.wait_speaker("kitchen"))
+        pids = bridge.worker_pids()
+        def comm(pid):
+            with open("/proc/%d/comm" % pid) as f:
+                return f.read().strip()
+        mqttd = [p for p in pids if comm(p) == "sb-mqttd"]
+        self.assertEqual(len(mqttd), 1, pids)
+
+        def peak_kb():
+            with open("/proc/%d/status" % mqttd[0]) as f:
+                return int([line.split()[1] for line in f if line.startswith("VmHWM")][0])
+        before = peak_kb()
+
+        # Over the bridge's limit, under the broker's: refused by the bridge, with a reason.
+        mark = self.mq.mark()
+        self.mq.publish("sonos/kitchen/tts", '{"id": "big", "text": "%s"}' % ("y" * 100000))
+        ev = self.mq.wait_event(lambda e: e.get("status") in TERMINAL, 10, after=mark)
+        self.assertEqual(ev and ev["status"], "rejected", ev)
+        self.assertIn("larger than", ev["error"])
+
+        # Over the broker's: its publisher is disconnected; the bridge never sees it.
+        def varint(n):
+            out = b""
+            while True:
+                n, byte = n >> 7, n & 0x7F
+                out += bytes([byte | (0x80 if n else 0)])
+                if not n:
+                    return out
+
+        def packet(kind, body):
+            return bytes([kind]) + varint(len(body)) + body
+
+        def utf8(text):
+            return struct.pack("!H", len(text)) + text.encode()
+        s = socket.create_connection(("127.0.0.1", self.broker.port), timeout=5)
+        self.addCleanup(s.close)
+        s.sendall(packet(0x10, utf8("MQTT") + b"\x04\x02\x00\x3c" + utf8("sbtest-huge")))
+        self.assertEqual(s.recv(4), b"\x20\x02\x00\x00")
+        size = 20 << 20
+        topic = utf8("sonos/kitchen/tts")
+        s.sendall(b"\x30" + varint(len(topic) + size) + topic)
+        sent, chunk = 0, b"\xc3\xa9" * 32768
+        try:
+            while sent < size:
+                s.sendall(chunk)
+                sent += len(chunk)
+            cut = s.recv(1) == b""
+        except OSError:
+            cut = True
+        self.assertTrue(cut, "the broker took the whole 20 MB packet")
+        self.assertLess(sent, size)
+
+        time.sleep(1)
+        self.assertLess(peak_kb() - before, 4096, "mqttd grew by more than 4 MB")
+        self.assertNotIn("offline", [m.text for m in self.mq.on("sonos/bridge/state")])
+        self.announce_ok("after-huge")
+        self.assert_no_restart(bridge, pids)
+
     # --- httpd --------------------------------------------------------------------------------
 
     def test_http(self):
