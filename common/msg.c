@@ -90,6 +90,7 @@ static const struct msg_field msg_strings[] = {
 	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, uuid),
 	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, service),
 	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, sid),
+	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, peer),
 	FIELD(MSG_WEB_REQUEST, msg_web_request, target),
 	FIELD(MSG_WEB_REQUEST, msg_web_request, peer),
 };

@@ -189,6 +189,7 @@ struct msg_gena_notify {
 	char uuid[48];     /* speaker, from the callback path /gena/<uuid>/<service> */
 	char service[32];  /* "AVTransport", "RenderingControl" */
 	char sid[128];     /* SID header: "uuid:..." */
+	char peer[48];     /* address the NOTIFY came from (dotted IPv4 for IPv4 peers) */
 	uint32_t seq;      /* SEQ header: 0 for the initial event */
 	uint32_t body_len; /* bytes of body that follow, no terminator, <= MSG_GENA_BODY_MAX */
 	char body[];       /* the e:propertyset as received */

@@ -1,4 +1,4 @@
-/* util.c -- slugs, UTF-8 validation, clocks, directories, route lookup. */
+/* util.c -- slugs, UTF-8 validation, clocks, directories, addresses, route lookup. */
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -137,6 +137,29 @@ util_mkdir_p(const char *path, mode_t mode)
 	if (mkdir(buf, mode) < 0 && errno != EEXIST)
 		return -1;
 	return 0;
+}
+
+/* An IPv4 address in dotted form, or IPv4-mapped IPv6. Returns 0 or -1. */
+static int
+util_ipv4(const char *s, struct in_addr *out)
+{
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, s, out) == 1)
+		return 0;
+	if (inet_pton(AF_INET6, s, &a6) == 1 && IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memcpy(&out->s_addr, &a6.s6_addr[12], 4);
+		return 0;
+	}
+	return -1;
+}
+
+int
+util_same_ipv4(const char *a, const char *b)
+{
+	struct in_addr x, y;
+
+	return util_ipv4(a, &x) == 0 && util_ipv4(b, &y) == 0 && x.s_addr == y.s_addr;
 }
 
 int

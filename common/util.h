@@ -21,6 +21,10 @@ uint64_t util_mono_ms(void);
 /* mkdir -p with mode for each created component. Returns 0 or -1 with errno. */
 int util_mkdir_p(const char *path, mode_t mode);
 
+/* 1 if a and b are the same IPv4 address ("::ffff:a.b.c.d" counts as a.b.c.d), compared as
+ * addresses; 0 otherwise, and when either is not an IPv4 address. Pure. */
+int util_same_ipv4(const char *a, const char *b);
+
 /* Source address this host would use to reach ip (no packet is sent). Returns 0 or -1. */
 int util_route_source(const char *ip, char *out, size_t size);
 

@@ -151,8 +151,8 @@ gena_notify_send(const struct msg_gena_notify *m)
 		log_warnx("NOTIFY %s from %s: playerd: %s", m->sid, m->uuid, nng_strerror(rv));
 		return 503;
 	}
-	log_debug("NOTIFY %s/%s %s seq %u, %u bytes", m->uuid, m->service, m->sid, m->seq,
-	          m->body_len);
+	log_debug("NOTIFY %s/%s %s seq %u, %u bytes from %s", m->uuid, m->service, m->sid, m->seq,
+	          m->body_len, m->peer);
 	return 200;
 }
 

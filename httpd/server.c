@@ -1,5 +1,6 @@
 /* server.c -- HTTP/1.1 on libuv: GET/HEAD of cached clips, single ranges, keep-alive,
- * per-connection timeouts and a connection cap; files are streamed in chunks. */
+ * per-connection timeouts, and a connection cap shared fairly between addresses; files are
+ * streamed in chunks. */
 #include "server.h"
 #include "http_request.h"
 #include "http_response.h"
@@ -12,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +44,7 @@ struct conn {
 	int fs_busy; /* fs_req in flight: the conn must outlive it */
 	char peer[64];
 	char peer_ip[48];      /* peer address alone, for the per-peer cap */
-	uint64_t idle_since_ms; /* when it last started waiting for a request head */
+	uint64_t serial;       /* order of acceptance: the lowest is the oldest */
 	char in[HTTP_HEAD_MAX]; /* received bytes not yet consumed */
 	size_t in_len;
 	/* The response in progress. */
@@ -75,6 +77,7 @@ struct server {
 	int stopping;
 	int listener_closed;
 	uint64_t refused_log_ms; /* last time a refused connection was logged */
+	uint64_t accepted;       /* connections accepted, for conn.serial */
 	unsigned long requests;  /* request heads answered, for health */
 };
 
@@ -145,7 +148,10 @@ conn_timer_cb(uv_timer_t *t)
 	struct conn *c = t->data;
 
 	if (c->state != CONN_LINGER)
-		log_debug("%s: idle for %d ms, closing", c->peer, SERVER_IDLE_TIMEOUT_MS);
+		log_debug("%s: %s took too long, closing", c->peer,
+		          c->state == CONN_BODY         ? "NOTIFY body"
+		          : c->state == CONN_RESPONDING ? "response"
+		                                        : "request head");
 	conn_close(c);
 }
 
@@ -199,8 +205,7 @@ conn_response_done(struct conn *c)
 		return;
 	}
 	c->state = CONN_READING;
-	c->idle_since_ms = util_mono_ms();
-	conn_timer_set(c, SERVER_IDLE_TIMEOUT_MS);
+	conn_timer_set(c, SERVER_HEAD_TIMEOUT_MS);
 	conn_read_start(c);
 	conn_process(c); /* a pipelined request may already be buffered */
 }
@@ -219,7 +224,7 @@ conn_write_cb(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
-	conn_timer_set(c, SERVER_IDLE_TIMEOUT_MS); /* progress */
+	conn_timer_set(c, SERVER_SEND_TIMEOUT_MS); /* progress */
 	if (c->remaining > 0)
 		conn_read_chunk(c);
 	else
@@ -453,6 +458,8 @@ conn_notify(struct conn *c, const struct http_request *req, size_t head_len)
 		conn_respond_status(c, status, 0, req->version);
 		return;
 	}
+	/* playerd takes it only from the address of the speaker it subscribed. */
+	msg_strlcpy(c->notify->peer, c->peer_ip, sizeof(c->notify->peer));
 	c->notify_got = c->in_len < c->notify->body_len ? c->in_len : c->notify->body_len;
 	memcpy(c->notify->body, c->in, c->notify_got);
 	c->in_len = 0;
@@ -461,6 +468,7 @@ conn_notify(struct conn *c, const struct http_request *req, size_t head_len)
 		return;
 	}
 	c->state = CONN_BODY;
+	conn_timer_set(c, SERVER_BODY_TIMEOUT_MS); /* a whole body, not per byte */
 	conn_read_start(c);
 }
 
@@ -536,7 +544,7 @@ conn_process(struct conn *c)
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	c->state = CONN_RESPONDING;
 	c->body_sent = 0;
-	conn_timer_set(c, SERVER_IDLE_TIMEOUT_MS);
+	conn_timer_set(c, SERVER_SEND_TIMEOUT_MS);
 	if (rv < 0) {
 		/* The stream cannot be trusted past a broken head: answer and close. */
 		snprintf(c->method, sizeof(c->method), "-");
@@ -629,7 +637,11 @@ conn_peer_name(struct conn *c)
 		} else if (ss.ss_family == AF_INET6) {
 			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
 
-			uv_ip6_name(in6, ip, sizeof(ip));
+			/* An IPv4 peer of a dual-stack socket is named as IPv4, as speakers are. */
+			if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+				uv_inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof(ip));
+			else
+				uv_ip6_name(in6, ip, sizeof(ip));
 			port = ntohs(in6->sin6_port);
 		}
 	}
@@ -649,26 +661,7 @@ server_log_refusal(struct server *s, const char *what, const char *peer)
 	}
 }
 
-/* At the cap: close the connection that has waited longest for a request head, so that a
- * host holding connections open without asking for anything cannot lock speakers out.
- * Returns 1 when one was closed, 0 when every connection is busy answering. */
-static int
-server_evict_idle(struct server *s)
-{
-	struct conn *oldest = NULL;
-
-	for (struct conn *c = s->conns; c != NULL; c = c->next)
-		if (c->state == CONN_READING &&
-		    (oldest == NULL || c->idle_since_ms < oldest->idle_since_ms))
-			oldest = c;
-	if (oldest == NULL)
-		return 0;
-	server_log_refusal(s, "closing the longest idle, from", oldest->peer);
-	conn_close(oldest);
-	return 1;
-}
-
-/* Connections from the same address as c, c not counted. */
+/* Live connections from the same address as c, c not counted. */
 static int
 server_peer_count(const struct server *s, const struct conn *c)
 {
@@ -678,6 +671,35 @@ server_peer_count(const struct server *s, const struct conn *c)
 		if (o != c && o->state != CONN_CLOSING && strcmp(o->peer_ip, c->peer_ip) == 0)
 			n++;
 	return n;
+}
+
+/* At the cap, for the newcomer c: close the oldest connection of the address that holds the
+ * most (the oldest of those when several hold as many), whatever it is doing (waiting for a
+ * head, in a NOTIFY body, in a response nobody reads). A few hosts holding connections open
+ * thus cannot lock a speaker out: each of them is at most SERVER_MAX_PER_PEER, and a speaker
+ * holds far fewer. Returns 1 when one was closed. */
+static int
+server_evict(struct server *s, const struct conn *c)
+{
+	struct conn *victim = NULL;
+	int most = 0;
+
+	for (struct conn *o = s->conns; o != NULL; o = o->next) {
+		int n;
+
+		if (o == c || o->state == CONN_CLOSING)
+			continue;
+		n = server_peer_count(s, o) + 1;
+		if (n > most || (n == most && o->serial < victim->serial)) {
+			victim = o;
+			most = n;
+		}
+	}
+	if (victim == NULL)
+		return 0;
+	server_log_refusal(s, "closing the oldest connection of", victim->peer);
+	conn_close(victim);
+	return 1;
 }
 
 static void
@@ -710,10 +732,7 @@ server_connection_cb(uv_stream_t *listener, int status)
 		log_warnx("accept: %s", uv_strerror(status));
 		return;
 	}
-	/* Closing frees a slot only in a later callback, so count only live connections. */
-	if (s->stopping ||
-	    (s->nconns - s->closing >= SERVER_MAX_CONNECTIONS && !server_evict_idle(s)) ||
-	    (c = calloc(1, sizeof(*c))) == NULL) {
+	if (s->stopping || (c = calloc(1, sizeof(*c))) == NULL) {
 		server_refuse(s);
 		return;
 	}
@@ -735,13 +754,19 @@ server_connection_cb(uv_stream_t *listener, int status)
 		return;
 	}
 	conn_peer_name(c);
+	c->serial = ++s->accepted;
+	/* An address at its limit is refused before anyone else's connection is touched. */
 	if (server_peer_count(s, c) >= SERVER_MAX_PER_PEER) {
 		server_log_refusal(s, "too many from", c->peer);
 		conn_close(c);
 		return;
 	}
-	c->idle_since_ms = util_mono_ms();
-	conn_timer_set(c, SERVER_IDLE_TIMEOUT_MS);
+	/* Closing frees a slot only in a later callback, so count only live ones (c included). */
+	if (s->nconns - s->closing > SERVER_MAX_CONNECTIONS && !server_evict(s, c)) {
+		conn_close(c);
+		return;
+	}
+	conn_timer_set(c, SERVER_HEAD_TIMEOUT_MS);
 	conn_read_start(c);
 }
 

@@ -5,10 +5,13 @@
 #include <uv.h>
 
 #define SERVER_MAX_CONNECTIONS 64
-/* One address may hold at most this many: a host that opens connections and sends nothing
- * cannot take every slot from the speakers. */
-#define SERVER_MAX_PER_PEER 16
-#define SERVER_IDLE_TIMEOUT_MS 30000 /* per request, and per write without progress */
+/* One address may hold at most this many, so it takes 8 hosts to fill every slot; at the cap
+ * a newcomer from another address makes room by closing the oldest connection of the address
+ * that holds the most, whatever that connection is doing. */
+#define SERVER_MAX_PER_PEER 8
+#define SERVER_HEAD_TIMEOUT_MS 10000 /* a request head, from the connection or last response */
+#define SERVER_BODY_TIMEOUT_MS 5000  /* a NOTIFY body, from the end of its head */
+#define SERVER_SEND_TIMEOUT_MS 15000 /* a write without progress (a reader that stopped) */
 #define SERVER_LINGER_MS 2000        /* reading after our last byte before closing */
 #define SERVER_CHUNK 65536           /* bytes of a file read and written at a time */
 

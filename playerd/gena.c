@@ -28,6 +28,7 @@
 #define GENA_STRAYS 8            /* unknown SIDs already unsubscribed, remembered */
 #define GENA_WARN_EVERY_MS 60000 /* malformed events: one warning per subscription per minute */
 #define GENA_REORDER_WINDOW 16   /* an event this far behind the last one is a late one */
+#define GENA_STRANGERS 16        /* addresses already warned about, remembered */
 
 enum gena_op { GENA_SUBSCRIBE, GENA_RENEW, GENA_UNSUBSCRIBE };
 
@@ -86,6 +87,9 @@ static struct {
 	struct gena_sub subs[GENA_SUBS_MAX];
 	char strays[GENA_STRAYS][128];
 	int nstray;
+	char strangers[GENA_STRANGERS][48]; /* NOTIFY sources already warned about */
+	int nstranger;
+	unsigned long stranger_count; /* NOTIFYs dropped: not from the speaker's address */
 } G;
 
 static const char *
@@ -530,6 +534,26 @@ gena_apply(struct gena_sub *s, const struct msg_gena_notify *m)
 	livestate_event(s->uuid, s->svc, &lc);
 }
 
+/* A NOTIFY for s from another address than s's: dropped before its SID or SEQ is looked at (a
+ * SID can be guessed; a spoofed SEQ would make the speaker's own next events look late).
+ * Warned about once per source address (the last GENA_STRANGERS remembered). */
+static void
+gena_stranger(const struct gena_sub *s, const struct msg_gena_notify *m)
+{
+	G.stranger_count++;
+	for (int i = 0; i < GENA_STRANGERS; i++)
+		if (strcmp(G.strangers[i], m->peer) == 0) {
+			log_debug("NOTIFY from %s for %s %s: not its address %s, dropped", m->peer,
+			          s->room, soap_service_name(s->svc), s->ip);
+			return;
+		}
+	msg_strlcpy(G.strangers[G.nstranger], m->peer, sizeof(G.strangers[0]));
+	G.nstranger = (G.nstranger + 1) % GENA_STRANGERS;
+	log_warnx("NOTIFY from %s for %s %s: not the speaker's address %s; dropped (said once "
+	          "per address)",
+	          m->peer, s->room, soap_service_name(s->svc), s->ip);
+}
+
 /* A SID this bridge does not hold (from before a restart, say): give it back, once. */
 static void
 gena_stray(struct gena_sub *s, const char *sid)
@@ -561,6 +585,10 @@ gena_notify(const struct msg_gena_notify *m)
 	}
 	if (G.stopping || (s = gena_find(m->uuid, svc)) == NULL || s->gone) {
 		log_debug("NOTIFY %s for %s: not a speaker of ours", m->sid, m->uuid);
+		return;
+	}
+	if (!util_same_ipv4(m->peer, s->ip)) {
+		gena_stranger(s, m);
 		return;
 	}
 	if (strcmp(s->sid, m->sid) == 0) {
@@ -632,8 +660,8 @@ gena_health_facts(struct strbuf *out)
 	}
 	strbuf_printf(out,
 	              ",\"events\":{\"subscriptions\":%d,\"live\":%d,\"silent\":%d,"
-	              "\"failing\":%d}",
-	              subs, live, silent, failing);
+	              "\"failing\":%d,\"strangers\":%lu}",
+	              subs, live, silent, failing, G.stranger_count);
 }
 
 void

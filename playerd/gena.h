@@ -24,8 +24,9 @@ int gena_start(uv_loop_t *loop, const struct config *cfg, nng_socket events,
  * speakers that left. */
 void gena_speakers(const struct msg_speaker *table, int count);
 
-/* A NOTIFY forwarded by httpd: checked against its subscription, parsed, applied. A
- * malformed or unknown one is logged and dropped. */
+/* A NOTIFY forwarded by httpd: taken only from the address of the speaker it names, then
+ * checked against its subscription, parsed, applied. One from another address, a malformed
+ * or an unknown one is logged and dropped. */
 void gena_notify(const struct msg_gena_notify *m);
 
 /* 1 while the events of sp (volume, mute) and of co (transport, track) arrive: whatever a
@@ -41,7 +42,8 @@ int gena_event_since(const struct msg_speaker *sp, const struct msg_speaker *co,
 int gena_poll_due(const struct msg_speaker *sp, const struct msg_speaker *co);
 
 struct strbuf;
-/* Health facts: `,"events":{...}` (subscriptions, live, silent, failing) appended to out. */
+/* Health facts: `,"events":{...}` (subscriptions, live, silent, failing, and strangers: the
+ * NOTIFYs dropped for coming from another address than their speaker's) appended to out. */
 void gena_health_facts(struct strbuf *out);
 
 /* Stop renewing; unsubscribe everything, bounded in time (the loop runs the jobs out). */

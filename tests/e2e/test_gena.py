@@ -22,9 +22,10 @@ def set_volume(sp, volume):
     assert status == 200, out
 
 
-def send_notify(port, path, headers, body):
-    """One NOTIFY to the bridge's HTTP server, as a speaker sends it; returns the status."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def send_notify(port, path, headers, body, src=KITCHEN_IP):
+    """One NOTIFY to the bridge's HTTP server, as a speaker sends it (from the speaker's
+    address, src); returns the status."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(src, 0))
     try:
         conn.putrequest("NOTIFY", path, skip_accept_encoding=True)
         for name, value in headers:

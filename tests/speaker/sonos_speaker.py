@@ -1143,8 +1143,11 @@ class Speaker:
             rec["error"] = "refused: %r is not a loopback host" % (parts.hostname,)
         else:
             import http.client
+            # From our own address, as players do (the bridge takes events from nowhere else).
+            src = (self.ip, 0) if _loopback_host(self.ip) and _loopback_host(parts.hostname) \
+                else None
             conn = http.client.HTTPConnection(parts.hostname, parts.port or 80,
-                                              timeout=GENA_NOTIFY_TIMEOUT_S)
+                                              timeout=GENA_NOTIFY_TIMEOUT_S, source_address=src)
             try:
                 conn.putrequest("NOTIFY", parts.path or "/", skip_host=True,
                                 skip_accept_encoding=True)
@@ -1378,7 +1381,7 @@ class Speaker:
             delay = self._fetch_delay
         if delay:
             self._stop_evt.wait(delay)
-        rec = fetch_audio(url, self.allow_nonlocal_fetch, self.server_header)
+        rec = fetch_audio(url, self.allow_nonlocal_fetch, self.server_header, source=self.ip)
         self._record(rec)
         with self._lock:
             if gen != self._gen or self._state != "TRANSITIONING":
@@ -1762,8 +1765,24 @@ def _loopback_host(host):
     return bool(re.fullmatch(r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}", host or ""))
 
 
-def fetch_audio(url, allow_nonlocal=False, user_agent="Linux UPnP/1.0 Sonos"):
-    """GET url (bounded in time and size) and validate the body. Returns a fetch record."""
+class _SourceHTTPHandler(urllib.request.HTTPHandler):
+    """http:// from a given local address (a speaker fetches from its own)."""
+
+    def __init__(self, source):
+        super().__init__()
+        self._source = (source, 0)
+
+    def http_open(self, req):
+        import http.client
+
+        def connection(host, **kw):
+            return http.client.HTTPConnection(host, source_address=self._source, **kw)
+        return self.do_open(connection, req)
+
+
+def fetch_audio(url, allow_nonlocal=False, user_agent="Linux UPnP/1.0 Sonos", source=None):
+    """GET url (bounded in time and size) and validate the body, from the local address source
+    when it and the url's host are loopback addresses. Returns a fetch record."""
     rec = {"t": time.time(), "action": "fetch", "url": url, "http_status": None,
            "content_type": None, "bytes": 0, "valid": False, "duration_s": None, "error": None}
     parts = urllib.parse.urlsplit(url)
@@ -1771,7 +1790,10 @@ def fetch_audio(url, allow_nonlocal=False, user_agent="Linux UPnP/1.0 Sonos"):
         rec["error"] = "refused: %r is not a loopback host (tests stay on 127.0.0.0/8)" % (
             parts.hostname,)
         return rec
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    handlers = [urllib.request.ProxyHandler({})]
+    if source and _loopback_host(source) and _loopback_host(parts.hostname):
+        handlers.append(_SourceHTTPHandler(source))
+    opener = urllib.request.build_opener(*handlers)
     req = urllib.request.Request(url, headers={"User-Agent": user_agent})
     deadline = time.monotonic() + FETCH_TIMEOUT_S
     try:

@@ -89,6 +89,21 @@ test_utf8(void)
 }
 
 static void
+test_same_ipv4(void)
+{
+	CHECK(util_same_ipv4("192.168.1.20", "192.168.1.20"));
+	CHECK(util_same_ipv4("::ffff:192.168.1.20", "192.168.1.20"));
+	CHECK(util_same_ipv4("127.0.0.2", "::FFFF:127.0.0.2"));
+	CHECK(!util_same_ipv4("192.168.1.20", "192.168.1.21"));
+	CHECK(!util_same_ipv4("127.0.0.99", "127.0.0.2"));
+	CHECK(!util_same_ipv4("192.168.001.020", "192.168.1.20")); /* not a dotted quad */
+	CHECK(!util_same_ipv4("", ""));
+	CHECK(!util_same_ipv4("?", "?"));
+	CHECK(!util_same_ipv4("::1", "::1")); /* not IPv4 */
+	CHECK(!util_same_ipv4("192.168.1.20 ", "192.168.1.20"));
+}
+
+static void
 test_msg(void)
 {
 	const struct msg_hdr *h;
@@ -127,6 +142,29 @@ test_msg(void)
 	((struct msg_request *)(void *)(buf + sizeof(struct msg_hdr)))->text_len = 6;
 	CHECK_INT(msg_check(buf, n, &h, &p, err, sizeof(err)), -1);
 	free(buf);
+
+	/* A NOTIFY carries the address it came from, terminated like every text field. */
+	{
+		struct {
+			struct msg_gena_notify m;
+			char body[4];
+		} gn;
+
+		memset(&gn, 0, sizeof(gn));
+		strcpy(gn.m.uuid, "RINCON_1");
+		strcpy(gn.m.service, "AVTransport");
+		strcpy(gn.m.sid, "uuid:s");
+		strcpy(gn.m.peer, "192.168.1.20");
+		gn.m.body_len = 4;
+		memcpy(gn.body, "<x/>", 4);
+		buf = msg_build(MSG_GENA_NOTIFY, 1, &gn, sizeof(gn.m) + 4, &n);
+		CHECK_INT(msg_check(buf, n, &h, &p, err, sizeof(err)), 0);
+		CHECK_STR(((const struct msg_gena_notify *)p)->peer, "192.168.1.20");
+		memset(((struct msg_gena_notify *)(void *)(buf + sizeof(struct msg_hdr)))->peer,
+		       '1', sizeof(gn.m.peer));
+		CHECK_INT(msg_check(buf, n, &h, &p, err, sizeof(err)), -1);
+		free(buf);
+	}
 	CHECK_STR(msg_type_name(MSG_CLIP_REPLY), "MSG_CLIP_REPLY");
 	CHECK_STR(msg_type_name(0), "unknown");
 	CHECK_STR(event_status_name(EVENT_REJECTED), "rejected");
@@ -138,6 +176,7 @@ main(void)
 	test_config();
 	test_slug();
 	test_utf8();
+	test_same_ipv4();
 	test_msg();
 	CHECK_DONE();
 }
