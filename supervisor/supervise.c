@@ -389,7 +389,7 @@ worker_exit_cb(uv_process_t *p, int64_t status, int signo)
 	uv_close((uv_handle_t *)p, proc_close_cb);
 	ready_drain(w);
 	worker_record_exit(w, status, signo);
-	if (sup.stopping && (signo == SIGTERM || (signo == 0 && status == 0)))
+	if ((sup.stopping || w->restart_now) && (signo == SIGTERM || (signo == 0 && status == 0)))
 		log_info("%s (pid %d) stopped", w->name, w->pid);
 	else if (signo != 0)
 		log_warnx("%s (pid %d) killed by signal %d (%s) after %llu ms", w->name, w->pid,
