@@ -413,6 +413,16 @@ report_again(const struct msg_request *req, const struct outcome *o)
 }
 
 int
+dedup_known(const char *id)
+{
+	/* Only for copies past their deadline: a walk over at most DEDUP_MAX records. */
+	for (struct outcome *o = D.newest; o != NULL; o = o->prev)
+		if (strcmp(o->rec.id, id) == 0)
+			return 1;
+	return 0;
+}
+
+int
 dedup_announce(const struct msg_request *req, const struct msg_speaker *sp)
 {
 	struct outcome *o = outcome_find(req->id, sp->uuid);

@@ -47,6 +47,10 @@ void dedup_hold(const char *id);
  * given back without one). The last reference sends MSG_REQUEST_ACK. */
 void dedup_release(const char *id, unsigned status);
 
+/* 1 when request id started or finished on some speaker (this life or an earlier one): a
+ * copy past its deadline then reports that (dedup_announce), not `expired`. */
+int dedup_known(const char *id);
+
 /* Before req is announced on speaker sp: if it already ran there, report that outcome again
  * (or "interrupted" when it had only started), give the reference back and return 1: do not
  * run it. Returns 0 to go ahead. */

@@ -448,7 +448,9 @@ on_request(const struct msg_request *req)
 		free(copy);
 		return;
 	}
-	if (util_now_ms() > copy->deadline_ms) {
+	/* Past its deadline: expired, unless it ran before (a copy sent again after a restart):
+	 * then what happened is reported, per speaker, as for any copy. */
+	if (util_now_ms() > copy->deadline_ms && !dedup_known(copy->id)) {
 		reject(copy, EVENT_EXPIRED, "expired before it reached a speaker");
 		return;
 	}

@@ -13,6 +13,8 @@ the broker's own log, and the spool file the bridge leaves behind.
 - test_burst_of_requests: 1500 requests at once, each answered exactly once, none left.
 - test_lost_session_is_reported: a broker restarted without persistence loses the session;
   mqttd says so.
+- ExactlyOnceTest: one terminal event per request and speaker, and the true one: a request
+  interrupted by a playerd kill after its deadline is failed (interrupted), not expired.
 - test_chaos: a publisher sends TTS requests and set commands at a steady rate to three
   speakers while a fault injector kill -9s every worker twice, restarts mosquitto twice and
   kill -9s the whole supervisor once. Small in CI (well under 90 s); SB_CHAOS_FULL=1 runs the
@@ -118,6 +120,23 @@ def fetches(speakers):
         for r in sp.actions():
             if r.get("action") == "fetch":
                 out.setdefault(r["url"].rsplit("/", 1)[-1], []).append((sp.room, r))
+    return out
+
+
+def clip_plays(speakers):
+    """Play actions per clip file name across all speakers, from each speaker's own record: a
+    Play the speaker took while the transport URI it had been given was that clip.
+    {name: [room, ...]}"""
+    out = {}
+    for sp in speakers:
+        uri = None
+        for r in sp.actions():
+            if r.get("fault") is not None:
+                continue
+            if r.get("action") == "SetAVTransportURI":
+                uri = r["args"].get("CurrentURI", "")
+            elif r.get("action") == "Play" and uri and "/clips/" in uri:
+                out.setdefault(uri.rsplit("/", 1)[-1], []).append(sp.room)
     return out
 
 
@@ -302,6 +321,48 @@ class SpoolTest(ChaosBase):
         mq.subscribe("sonos/bridge/state")
         self.assertIsNotNone(mq.wait_topic("sonos/bridge/state", 20, after=mark, text="online"))
         self.assertIsNotNone(bridge.wait_log(r"has no session for client id", 5))
+
+
+# ---------------------------------------------------------------------------------------------
+
+# About 15 s of speech: still playing well after a deadline of a few seconds.
+LONG = ("this announcement is long enough to still be playing when its deadline has passed, "
+        "and when the player process is killed in the middle of it we want to see exactly "
+        "what is reported to whoever is listening on the event topic of the bridge")
+
+
+class ExactlyOnceTest(ChaosBase):
+    """Each request gets exactly one terminal event per speaker, the one that is true, whatever
+    the timing of its deadline, a playerd kill or a broker outage."""
+
+    def assert_once(self, mq, rid, status):
+        ends = self.terminal(mq, rid)
+        self.assertEqual([e["status"] for e in ends], [status], (rid, ends))
+        return ends[0]
+
+    def test_interrupted_after_its_deadline_is_failed_not_expired(self):
+        """playerd dies mid-announcement after the request's deadline: mqttd sends it again,
+        and the new playerd reports what happened (it started: failed, interrupted), not
+        `expired`: it did play."""
+        broker = self.start_broker()
+        kitchen = self.start_speaker("127.0.0.2", "Kitchen")
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
+        bridge = self.start_online(broker, mq)
+        self.wait_known(mq, ["kitchen"])
+        t0 = time.time()
+        mq.publish("sonos/kitchen/tts", {"id": "x-1", "text": LONG, "expire_after": 5})
+        self.assertIsNotNone(mq.wait_event(lambda e: e.get("id") == "x-1" and
+                                           e.get("status") == "playing", 30))
+        time.sleep(max(0, t0 + 6.5 - time.time()))  # past its deadline, still playing
+        self.assertEqual(self.terminal(mq, "x-1"), [])
+        os.kill(worker_pid(bridge, "playerd"), signal.SIGKILL)
+        self.assertIsNotNone(mq.wait_event(lambda e: e.get("id") == "x-1" and
+                                           e.get("status") in TERMINAL, 60))
+        time.sleep(2)
+        end = self.assert_once(mq, "x-1", "failed")
+        self.assertIn("interrupted", end["error"])
+        self.assertEqual(len(fetches([kitchen]).get(clip_name(LONG), [])), 1)
+        self.assertEqual(clip_plays([kitchen]).get(clip_name(LONG)), ["Kitchen"])
 
 
 # ---------------------------------------------------------------------------------------------
