@@ -23,7 +23,7 @@
 #define BRIDGE_KEEPALIVE_S 30
 #define BRIDGE_TICK_MS 1000
 #define BRIDGE_RESEND_MS 10000        /* not acknowledged by playerd for this long: send again */
-#define BRIDGE_PUBACK_WAIT_MS 60000   /* terminal events not taken by the broker: ask again */
+#define BRIDGE_PUBACK_WAIT_MS 60000   /* events not taken by a connected broker: ask again */
 #define BRIDGE_GIVE_UP_MS 3600000     /* past the deadline by this, playerd never answered */
 #define BRIDGE_WINDOW 512             /* requests handed to playerd and not yet answered */
 
@@ -272,6 +272,7 @@ bridge_connected(void *ctx)
 	struct bridge *b = ctx;
 	char pattern[BRIDGE_TOPIC_MAX];
 
+	b->connected_mono = util_mono_ms();
 	mqtt_publish(b->mqtt, b->topic_state, "online", 6, 1);
 	snprintf(pattern, sizeof(pattern), "%s/+/tts", b->cfg->base_topic);
 	mqtt_subscribe(b->mqtt, pattern);
@@ -446,15 +447,24 @@ bridge_published(void *ctx, int mid)
 	}
 }
 
+static uint64_t
+max_u64(uint64_t x, uint64_t y)
+{
+	return x > y ? x : y;
+}
+
 /* Once a second: send again what playerd has not answered, ask again for terminal events the
  * broker never acknowledged, give up on requests long past their deadline, keep the spool
- * small. */
+ * small. The wait for the broker counts only while connected, from the latest connection:
+ * events published while it is away are kept by libmosquitto and sent once it is back, so a
+ * second copy asked for meanwhile would reach subscribers twice. */
 static void
 bridge_tick_cb(uv_timer_t *t)
 {
 	struct bridge *b = t->data;
 	uint64_t mono = util_mono_ms(), now = util_now_ms();
 	struct spool_entry *e = b->spool.table.live.head, *next;
+	int connected = mqtt_is_connected(b->mqtt);
 
 	for (; e != NULL; e = next) {
 		next = e->next;
@@ -466,7 +476,8 @@ bridge_tick_cb(uv_timer_t *t)
 			bridge_publish_event(b, &ev, NULL);
 			b->gave_up++;
 			bridge_complete(b, e);
-		} else if (e->acked && mono - e->acked_mono >= BRIDGE_PUBACK_WAIT_MS) {
+		} else if (e->acked && connected &&
+			   mono - max_u64(e->acked_mono, b->connected_mono) >= b->puback_wait_ms) {
 			log_warnx("%s: the broker did not take its events; asking playerd again",
 				  e->id);
 			bridge_pending_drop(b, e->id);
@@ -483,7 +494,7 @@ bridge_tick_cb(uv_timer_t *t)
 	}
 	bridge_fill(b);
 	spool_maintain(&b->spool, now);
-	hass_tick(b->hass, now, mqtt_is_connected(b->mqtt));
+	hass_tick(b->hass, now, connected);
 }
 
 /* nng thread: a pipe to playerd came up (playerd started or restarted). */
@@ -694,7 +705,7 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 	char err[256];
 	size_t n = 0;
 	struct mqtt_options opt = {0};
-	const char *base = cfg->base_topic;
+	const char *base = cfg->base_topic, *knob;
 
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
@@ -702,6 +713,11 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 	msg_strlcpy(b->client_id, client_id, sizeof(b->client_id));
 	b->limits.max_text_length = cfg->max_text_length;
 	b->limits.expiry_s = cfg->request_expiry_s;
+	b->puback_wait_ms = BRIDGE_PUBACK_WAIT_MS;
+	/* For tests only, not a setting: a shorter wait, so an outage longer than it is quick
+	 * to reproduce (tests/e2e/test_chaos.py). */
+	if ((knob = getenv("SB_TEST_PUBACK_WAIT_MS")) != NULL && atol(knob) > 0)
+		b->puback_wait_ms = (uint64_t)atol(knob);
 	snprintf(b->topic_state, sizeof(b->topic_state), "%s/bridge/state", base);
 	snprintf(b->topic_info, sizeof(b->topic_info), "%s/bridge/info", base);
 	snprintf(b->topic_event, sizeof(b->topic_event), "%s/bridge/event", base);

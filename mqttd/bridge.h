@@ -57,6 +57,8 @@ struct bridge {
 	unsigned inflight;                  /* handed to playerd and not answered */
 	struct bridge_pending *pending;     /* terminal event publishes awaiting PUBACK */
 	size_t npending, cap_pending;
+	uint64_t puback_wait_ms;            /* BRIDGE_PUBACK_WAIT_MS, or the test knob */
+	uint64_t connected_mono;            /* util_mono_ms() of the latest connection */
 	unsigned long accepted, repeats, completed, resent, gave_up;
 	struct hass *hass;                  /* Home Assistant discovery (hass.c) */
 	struct activity *activity;          /* outcomes, latency, recent, states (activity.c) */

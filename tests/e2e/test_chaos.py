@@ -13,8 +13,9 @@ the broker's own log, and the spool file the bridge leaves behind.
 - test_burst_of_requests: 1500 requests at once, each answered exactly once, none left.
 - test_lost_session_is_reported: a broker restarted without persistence loses the session;
   mqttd says so.
-- ExactlyOnceTest: one terminal event per request and speaker, and the true one: a request
-  interrupted by a playerd kill after its deadline is failed (interrupted), not expired.
+- ExactlyOnceTest: one terminal event per request and speaker, and the true one, whatever the
+  timing of its deadline, a playerd kill or a broker outage; retained state back after a
+  broker restart.
 - test_chaos: a publisher sends TTS requests and set commands at a steady rate to three
   speakers while a fault injector kill -9s every worker twice, restarts mosquitto twice and
   kill -9s the whole supervisor once. Small in CI (well under 90 s); SB_CHAOS_FULL=1 runs the
@@ -363,6 +364,46 @@ class ExactlyOnceTest(ChaosBase):
         self.assertIn("interrupted", end["error"])
         self.assertEqual(len(fetches([kitchen]).get(clip_name(LONG), [])), 1)
         self.assertEqual(clip_plays([kitchen]).get(clip_name(LONG)), ["Kitchen"])
+
+    def test_broker_away_longer_than_the_wait_for_its_acknowledgements(self):
+        """The broker is away longer than mqttd waits for it to take terminal events (60 s;
+        3 s here through the test knob): the events queued for it meanwhile go out once on
+        reconnect, and playerd is not asked for a second copy of them while it is away."""
+        broker = self.start_broker(persistence=True)
+        kitchen = self.start_speaker("127.0.0.2", "Kitchen")
+        mq = self.observer(broker)
+        bridge = self.start_bridge(broker, start=False)
+        bridge.start(env={"SB_TEST_PUBACK_WAIT_MS": "3000"})
+        self.assertTrue(mq.wait_for(lambda m: m.topic == "sonos/bridge/state" and
+                                    m.text == "online", 20))
+        self.wait_known(mq, ["kitchen"])
+        short = "the short one queued behind"
+        t0 = time.time()
+        mq.publish("sonos/kitchen/tts", {"id": "y-1", "text": LONG})
+        mq.publish("sonos/kitchen/tts", {"id": "y-2", "text": short, "expire_after": 16})
+        self.assertIsNotNone(mq.wait_event(lambda e: e.get("id") == "y-1" and
+                                           e.get("status") == "playing", 30))
+        broker.stop()
+        self.assertIsNotNone(bridge.wait_log(r"y-2 \S+: done", 60), "y-2 never finished")
+        # Away for more than twice the wait, and until y-2 is past its deadline.
+        time.sleep(max(8, t0 + 17 - time.time()))
+        connects = len(re.findall(r"connected to \S+ as ", bridge.log_text()))
+        broker.start()
+        self.assertTrue(mq.wait_connected(15))
+        self.assertTrue(harness.wait_until(lambda: len(re.findall(
+            r"connected to \S+ as ", bridge.log_text())) > connects, 60, 0.2), "no reconnect")
+        for rid in ("y-1", "y-2"):
+            self.assertIsNotNone(mq.wait_event(lambda e, rid=rid: e.get("id") == rid and
+                                               e.get("status") in TERMINAL, 20), rid)
+        time.sleep(6)  # twice the wait again, connected: nothing more may come
+        self.assert_once(mq, "y-1", "done")
+        self.assert_once(mq, "y-2", "done")
+        plays = clip_plays([kitchen])
+        self.assertEqual(plays.get(clip_name(LONG)), ["Kitchen"])
+        self.assertEqual(plays.get(clip_name(short)), ["Kitchen"])
+        self.assertEqual(bridge.stop(), 0)
+        live, _ = read_spool(os.path.join(bridge.state_dir, "spool"))
+        self.assertEqual(live, [])
 
 
 # ---------------------------------------------------------------------------------------------
