@@ -288,6 +288,9 @@ bridge_connected(void *ctx)
 	for (size_t i = 0; i < b->gone->count; i++)
 		bridge_publish_availability(b, b->gone->slug[i], "offline");
 	hass_publish_all(b->hass);
+	/* A broker that lost its retained messages (no persistence) has them again. */
+	for (size_t i = 0; i < b->nstates; i++)
+		mqtt_publish(b->mqtt, b->states[i].topic, b->states[i].json, b->states[i].len, 1);
 }
 
 /* A new table from discoveryd: availability for rooms that came or went, then the info. */
@@ -348,16 +351,57 @@ bridge_speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	bridge_speakers(b, payload);
 }
 
-/* A speaker's state document from playerd: retained on <base>/<slug>/state. */
+/* Keep json as the latest document of topic, for bridge_connected. */
+static void
+bridge_keep_state(struct bridge *b, const char *topic, const char *json, size_t len)
+{
+	struct bridge_state *k = NULL;
+	char *copy = malloc(len > 0 ? len : 1);
+
+	if (copy == NULL) {
+		log_warnx("%s: out of memory", topic);
+		return;
+	}
+	memcpy(copy, json, len);
+	for (size_t i = 0; i < b->nstates && k == NULL; i++)
+		if (strcmp(b->states[i].topic, topic) == 0)
+			k = &b->states[i];
+	if (k == NULL && b->states == NULL &&
+	    (b->states = calloc(BRIDGE_STATES_MAX, sizeof(*b->states))) == NULL) {
+		log_warnx("%s: out of memory", topic);
+		free(copy);
+		return;
+	}
+	if (k == NULL && b->nstates == BRIDGE_STATES_MAX) {
+		/* Many rooms came and went: forget the oldest. */
+		free(b->states[0].json);
+		memmove(&b->states[0], &b->states[1], (BRIDGE_STATES_MAX - 1) * sizeof(*b->states));
+		b->nstates--;
+	}
+	if (k == NULL) {
+		k = &b->states[b->nstates++];
+		msg_strlcpy(k->topic, topic, sizeof(k->topic));
+		k->json = NULL;
+	}
+	free(k->json);
+	k->json = copy;
+	k->len = len;
+}
+
+/* A speaker's state document from playerd: retained on <base>/<slug>/state, and kept to be
+ * published again at every connection. While the broker is away only kept: the connection
+ * publishes the latest, and libmosquitto's queue keeps room for events. */
 static void
 bridge_publish_state(struct bridge *b, const struct msg_speaker_state *st)
 {
-	char slug[MSG_TARGET_MAX], topic[CONFIG_STR_MAX + MSG_TARGET_MAX + 16];
+	char slug[MSG_TARGET_MAX], topic[BRIDGE_TOPIC_MAX];
 
 	if (util_slug(st->room, slug, sizeof(slug)) <= 0)
 		return;
 	snprintf(topic, sizeof(topic), "%s/%s/state", b->cfg->base_topic, slug);
-	mqtt_publish(b->mqtt, topic, st->json, st->json_len, 1);
+	if (mqtt_is_connected(b->mqtt))
+		mqtt_publish(b->mqtt, topic, st->json, st->json_len, 1);
+	bridge_keep_state(b, topic, st->json, st->json_len);
 	activity_state(b->activity, st->uuid, st->room, st->json, st->json_len);
 }
 
@@ -794,6 +838,9 @@ bridge_cleanup(struct bridge *b)
 	free(b->online);
 	free(b->gone);
 	free(b->info);
+	for (size_t i = 0; i < b->nstates; i++)
+		free(b->states[i].json);
+	free(b->states);
 	hass_free(b->hass);
 	free(b->activity);
 	memset(b, 0, sizeof(*b));

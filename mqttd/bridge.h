@@ -21,6 +21,15 @@ struct strbuf;
 
 #define BRIDGE_TOPIC_MAX 512
 
+#define BRIDGE_STATES_MAX 256 /* speaker state topics kept for republishing */
+
+/* The last state document published on one <base>/<slug>/state topic. */
+struct bridge_state {
+	char topic[BRIDGE_TOPIC_MAX];
+	char *json;
+	size_t len;
+};
+
 struct bridge {
 	const struct config *cfg;
 	uv_loop_t *loop;
@@ -46,6 +55,8 @@ struct bridge {
 	struct speaker_slugs *online;       /* room topics announced online */
 	struct speaker_slugs *gone;         /* room topics announced offline */
 	char *info;                         /* last bridge/info payload */
+	struct bridge_state *states;        /* republished at every connection, oldest first */
+	size_t nstates;
 	int stopping;
 
 	struct spool spool;                 /* every accepted request until it is finished */

@@ -405,6 +405,31 @@ class ExactlyOnceTest(ChaosBase):
         live, _ = read_spool(os.path.join(bridge.state_dir, "spool"))
         self.assertEqual(live, [])
 
+    def test_speaker_state_is_retained_again_after_a_broker_restart(self):
+        """A broker restarted without persistence has forgotten every retained message: the
+        bridge publishes each speaker's state again, not only availability."""
+        broker = self.start_broker(persistence=False)
+        self.start_speaker("127.0.0.2", "Kitchen")
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
+        bridge = self.start_online(broker, mq)
+        self.wait_known(mq, ["kitchen"])
+        self.assertIsNotNone(mq.wait_topic("sonos/kitchen/state", 20))
+        time.sleep(1)
+        before = mq.last("sonos/kitchen/state").json()
+        connects = len(re.findall(r"connected to \S+ as ", bridge.log_text()))
+        broker.restart()
+        self.assertTrue(harness.wait_until(lambda: len(re.findall(
+            r"connected to \S+ as ", bridge.log_text())) > connects, 60, 0.2), "no reconnect")
+        fresh = self.mqtt(broker, subscribe=["sonos/bridge/state"])
+        self.assertIsNotNone(fresh.wait_topic("sonos/bridge/state", 10, text="online"))
+        fresh.subscribe("sonos/kitchen/availability")
+        fresh.subscribe("sonos/kitchen/state")
+        self.assertIsNotNone(fresh.wait_topic("sonos/kitchen/availability", 5, text="online"))
+        state = fresh.wait_topic("sonos/kitchen/state", 5)
+        self.assertIsNotNone(state, "sonos/kitchen/state not retained after the restart")
+        self.assertTrue(state.retain)
+        self.assertEqual(state.json(), before)
+
 
 # ---------------------------------------------------------------------------------------------
 
