@@ -430,6 +430,55 @@ class ExactlyOnceTest(ChaosBase):
         self.assertTrue(state.retain)
         self.assertEqual(state.json(), before)
 
+    def test_command_queued_past_its_deadline_is_expired(self):
+        """A volume command waiting behind a long announcement until after its deadline
+        (request_expiry_s: commands take no expire_after) is reported expired and never
+        reaches the speaker."""
+        broker = self.start_broker()
+        kitchen = self.start_speaker("127.0.0.2", "Kitchen")
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
+        self.start_online(broker, mq, extra={"request_expiry_s": 4})
+        self.wait_known(mq, ["kitchen"])
+        mq.publish("sonos/kitchen/tts", {"id": "e-1", "text": LONG})
+        self.assertIsNotNone(mq.wait_event(lambda e: e.get("id") == "e-1" and
+                                           e.get("status") == "playing", 30))
+        mq.publish("sonos/kitchen/set", {"id": "e-2", "volume": 37})
+        self.assertIsNotNone(mq.wait_event(lambda e: e.get("id") == "e-2" and
+                                           e.get("status") in TERMINAL, 60))
+        time.sleep(1)
+        self.assert_once(mq, "e-1", "done")
+        self.assert_once(mq, "e-2", "expired")
+        self.assertEqual([a for a in kitchen.actions_named("SetVolume")
+                          if a["args"].get("DesiredVolume") == "37"], [])
+
+    def test_announcement_whose_clip_is_ready_past_its_deadline_is_expired(self):
+        """Speech synthesis (httpd stopped for a while here) outlasts the deadline: the
+        announcement is expired, not played late."""
+        broker = self.start_broker()
+        kitchen = self.start_speaker("127.0.0.2", "Kitchen")
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
+        bridge = self.start_online(broker, mq)
+        self.wait_known(mq, ["kitchen"])
+        text = "made too late to be worth saying"
+        httpd = worker_pid(bridge, "httpd")
+        os.kill(httpd, signal.SIGSTOP)
+        self.addCleanup(lambda: pid_alive(httpd) and os.kill(httpd, signal.SIGCONT))
+        t0 = time.time()
+        mq.publish("sonos/kitchen/tts", {"id": "e-3", "text": text, "expire_after": 1.5})
+        queued = mq.wait_event(lambda e: e.get("id") == "e-3", 5)
+        # Under 3 s: the supervisor takes three missed health checks for a hung worker.
+        time.sleep(max(0, t0 + 2.4 - time.time()))
+        os.kill(httpd, signal.SIGCONT)
+        self.assertIsNotNone(queued)
+        self.assertEqual(queued["status"], "queued", queued)
+        self.assertIsNotNone(mq.wait_event(lambda e: e.get("id") == "e-3" and
+                                           e.get("status") in TERMINAL, 30))
+        time.sleep(1)
+        end = self.assert_once(mq, "e-3", "expired")
+        self.assertIn("clip", end.get("error", ""))
+        self.assertEqual(fetches([kitchen]).get(clip_name(text)), None)
+        self.assertEqual(clip_plays([kitchen]).get(clip_name(text)), None)
+
 
 # ---------------------------------------------------------------------------------------------
 
