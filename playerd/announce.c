@@ -558,8 +558,12 @@ announce_run(struct announcement *a)
 		snprintf(a->error, sizeof(a->error), "expired before it could play");
 		return;
 	}
-	if (clip_prepare(a, url, sizeof(url), mime, sizeof(mime)) < 0 ||
-	    past_deadline(a, "expired while its clip was being made"))
+	if (clip_prepare(a, url, sizeof(url), mime, sizeof(mime)) < 0) {
+		/* playerd stopping aborts the wait for httpd: nothing was played yet */
+		a->not_started = atomic_load(&a->ctx->stopping);
+		return;
+	}
+	if (past_deadline(a, "expired while its clip was being made"))
 		return;
 	if (a->all != NULL) {
 		announce_all_grouped(a, url, mime);
@@ -567,9 +571,10 @@ announce_run(struct announcement *a)
 	}
 	if (snapshot_take(a, &snap) < 0 || past_deadline(a, "expired before it could play"))
 		return;
-	/* Stopping: the music is not interrupted for an announcement that would be cut off. */
+	/* Stopping: the music is not interrupted for an announcement that would be cut off; it
+	 * plays after the restart. */
 	if (atomic_load(&a->ctx->stopping)) {
-		fail(a, "%s", "bridge stopping");
+		a->not_started = 1;
 		return;
 	}
 	rescue_save(a, &snap);

@@ -479,6 +479,55 @@ class ExactlyOnceTest(ChaosBase):
         self.assertEqual(fetches([kitchen]).get(clip_name(text)), None)
         self.assertEqual(clip_plays([kitchen]).get(clip_name(text)), None)
 
+    def test_announcement_waiting_for_its_clip_when_the_bridge_stops_plays_after_restart(self):
+        """The bridge stops while an announcement waits for its speech (httpd stopped here):
+        playerd stops at once instead of waiting up to a minute for the clip, and the
+        announcement, which had not reached the speaker, plays after the restart, once,
+        instead of being lost as failed. Once with a clean stop, once with the supervisor
+        killed (the workers follow it)."""
+        broker = self.start_broker()
+        kitchen = self.start_speaker("127.0.0.2", "Kitchen")
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
+        bridge = self.start_online(broker, mq)
+        self.wait_known(mq, ["kitchen"])
+
+        def comm(pid):
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    return f.read().strip()
+            except OSError:
+                return None
+
+        for rid, how in (("s-1", "stop"), ("s-2", "kill")):
+            text = "said once after the restart, %s" % rid
+            httpd = worker_pid(bridge, "httpd")
+            os.kill(httpd, signal.SIGSTOP)
+            self.addCleanup(lambda pid=httpd: pid_alive(pid) and os.kill(pid, signal.SIGCONT))
+            mq.publish("sonos/kitchen/tts", {"id": rid, "text": text})
+            queued = mq.wait_event(lambda e, rid=rid: e.get("id") == rid, 5)
+            self.assertEqual(queued and queued["status"], "queued", queued)
+            time.sleep(0.5)
+            if how == "stop":
+                bridge.stop()
+            else:
+                os.kill(bridge.pid, signal.SIGKILL)
+                bridge.proc.wait(5)
+                # Only httpd, stopped, may still be there.
+                self.assertTrue(harness.wait_until(lambda: all(
+                    comm(p) == "sb-httpd" for p in bridge_processes(bridge)), 10, 0.1),
+                    [comm(p) for p in bridge_processes(bridge)])
+                os.kill(httpd, signal.SIGCONT)
+                self.assertTrue(harness.wait_until(lambda: not bridge_processes(bridge), 10))
+            self.assertEqual(self.terminal(mq, rid), [], "reported before the restart")
+            bridge.start()
+            self.assertIsNotNone(mq.wait_event(lambda e, rid=rid: e.get("id") == rid and
+                                               e.get("status") in TERMINAL, 30), rid)
+            time.sleep(1)
+            self.assert_once(mq, rid, "done")
+            self.assertEqual(len(fetches([kitchen]).get(clip_name(text), [])), 1)
+            self.assertEqual(clip_plays([kitchen]).get(clip_name(text)), ["Kitchen"])
+            self.wait_known(mq, ["kitchen"])
+
 
 # ---------------------------------------------------------------------------------------------
 
