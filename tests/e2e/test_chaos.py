@@ -14,12 +14,14 @@ the broker's own log, and the spool file the bridge leaves behind.
 - test_lost_session_is_reported: a broker restarted without persistence loses the session;
   mqttd says so.
 - ExactlyOnceTest: one terminal event per request and speaker, and the true one, whatever the
-  timing of its deadline, a playerd kill or a broker outage; retained state back after a
-  broker restart.
-- test_chaos: a publisher sends TTS requests and set commands at a steady rate to three
-  speakers while a fault injector kill -9s every worker twice, restarts mosquitto twice and
-  kill -9s the whole supervisor once. Small in CI (well under 90 s); SB_CHAOS_FULL=1 runs the
-  full one (>= 200 requests). SB_CHAOS_SEED fixes the random order.
+  timing of its deadline, a playerd kill, a stop or a broker outage; retained state back after
+  a broker restart.
+- test_chaos: a publisher sends TTS requests (some with a deadline of seconds) and set
+  commands at a steady rate to three speakers while a fault injector kill -9s every worker
+  twice, restarts mosquitto twice and kill -9s the whole supervisor once. Small in CI (about
+  25 s); SB_CHAOS_FULL=1 runs the full one (240 requests, one broker outage of 65 s, about
+  3 minutes). SB_CHAOS_SEED fixes the random order; SB_CHAOS_KEEP=<dir> keeps the bridge and
+  broker logs there.
 """
 
 import hashlib
@@ -528,7 +530,6 @@ class ExactlyOnceTest(ChaosBase):
             self.assertEqual(clip_plays([kitchen]).get(clip_name(text)), ["Kitchen"])
             self.wait_known(mq, ["kitchen"])
 
-
 # ---------------------------------------------------------------------------------------------
 
 class Publisher:
@@ -556,12 +557,18 @@ class Publisher:
 
 class ChaosTest(ChaosBase):
 
+    # A failed request is one a fault cut short while it played, nothing else.
+    FAILED_BY_FAULT = ("interrupted", "cut short")
+
     def test_chaos(self):
         full = os.environ.get("SB_CHAOS_FULL") == "1"
         seed = int(os.environ.get("SB_CHAOS_SEED", str(int(time.time()))))
         rng = random.Random(seed)
         count, rate = (240, 3.0) if full else (48, 3.0)
         drain_s = 240 if full else 45
+        # Full: one of the broker restarts is an outage longer than mqttd's 60 s wait for the
+        # broker to take terminal events (test_broker_away_longer_than_...).
+        long_outage_s = 65 if full else 0
 
         broker = self.start_broker(persistence=True)
         speakers = [self.start_speaker(ip, room) for ip, room in SPEAKERS]
@@ -569,35 +576,51 @@ class ChaosTest(ChaosBase):
         mq = self.observer(broker)
         bridge = self.start_online(broker, mq, extra={"request_expiry_s": 900})
         self.wait_known(mq, slugs)
+        keep = os.environ.get("SB_CHAOS_KEEP")  # a directory to keep the logs in, for study
+        if keep:
+            self.addCleanup(lambda: (shutil.copy(bridge.log, os.path.join(keep, "bridge.log")),
+                                     shutil.copy(broker.log, os.path.join(keep, "broker.log"))))
+
+        faults = [("kill", w) for w in WORKERS for _ in range(2)] + [("broker", None)] * 2 + \
+            [("supervisor", None)]
+        rng.shuffle(faults)
 
         # The requests: short distinct sentences, every fifth a volume command with a value
-        # no other command uses (so the speaker's record shows how often it ran).
+        # no other command uses (so the speaker's record shows how often it ran); every
+        # seventh announcement has a deadline of a few seconds or less, which the queue
+        # behind the others and the faults often make it miss: expired then, never played.
         plan = []
         for i in range(count):
             slug = slugs[i % 3]
             rid = "c%03d" % i
             if i % 5 == 4:
                 plan.append((rid, slug, "set", {"id": rid, "volume": 10 + i // 5}))
+            elif i % 7 == 3:
+                plan.append((rid, slug, "tts", {"id": rid, "text": "Note %d." % i,
+                                                "expire_after": rng.choice((0.5, 2, 4))}))
             else:
                 plan.append((rid, slug, "tts", {"id": rid, "text": "Note %d." % i}))
-        faults = [("kill", w) for w in WORKERS for _ in range(2)] + [("broker", None)] * 2 + \
-            [("supervisor", None)]
-        rng.shuffle(faults)
+        if long_outage_s:
+            k = next(k for k, f in enumerate(faults) if f[0] == "broker")
+            faults[k] = ("broker", long_outage_s)
         period = count / rate
         fault_at = [1.5 + (period + 4) * (k + 0.5) / len(faults) for k in range(len(faults))]
         sys.stderr.write("\nchaos: seed %d, %d requests over %.0f s, faults %s\n" % (
-            seed, count, period, [f[0] + (":" + f[1] if f[1] else "") for f in faults]))
+            seed, count, period, [f[0] + (":%s" % f[1] if f[1] else "") for f in faults]))
 
         log = []
         injector_error = []
 
         def inject():
-            t0 = time.monotonic()
+            t0, late = time.monotonic(), 0.0
             try:
                 for at, (kind, name) in zip(fault_at, faults):
-                    time.sleep(max(0.0, t0 + at - time.monotonic()))
-                    log.append((round(time.monotonic() - t0, 1), kind, name))
+                    time.sleep(max(0.0, t0 + at + late - time.monotonic()))
+                    begun = time.monotonic()
+                    log.append((round(begun - t0, 1), kind, name))
                     self.fault(bridge, broker, kind, name)
+                    if kind == "broker" and name:  # the long outage: the rest come later
+                        late += time.monotonic() - begun
             except Exception as e:  # reported by the main thread
                 injector_error.append(repr(e))
 
@@ -609,7 +632,7 @@ class ChaosTest(ChaosBase):
         for n, (rid, slug, kind, payload) in enumerate(plan):
             time.sleep(max(0.0, start + n / rate - time.monotonic()))
             pub.publish("sonos/%s/%s" % (slug, kind), payload)
-        injector.join(period + 120)
+        injector.join(period + 120 + (long_outage_s + 60 if long_outage_s else 0))
         self.assertFalse(injector.is_alive(), "fault injector stuck")
         self.assertEqual(injector_error, [])
 
@@ -621,41 +644,50 @@ class ChaosTest(ChaosBase):
         harness.wait_until(finished, drain_s, 0.5)
         time.sleep(3)  # late duplicates, if any, would arrive now
 
-        # Tally.
+        # Tally. What a speaker did is read from its own record: an announcement was played
+        # once when the speaker got one Play while its clip was loaded and fetched it once; a
+        # command ran once when the speaker got one SetVolume with its value.
         ends = {}
         for e in mq.events():
             if e.get("status") in TERMINAL:
                 ends.setdefault(e["id"], []).append(e)
-        clips = fetches(speakers)
+        clips, plays_of = fetches(speakers), clip_plays(speakers)
         counts = {s: 0 for s in TERMINAL}
         lost, conflicting, repeated_events, played_twice, done_not_played = [], [], [], [], []
+        expired_but_played, failed_badly = [], []
         for rid, slug, kind, payload in plan:
             evs = ends.get(rid, [])
             if not evs:
                 lost.append(rid)
                 continue
-            counts[evs[0]["status"]] += 1
+            status = evs[0]["status"]
+            counts[status] += 1
             if len({e["status"] for e in evs}) > 1:
                 conflicting.append((rid, [e["status"] for e in evs]))
             elif len(evs) > 1:
                 repeated_events.append(rid)
             if kind == "tts":
-                plays = len(clips.get(clip_name(payload["text"]), []))
+                name = clip_name(payload["text"])
+                plays = len(plays_of.get(name, []))
+                fetched = len(clips.get(name, []))
             else:
                 room = dict((s, r) for (_, r), s in zip(SPEAKERS, slugs))[slug]
                 sp = next(s for s in speakers if s.room == room)
-                plays = len([a for a in sp.actions_named("SetVolume")
-                             if a["args"].get("DesiredVolume") == str(payload["volume"])])
-            if plays > 1:
-                played_twice.append((rid, plays))
-            if evs[0]["status"] == "done" and plays != 1:
-                done_not_played.append((rid, plays))
+                plays = fetched = len([a for a in sp.actions_named("SetVolume")
+                                       if a["args"].get("DesiredVolume") ==
+                                       str(payload["volume"])])
+            if plays > 1 or fetched > 1:
+                played_twice.append((rid, plays, fetched))
+            if status == "done" and (plays, fetched) != (1, 1):
+                done_not_played.append((rid, plays, fetched))
+            if status == "expired" and (plays or fetched):
+                expired_but_played.append((rid, plays, fetched))
+            if status == "failed" and not any(
+                    why in evs[0].get("error", "") for why in self.FAILED_BY_FAULT):
+                failed_badly.append((rid, evs[0].get("error")))
 
         self.assertTrue(bridge.running, "the bridge is not running after the faults")
         self.assertEqual(bridge.stop(), 0)
-        if os.environ.get("SB_CHAOS_KEEP"):  # a directory to keep the logs in, for study
-            shutil.copy(bridge.log, os.path.join(os.environ["SB_CHAOS_KEEP"], "bridge.log"))
-            shutil.copy(broker.log, os.path.join(os.environ["SB_CHAOS_KEEP"], "broker.log"))
         live, _ = read_spool(os.path.join(bridge.state_dir, "spool"))
         restarts = len(re.findall(r"--- start", bridge.log_text()))
 
@@ -675,16 +707,29 @@ class ChaosTest(ChaosBase):
         self.assertEqual(repeated_events, [], "requests reported twice")
         self.assertEqual(played_twice, [], "requests played twice")
         self.assertEqual(done_not_played, [], "done but not played exactly once")
+        self.assertEqual(expired_but_played, [], "expired but played")
+        self.assertEqual(failed_badly, [], "failed for another reason than a fault during it")
+        self.assertEqual(counts["rejected"], 0)
         self.assertEqual(live, [], "requests left in the spool")
         self.assertGreater(counts["done"], count // 2, "most requests should succeed")
 
-    def fault(self, bridge, broker, kind, name):
-        if kind == "broker":
+    def fault(self, bridge, broker, kind, arg):
+        if kind == "broker" and arg:
+            # Away long, then back until mqttd (its backoff reaches 30 s by then) is connected
+            # again: the events it kept meanwhile must leave once, from the same process.
+            def connects():
+                return len(re.findall(r"mqttd\[\d+\] info: (?:\w+: )?connected to \S+ as ",
+                                      bridge.log_text()))
+            before = connects()
+            broker.restart(down_for=arg)
+            if not harness.wait_until(lambda: connects() > before, 60, 0.2):
+                raise AssertionError("mqttd did not reconnect after the long broker outage")
+        elif kind == "broker":
             broker.restart(down_for=0.5)
         elif kind == "kill":
-            pid = harness.wait_until(lambda: worker_pid(bridge, name), 20, 0.1)
+            pid = harness.wait_until(lambda: worker_pid(bridge, arg), 20, 0.1)
             if not pid:
-                raise AssertionError("no %s to kill" % name)
+                raise AssertionError("no %s to kill" % arg)
             os.kill(pid, signal.SIGKILL)
         elif kind == "supervisor":
             os.kill(bridge.pid, signal.SIGKILL)
@@ -693,7 +738,6 @@ class ChaosTest(ChaosBase):
             if not harness.wait_until(lambda: not bridge_processes(bridge), 20, 0.1):
                 raise AssertionError("workers outlived their supervisor")
             bridge.start()
-
 
 if __name__ == "__main__":
     unittest.main()
