@@ -23,10 +23,10 @@
 #define BRIDGE_QUERY_TRIES 10
 #define BRIDGE_KEEPALIVE_S 30
 #define BRIDGE_TICK_MS 1000
-#define BRIDGE_RESEND_MS 10000      /* not acknowledged by playerd for this long: send again */
-#define BRIDGE_PUBACK_WAIT_MS 60000 /* terminal events not taken by the broker: ask again */
-#define BRIDGE_GIVE_UP_MS 3600000   /* past the deadline by this, playerd never answered */
-#define BRIDGE_WINDOW 512           /* requests handed to playerd and not yet answered */
+#define BRIDGE_RESEND_MS 10000        /* not acknowledged by playerd for this long: send again */
+#define BRIDGE_PUBACK_WAIT_MS 60000   /* events not taken by a connected broker: ask again */
+#define BRIDGE_GIVE_UP_MS 3600000     /* past the deadline by this, playerd never answered */
+#define BRIDGE_WINDOW 512             /* requests handed to playerd and not yet answered */
 
 /* A terminal event published for a spooled request, until the broker acknowledges it. */
 struct bridge_pending {
@@ -276,6 +276,7 @@ bridge_connected(void *ctx)
 	struct bridge *b = ctx;
 	char pattern[BRIDGE_TOPIC_MAX];
 
+	b->connected_mono = util_mono_ms();
 	mqtt_publish(b->mqtt, b->topic_state, "online", 6, 1);
 	snprintf(pattern, sizeof(pattern), "%s/+/tts", b->cfg->base_topic);
 	mqtt_subscribe(b->mqtt, pattern);
@@ -291,6 +292,9 @@ bridge_connected(void *ctx)
 	for (size_t i = 0; i < b->gone->count; i++)
 		bridge_publish_availability(b, b->gone->slug[i], "offline");
 	hass_publish_all(b->hass);
+	/* A broker that lost its retained messages (no persistence) has them again. */
+	for (size_t i = 0; i < b->nstates; i++)
+		mqtt_publish(b->mqtt, b->states[i].topic, b->states[i].json, b->states[i].len, 1);
 }
 
 /* A new table from discoveryd: availability for rooms that came or went, then the info. */
@@ -350,17 +354,58 @@ bridge_speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	bridge_speakers(b, payload);
 }
 
-/* A speaker's state document, retained on <base>/<slug>/state (stateout_run's publish). */
+/* Keep json as the latest document of topic, for bridge_connected. */
+static void
+bridge_keep_state(struct bridge *b, const char *topic, const char *json, size_t len)
+{
+	struct bridge_state *k = NULL;
+	char *copy = malloc(len > 0 ? len : 1);
+
+	if (copy == NULL) {
+		log_warnx("%s: out of memory", topic);
+		return;
+	}
+	memcpy(copy, json, len);
+	for (size_t i = 0; i < b->nstates && k == NULL; i++)
+		if (strcmp(b->states[i].topic, topic) == 0)
+			k = &b->states[i];
+	if (k == NULL && b->states == NULL &&
+	    (b->states = calloc(BRIDGE_STATES_MAX, sizeof(*b->states))) == NULL) {
+		log_warnx("%s: out of memory", topic);
+		free(copy);
+		return;
+	}
+	if (k == NULL && b->nstates == BRIDGE_STATES_MAX) {
+		/* Many rooms came and went: forget the oldest. */
+		free(b->states[0].json);
+		memmove(&b->states[0], &b->states[1], (BRIDGE_STATES_MAX - 1) * sizeof(*b->states));
+		b->nstates--;
+	}
+	if (k == NULL) {
+		k = &b->states[b->nstates++];
+		msg_strlcpy(k->topic, topic, sizeof(k->topic));
+		k->json = NULL;
+	}
+	free(k->json);
+	k->json = copy;
+	k->len = len;
+}
+
+/* A speaker's state document, due after coalescing (stateout_run's publish): retained on
+ * <base>/<slug>/state, and kept to be published again at every connection. While the broker is away only kept: the connection
+ * publishes the latest, and libmosquitto's queue keeps room for events. */
 static void
 bridge_state_publish(void *ctx, const struct stateout_doc *d)
 {
 	struct bridge *b = ctx;
-	char slug[MSG_TARGET_MAX], topic[CONFIG_STR_MAX + MSG_TARGET_MAX + 16];
+	char slug[MSG_TARGET_MAX], topic[BRIDGE_TOPIC_MAX];
 
 	if (util_slug(d->room, slug, sizeof(slug)) <= 0)
 		return;
 	snprintf(topic, sizeof(topic), "%s/%s/state", b->cfg->base_topic, slug);
-	mqtt_publish(b->mqtt, topic, d->held, d->held_len, 1);
+	if (mqtt_is_connected(b->mqtt))
+		mqtt_publish(b->mqtt, topic, d->held, d->held_len, 1);
+	bridge_keep_state(b, topic, d->held, d->held_len);
 	activity_state(b->activity, d->uuid, d->room, d->held, d->held_len);
 }
 
@@ -483,15 +528,24 @@ bridge_published(void *ctx, int mid)
 	}
 }
 
+static uint64_t
+max_u64(uint64_t x, uint64_t y)
+{
+	return x > y ? x : y;
+}
+
 /* Once a second: send again what playerd has not answered, ask again for terminal events the
  * broker never acknowledged, give up on requests long past their deadline, keep the spool
- * small. */
+ * small. The wait for the broker counts only while connected, from the latest connection:
+ * events published while it is away are kept by libmosquitto and sent once it is back, so a
+ * second copy asked for meanwhile would reach subscribers twice. */
 static void
 bridge_tick_cb(uv_timer_t *t)
 {
 	struct bridge *b = t->data;
 	uint64_t mono = util_mono_ms(), now = util_now_ms();
 	struct spool_entry *e = b->spool.table.live.head, *next;
+	int connected = mqtt_is_connected(b->mqtt);
 
 	for (; e != NULL; e = next) {
 		next = e->next;
@@ -503,7 +557,8 @@ bridge_tick_cb(uv_timer_t *t)
 			bridge_publish_event(b, &ev, NULL);
 			b->gave_up++;
 			bridge_complete(b, e);
-		} else if (e->acked && mono - e->acked_mono >= BRIDGE_PUBACK_WAIT_MS) {
+		} else if (e->acked && connected &&
+			   mono - max_u64(e->acked_mono, b->connected_mono) >= b->puback_wait_ms) {
 			log_warnx("%s: the broker did not take its events; asking playerd again",
 			          e->id);
 			bridge_pending_drop(b, e->id);
@@ -520,7 +575,7 @@ bridge_tick_cb(uv_timer_t *t)
 	}
 	bridge_fill(b);
 	spool_maintain(&b->spool, now);
-	hass_tick(b->hass, now, mqtt_is_connected(b->mqtt));
+	hass_tick(b->hass, now, connected);
 }
 
 /* nng thread: a pipe to playerd came up (playerd started or restarted). */
@@ -735,7 +790,7 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 	char err[256];
 	size_t n = 0;
 	struct mqtt_options opt = {0};
-	const char *base = cfg->base_topic;
+	const char *base = cfg->base_topic, *knob;
 
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
@@ -743,6 +798,11 @@ bridge_start(struct bridge *b, uv_loop_t *loop, const struct config *cfg, const 
 	msg_strlcpy(b->client_id, client_id, sizeof(b->client_id));
 	b->limits.max_text_length = cfg->max_text_length;
 	b->limits.expiry_s = cfg->request_expiry_s;
+	b->puback_wait_ms = BRIDGE_PUBACK_WAIT_MS;
+	/* For tests only, not a setting: a shorter wait, so an outage longer than it is quick
+	 * to reproduce (tests/e2e/test_chaos.py). */
+	if ((knob = getenv("SB_TEST_PUBACK_WAIT_MS")) != NULL && atol(knob) > 0)
+		b->puback_wait_ms = (uint64_t)atol(knob);
 	snprintf(b->topic_state, sizeof(b->topic_state), "%s/bridge/state", base);
 	snprintf(b->topic_info, sizeof(b->topic_info), "%s/bridge/info", base);
 	snprintf(b->topic_event, sizeof(b->topic_event), "%s/bridge/event", base);
@@ -822,6 +882,9 @@ bridge_cleanup(struct bridge *b)
 	free(b->online);
 	free(b->gone);
 	free(b->info);
+	for (size_t i = 0; i < b->nstates; i++)
+		free(b->states[i].json);
+	free(b->states);
 	hass_free(b->hass);
 	free(b->activity);
 	if (b->stateout != NULL)

@@ -22,6 +22,15 @@ struct strbuf;
 
 #define BRIDGE_TOPIC_MAX 512
 
+#define BRIDGE_STATES_MAX 256 /* speaker state topics kept for republishing */
+
+/* The last state document published on one <base>/<slug>/state topic. */
+struct bridge_state {
+	char topic[BRIDGE_TOPIC_MAX];
+	char *json;
+	size_t len;
+};
+
 struct bridge {
 	const struct config *cfg;
 	uv_loop_t *loop;
@@ -44,9 +53,11 @@ struct bridge {
 
 	struct msg_speaker *table; /* last table from discoveryd */
 	size_t table_count;
-	struct speaker_slugs *online; /* room topics announced online */
-	struct speaker_slugs *gone;   /* room topics announced offline */
-	char *info;                   /* last bridge/info payload */
+	struct speaker_slugs *online;       /* room topics announced online */
+	struct speaker_slugs *gone;         /* room topics announced offline */
+	char *info;                         /* last bridge/info payload */
+	struct bridge_state *states;        /* republished at every connection, oldest first */
+	size_t nstates;
 	int stopping;
 
 	struct spool spool; /* every accepted request until it is finished */
@@ -58,6 +69,8 @@ struct bridge {
 	unsigned inflight;              /* handed to playerd and not answered */
 	struct bridge_pending *pending; /* terminal event publishes awaiting PUBACK */
 	size_t npending, cap_pending;
+	uint64_t puback_wait_ms;            /* BRIDGE_PUBACK_WAIT_MS, or the test knob */
+	uint64_t connected_mono;            /* util_mono_ms() of the latest connection */
 	unsigned long accepted, repeats, completed, resent, gave_up;
 	struct hass *hass;         /* Home Assistant discovery (hass.c) */
 	struct activity *activity; /* outcomes, latency, recent, states (activity.c) */

@@ -613,6 +613,18 @@ out:
 	free(ok);
 }
 
+/* 1, with a's outcome set, when a is past its deadline: checked again after each step that
+ * can take long (synthesis, the snapshot of a slow speaker), so it never plays late. */
+static int
+past_deadline(struct announcement *a, const char *why)
+{
+	if (util_now_ms() <= a->req->deadline_ms)
+		return 0;
+	a->status = EVENT_EXPIRED;
+	snprintf(a->error, sizeof(a->error), "%s", why);
+	return 1;
+}
+
 void
 announce_run(struct announcement *a)
 {
@@ -627,17 +639,23 @@ announce_run(struct announcement *a)
 		snprintf(a->error, sizeof(a->error), "expired before it could play");
 		return;
 	}
-	if (clip_prepare(a, url, sizeof(url), mime, sizeof(mime)) < 0)
+	if (clip_prepare(a, url, sizeof(url), mime, sizeof(mime)) < 0) {
+		/* playerd stopping aborts the wait for httpd: nothing was played yet */
+		a->not_started = atomic_load(&a->ctx->stopping);
+		return;
+	}
+	if (past_deadline(a, "expired while its clip was being made"))
 		return;
 	if (a->all != NULL) {
 		announce_all_grouped(a, url, mime);
 		return;
 	}
-	if (snapshot_take(a, &snap) < 0)
+	if (snapshot_take(a, &snap) < 0 || past_deadline(a, "expired before it could play"))
 		return;
-	/* Stopping: the music is not interrupted for an announcement that would be cut off. */
+	/* Stopping: the music is not interrupted for an announcement that would be cut off; it
+	 * plays after the restart. */
 	if (atomic_load(&a->ctx->stopping)) {
-		fail(a, "%s", "bridge stopping");
+		a->not_started = 1;
 		return;
 	}
 	rescue_save(a, &snap);

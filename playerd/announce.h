@@ -101,6 +101,8 @@ struct announcement {
 	uint8_t status; /* EVENT_DONE, EVENT_FAILED, EVENT_EXPIRED */
 	uint32_t duration_ms;
 	char error[256];
+	/* playerd stopped it before it changed anything: no outcome, it runs when sent again */
+	int not_started;
 };
 
 /* Run the whole sequence. Blocking; for a thread-pool thread. Sets a->status and a->error,

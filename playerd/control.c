@@ -4,6 +4,7 @@
 #include "announce.h"
 #include "log.h"
 #include "sonos.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -117,6 +118,12 @@ control_run(struct announcement *a)
 
 	a->status = EVENT_DONE;
 	a->error[0] = '\0';
+	/* Right before acting: a command queued behind a long announcement may be late. */
+	if (util_now_ms() > a->req->deadline_ms) {
+		a->status = EVENT_EXPIRED;
+		msg_strlcpy(a->error, "expired before it could run", sizeof(a->error));
+		return;
+	}
 	if (a->own_only) { /* its coordinator runs the group's part */
 		rendering(a);
 		return;

@@ -22,6 +22,7 @@ struct active {
 	char (*speakers)[48]; /* distinct speakers with a terminal event ("" for the request) */
 	unsigned events;      /* how many */
 	uint8_t last;         /* the last terminal status */
+	int unstarted;        /* one of its announcements was stopped before it began: no ack */
 };
 
 /* What became of a request on one speaker. */
@@ -52,7 +53,7 @@ dedup_record_encode(const struct dedup_record *r, uint8_t *out, size_t size)
 	size_t lroom = strnlen(r->room, sizeof(r->room)), lerr = strnlen(r->error, 255);
 	size_t need = DEDUP_REC_FIXED + lid + luuid + lroom + lerr;
 
-	if ((r->op != DEDUP_STARTED && r->op != DEDUP_FINISHED) || lid == 0 ||
+	if (r->op < DEDUP_STARTED || r->op > DEDUP_UNSTARTED || lid == 0 ||
 	    lid >= sizeof(r->id) || luuid >= sizeof(r->uuid) || lroom >= sizeof(r->room) ||
 	    size < need)
 		return -1;
@@ -101,7 +102,7 @@ dedup_record_decode(const uint8_t *body, size_t len, struct dedup_record *r)
 	luuid = body[17];
 	lroom = body[18];
 	lerr = body[19];
-	if ((r->op != DEDUP_STARTED && r->op != DEDUP_FINISHED) || lid == 0 ||
+	if (r->op < DEDUP_STARTED || r->op > DEDUP_UNSTARTED || lid == 0 ||
 	    len != DEDUP_REC_FIXED + lid + luuid + lroom + lerr)
 		return -1;
 	if (field(r->id, sizeof(r->id), p, lid) < 0 ||
@@ -216,8 +217,18 @@ load_record(void *ctx, const uint8_t *body, size_t len)
 	struct dedup_record r;
 
 	(void)ctx;
-	if (dedup_record_decode(body, len, &r) == 0)
-		outcome_put(&r, 1);
+	if (dedup_record_decode(body, len, &r) < 0)
+		return;
+	if (r.op == DEDUP_UNSTARTED) {
+		struct outcome *o = outcome_find(r.id, r.uuid);
+
+		if (o != NULL && o->rec.op == DEDUP_STARTED) {
+			outcome_unlink(o);
+			free(o);
+		}
+		return;
+	}
+	outcome_put(&r, 1);
 }
 
 static int
@@ -377,7 +388,9 @@ release_speaker(const char *id, unsigned status, const char *uuid)
 	msg_strlcpy(ack.id, a->id, sizeof(ack.id));
 	ack.status = a->last;
 	ack.events = a->events;
-	if (bus_send(D.events, MSG_REQUEST_ACK, &ack, sizeof(ack)) != 0)
+	if (a->unstarted)
+		log_info("request %s: not acknowledged; it runs when it is sent again", a->id);
+	else if (bus_send(D.events, MSG_REQUEST_ACK, &ack, sizeof(ack)) != 0)
 		log_warnx("request %s: acknowledgement not sent (mqttd sends it again)", a->id);
 	for (pp = &D.active[hash2(a->id, NULL)]; *pp != a; pp = &(*pp)->next)
 		;
@@ -410,6 +423,16 @@ report_again(const struct msg_request *req, const struct outcome *o)
 		 event_status_name(ev.status));
 	if (bus_send(D.events, MSG_EVENT, &ev, sizeof(ev)) != 0)
 		log_warnx("request %s: could not hand the event to mqttd", req->id);
+}
+
+int
+dedup_known(const char *id)
+{
+	/* Only for copies past their deadline: a walk over at most DEDUP_MAX records. */
+	for (struct outcome *o = D.newest; o != NULL; o = o->prev)
+		if (strcmp(o->rec.id, id) == 0)
+			return 1;
+	return 0;
 }
 
 int
@@ -492,4 +515,30 @@ dedup_finished(const struct announcement *a)
 	release_speaker(r.id, r.status, r.uuid);
 	outcome_prune(now);
 	journal_compact();
+}
+
+void
+dedup_unstarted(const struct announcement *a)
+{
+	struct outcome *o = outcome_find(a->req->id, a->speaker.uuid);
+	struct active *act = active_find(a->req->id);
+	struct dedup_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.op = DEDUP_UNSTARTED;
+	r.time_ms = util_now_ms();
+	msg_strlcpy(r.id, a->req->id, sizeof(r.id));
+	msg_strlcpy(r.uuid, a->speaker.uuid, sizeof(r.uuid));
+	msg_strlcpy(r.room, a->speaker.room, sizeof(r.room));
+	/* Not taken back on disk: the next playerd reports it interrupted instead of playing it,
+	 * which is still never twice. */
+	if (journal_put(&r, 1) < 0)
+		log_warnx("request %s: its start could not be taken back on disk", r.id);
+	if (o != NULL && o->rec.op == DEDUP_STARTED) {
+		outcome_unlink(o);
+		free(o);
+	}
+	if (act != NULL)
+		act->unstarted = 1;
+	release_speaker(r.id, 0, r.uuid);
 }

@@ -47,6 +47,10 @@ void dedup_hold(const char *id);
  * given back without one). The last reference sends MSG_REQUEST_ACK. */
 void dedup_release(const char *id, unsigned status);
 
+/* 1 when request id started or finished on some speaker (this life or an earlier one): a
+ * copy past its deadline then reports that (dedup_announce), not `expired`. */
+int dedup_known(const char *id);
+
 /* Before req is announced on speaker sp: if it already ran there, report that outcome again
  * (or "interrupted" when it had only started), give the reference back and return 1: do not
  * run it. Returns 0 to go ahead. */
@@ -59,12 +63,17 @@ int dedup_started(struct announcement *a);
 /* a finished: record the outcome on disk, send its terminal event, give the reference back. */
 void dedup_finished(const struct announcement *a);
 
+/* a ended before it changed anything on the speaker because playerd is stopping: take its
+ * start back on disk (the next playerd runs it as new) and give the reference back without a
+ * terminal event. The request is then not acknowledged: mqttd keeps it and sends it again. */
+void dedup_unstarted(const struct announcement *a);
+
 /* ---- pure parts, for tests ---- */
 
-enum dedup_op { DEDUP_STARTED = 1, DEDUP_FINISHED = 2 };
+enum dedup_op { DEDUP_STARTED = 1, DEDUP_FINISHED = 2, DEDUP_UNSTARTED = 3 };
 
 struct dedup_record {
-	uint8_t op;           /* enum dedup_op */
+	uint8_t op;           /* enum dedup_op; UNSTARTED cancels an earlier STARTED */
 	uint8_t status;       /* FINISHED: enum event_status */
 	uint32_t duration_ms;
 	uint64_t time_ms;     /* when it was recorded (ms since the epoch) */

@@ -131,13 +131,17 @@ after_work_cb(uv_work_t *w, int status)
 	struct announcement *a = w->data;
 	struct speaker_queue *q = a->queue;
 
-	if (status == UV_ECANCELED) {
-		a->status = EVENT_FAILED;
-		msg_strlcpy(a->error, "bridge stopping", sizeof(a->error));
-	}
-	log_info("request %s on %s: %s%s%s", a->req->id, a->speaker.room,
-	         event_status_name(a->status), a->error[0] ? ": " : "", a->error);
-	if (a->rescue == NULL)
+	if (status == UV_ECANCELED)
+		a->not_started = 1;
+	if (a->not_started)
+		log_info("request %s on %s: not started, playerd is stopping", a->req->id,
+			 a->speaker.room);
+	else
+		log_info("request %s on %s: %s%s%s", a->req->id, a->speaker.room,
+			 event_status_name(a->status), a->error[0] ? ": " : "", a->error);
+	if (a->rescue == NULL && a->not_started)
+		dedup_unstarted(a); /* no outcome: mqttd sends it again, it runs then */
+	else if (a->rescue == NULL)
 		dedup_finished(a); /* records the outcome, then sends its terminal event */
 	/* Groups changed: have discoveryd read the topology now, not at its next poll. */
 	if (a->cmd != NULL && (a->cmd->join[0] != '\0' || a->cmd->leave))
@@ -499,7 +503,9 @@ on_request(const struct msg_request *req)
 		free(copy);
 		return;
 	}
-	if (util_now_ms() > copy->deadline_ms) {
+	/* Past its deadline: expired, unless it ran before (a copy sent again after a restart):
+	 * then what happened is reported, per speaker, as for any copy. */
+	if (util_now_ms() > copy->deadline_ms && !dedup_known(copy->id)) {
 		reject(copy, EVENT_EXPIRED, "expired before it reached a speaker");
 		return;
 	}
@@ -810,6 +816,9 @@ player_stop(void)
 {
 	P.stopping = 1;
 	atomic_store(&P.ctx.stopping, 1);
+	/* A clip request waiting for httpd (gone, or busy with a long text) ends now, not after
+	 * its 60 s bound: closing the socket aborts it. */
+	nng_close(P.ctx.httpd);
 	bus_reader_close(&P.inbox_reader);
 	bus_reader_close(&P.speakers_reader);
 	uv_close((uv_handle_t *)&P.pending_timer, NULL);

@@ -357,6 +357,16 @@ test_dedup_records(void)
 	n = dedup_record_encode(&r, body, sizeof(body));
 	CHECK_INT(dedup_record_decode(body, (size_t)n, &d), 0);
 	CHECK_INT(dedup_record_encode(&r, body, 10), -1);
+	r.op = DEDUP_UNSTARTED; /* takes a start back */
+	n = dedup_record_encode(&r, body, sizeof(body));
+	CHECK(n > 0);
+	CHECK_INT(dedup_record_decode(body, (size_t)n, &d), 0);
+	CHECK_INT(d.op, DEDUP_UNSTARTED);
+	CHECK_STR(d.id, "door-1");
+	body[0] = DEDUP_UNSTARTED + 1; /* unknown op */
+	CHECK_INT(dedup_record_decode(body, (size_t)n, &d), -1);
+	r.op = DEDUP_UNSTARTED + 1;
+	CHECK_INT(dedup_record_encode(&r, body, sizeof(body)), -1);
 }
 
 int
