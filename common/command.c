@@ -142,8 +142,9 @@ string_field(json_t *obj, const char *key, char *out, size_t size, char *reason,
 	return 0;
 }
 
-static const char *const command_keys[] = {"id",    "command", "volume", "mute", "seek",
-                                           "track", "join",    "leave",  "uri",  "metadata"};
+static const char *const command_keys[] = {"id",    "command", "volume", "mute",     "seek",
+                                           "track", "join",    "leave",  "uri",      "metadata",
+                                           "expire_after"};
 
 static int
 parse_object(json_t *obj, struct command *cmd, char *reason, size_t n)
@@ -151,6 +152,9 @@ parse_object(json_t *obj, struct command *cmd, char *reason, size_t n)
 	const char *key;
 	json_t *v;
 
+	/* The id first, so that any rejection below names the publisher's request. */
+	if (string_field(obj, "id", cmd->id, sizeof(cmd->id), reason, n) < 0)
+		return -1;
 	json_object_foreach(obj, key, v)
 	{
 		size_t k;
@@ -161,8 +165,7 @@ parse_object(json_t *obj, struct command *cmd, char *reason, size_t n)
 		if (k == sizeof(command_keys) / sizeof(command_keys[0]))
 			return fail(reason, n, "unknown key '%.40s'", key);
 	}
-	if (string_field(obj, "id", cmd->id, sizeof(cmd->id), reason, n) < 0 ||
-	    string_field(obj, "join", cmd->join, sizeof(cmd->join), reason, n) < 0 ||
+	if (string_field(obj, "join", cmd->join, sizeof(cmd->join), reason, n) < 0 ||
 	    string_field(obj, "uri", cmd->uri, sizeof(cmd->uri), reason, n) < 0 ||
 	    string_field(obj, "metadata", cmd->metadata, sizeof(cmd->metadata), reason, n) < 0)
 		return -1;
@@ -188,6 +191,13 @@ parse_object(json_t *obj, struct command *cmd, char *reason, size_t n)
 		    json_integer_value(v) > 100000)
 			return fail(reason, n, "track: expected a queue position from 1");
 		cmd->track = (int)json_integer_value(v);
+	}
+	if ((v = json_object_get(obj, "expire_after")) != NULL && !json_is_null(v)) {
+		if (!json_is_number(v) || !(json_number_value(v) > 0) ||
+		    json_number_value(v) > COMMAND_EXPIRE_MAX)
+			return fail(reason, n, "expire_after out of range (0, %d] seconds",
+			            COMMAND_EXPIRE_MAX);
+		cmd->expire_after = json_number_value(v);
 	}
 	if ((v = json_object_get(obj, "leave")) != NULL) {
 		if (!json_is_boolean(v))

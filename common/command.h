@@ -35,7 +35,10 @@ struct command {
 	int track;                         /* 1-based queue position to jump to; 0 = none */
 	char seek[16];                     /* H:MM:SS position in the track; "" = none */
 	enum command_transport transport;
+	double expire_after;               /* seconds from arrival; 0 = the configured default */
 };
+
+#define COMMAND_EXPIRE_MAX 86400 /* the longest expire_after, seconds (as for tts) */
 
 /* Parse a payload: a JSON object such as {"command":"pause"}, {"volume":30},
  * {"volume":"+5"}, {"mute":true}, {"seek":"0:01:30"} or {"seek":90}, {"track":3},

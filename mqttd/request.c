@@ -357,6 +357,7 @@ parse_command(const char *buf, size_t len, struct request_fields *f, struct requ
 				    MSG_ID_MAX - 1);
 		msg_strlcpy(res->id, cmd.id, sizeof(res->id));
 	}
+	f->expire_s = cmd.expire_after;
 	f->text = buf;
 	f->text_len = len;
 	trim(&f->text, &f->text_len);

@@ -92,5 +92,15 @@ main(void)
 	CHECK_INT(
 	    parse("{\"uri\":\"x:a\",\"metadata\":\"<DIDL-Lite>\\n</DIDL-Lite>\"}", &c, reason), 0);
 	CHECK_INT(parse("{\"join\":\"kit\\u001bchen\"}", &c, reason), -1);
+	/* expire_after as on tts; a rejection still names the publisher's id. */
+	CHECK_INT(parse("{\"volume\":30,\"expire_after\":2.5}", &c, reason), 0);
+	CHECK(c.expire_after == 2.5);
+	CHECK_INT(parse("{\"volume\":30}", &c, reason), 0);
+	CHECK(c.expire_after == 0);
+	CHECK_INT(parse("{\"volume\":30,\"expire_after\":-1}", &c, reason), -1);
+	CHECK(strstr(reason, "expire_after") != NULL);
+	CHECK_INT(parse("{\"id\":\"x7\",\"volumne\":30}", &c, reason), -1);
+	CHECK_STR(reason, "unknown key 'volumne'");
+	CHECK_STR(c.id, "x7");
 	CHECK_DONE();
 }
