@@ -96,13 +96,14 @@ gena_number(const char *s, unsigned long long max, unsigned long long *out)
 
 int
 gena_notify_begin(const struct http_request *req, const char *head, size_t head_len,
-                  struct msg_gena_notify **out)
+                  struct msg_gena_notify **out, size_t *skip)
 {
 	struct msg_gena_notify m;
 	char value[32];
 	unsigned long long seq, length;
 
 	memset(&m, 0, sizeof(m));
+	*skip = 0;
 	if (gena_target(req->target, m.uuid, sizeof(m.uuid), m.service, sizeof(m.service)) < 0)
 		return 404;
 	if (http_header_value(head, head_len, "SID", m.sid, sizeof(m.sid)) < 0 ||
@@ -121,8 +122,12 @@ gena_notify_begin(const struct http_request *req, const char *head, size_t head_
 		return 411;
 	if (gena_number(value, UINT64_MAX / 10, &length) < 0 || length == 0)
 		return 400;
-	if (length > MSG_GENA_BODY_MAX)
-		return 413;
+	if (length > MSG_GENA_BODY_MAX) {
+		if (strcmp(m.service, "ZoneGroupTopology") != 0 || length > GENA_TOPOLOGY_BODY_MAX)
+			return 413;
+		*skip = (size_t)length;
+		length = 0;
+	}
 	m.seq = (uint32_t)seq;
 	m.body_len = (uint32_t)length;
 	if ((*out = malloc(sizeof(m) + length)) == NULL)
