@@ -35,6 +35,11 @@ int gena_route_start(const char *rundir);
  * 503 when the bus refuses it (playerd down: the speaker's next event will carry the state). */
 int gena_notify_send(const struct msg_gena_notify *m);
 
+/* The same socket to playerd carries MSG_CLIP_FETCHED: a request for clip name (a checked
+ * clip file name) came from peer. Said at most once a second per clip, without blocking; a
+ * message the bus refuses is dropped. */
+void gena_route_clip_fetched(const char *name, const char *peer);
+
 void gena_route_close(void);
 
 #endif

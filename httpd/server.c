@@ -369,7 +369,7 @@ conn_respond(struct conn *c, const struct http_request *req)
 	char name[CLIP_NAME_MAX];
 	struct stat st;
 	uint64_t first = 0, last = 0, size;
-	int head_only = req->method == HTTP_METHOD_HEAD, rv = 0;
+	int head_only = req->method == HTTP_METHOD_HEAD, rv = 0, is_clip;
 
 	log_copy(c->method, sizeof(c->method), req->method_name);
 	log_copy(c->path, sizeof(c->path), req->target);
@@ -379,8 +379,10 @@ conn_respond(struct conn *c, const struct http_request *req)
 		conn_respond_status(c, 405, 0, req->version);
 		return;
 	}
-	if (!http_clip_target(req->target, name, sizeof(name)) ||
-	    (c->fd = conn_open_clip(c, name, &st)) < 0) {
+	is_clip = http_clip_target(req->target, name, sizeof(name));
+	if (is_clip) /* the speaker reached us: playerd tells "never fetched" from the rest */
+		gena_route_clip_fetched(name, c->peer_ip);
+	if (!is_clip || (c->fd = conn_open_clip(c, name, &st)) < 0) {
 		conn_respond_status(c, 404, head_only, req->version);
 		return;
 	}

@@ -530,6 +530,9 @@ inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	case MSG_GENA_NOTIFY:
 		gena_notify(payload);
 		break;
+	case MSG_CLIP_FETCHED:
+		announce_clip_fetched(payload);
+		break;
 	default:
 		log_warnx("unexpected %s on the inbox", msg_type_name(hdr->type));
 		break;

@@ -532,6 +532,7 @@ class Speaker:
         self._delays = {}  # action -> seconds
         self._late = {}  # action -> seconds, after the action took effect
         self._fetch_delay = 0.0  # seconds Play stays TRANSITIONING before the fetch starts
+        self._stall_after_fetch = False  # a fetched clip never starts (stays TRANSITIONING)
         self._gen = 0  # bumps on every transport change; stale timers/fetches check it
         self._timer = None
         self._http = None
@@ -635,6 +636,12 @@ class Speaker:
         network or a busy player); 0 turns it off."""
         with self._lock:
             self._fetch_delay = min(max(float(seconds), 0.0), 60.0)
+
+    def set_stall_after_fetch(self, on):
+        """Fetch an http clip as usual, then never start it: stay TRANSITIONING (a player
+        that got the file but does not play it)."""
+        with self._lock:
+            self._stall_after_fetch = bool(on)
 
     def join(self, coordinator):
         """Make this speaker a member of coordinator's group (as the Sonos app would)."""
@@ -1429,6 +1436,8 @@ class Speaker:
         with self._lock:
             if gen != self._gen or self._state != "TRANSITIONING":
                 return  # superseded by Stop/Pause/SetAVTransportURI meanwhile
+            if rec["valid"] and self._stall_after_fetch:
+                return
             if rec["valid"]:
                 self._clip_duration = rec["duration_s"]
                 self._pos = 0.0
