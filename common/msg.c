@@ -33,6 +33,7 @@ static const struct msg_rule msg_rules[MSG_TYPE_MAX] = {
 	FIXED(MSG_REQUEST_ACK, msg_request_ack),
 	TAIL(MSG_GENA_NOTIFY, msg_gena_notify, body_len, MSG_GENA_BODY_MAX, 1),
 	TAIL(MSG_WEB_REQUEST, msg_web_request, payload_len, MSG_WEB_PAYLOAD_MAX, 1),
+	FIXED(MSG_CLIP_FETCHED, msg_clip_fetched),
 };
 
 const char *
@@ -93,6 +94,8 @@ static const struct msg_field msg_strings[] = {
 	FIELD(MSG_GENA_NOTIFY, msg_gena_notify, peer),
 	FIELD(MSG_WEB_REQUEST, msg_web_request, target),
 	FIELD(MSG_WEB_REQUEST, msg_web_request, peer),
+	FIELD(MSG_CLIP_FETCHED, msg_clip_fetched, name),
+	FIELD(MSG_CLIP_FETCHED, msg_clip_fetched, peer),
 };
 
 static const struct msg_field msg_speaker_strings[] = {

@@ -56,6 +56,10 @@ enum msg_type {
 	 * spooled and handled by mqttd exactly like a request on <base>/<target>/tts */
 	MSG_WEB_REQUEST, /* struct msg_web_request + payload */
 
+	/* httpd -> playerd (PUSH to playerd's inbox): someone asked for a clip (GET or HEAD), said
+	 * at most once a second per clip; playerd tells "never fetched" from "never played" */
+	MSG_CLIP_FETCHED, /* struct msg_clip_fetched */
+
 	MSG_TYPE_MAX
 };
 
@@ -208,6 +212,11 @@ struct msg_web_request {
 	uint32_t payload_len;        /* bytes that follow, no terminator, <= MSG_WEB_PAYLOAD_MAX */
 	uint32_t pad;
 	char payload[]; /* JSON: {"id", "text", "volume"} */
+};
+
+struct msg_clip_fetched {
+	char name[96]; /* clip file name, as in msg_clip_reply */
+	char peer[48]; /* address the request came from */
 };
 
 /* Name of a type for logs ("MSG_REQUEST"), "unknown" when out of range. */

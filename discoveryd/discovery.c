@@ -42,7 +42,7 @@
 #define PROBE_FAILURES_MAX 2 /* failed probes in a row before a speaker is dropped */
 #define STRANGER_WARN_MAX 10 /* then debug: a noisy LAN must not fill the log */
 #define HOUSEHOLDS_MAX 8
-#define TOPOLOGY_PERIOD_MS 30000   /* ZoneGroupState poll (until GENA events replace it) */
+#define TOPOLOGY_PERIOD_MS 30000   /* ZoneGroupState poll (the fallback: events query sooner) */
 #define TOPOLOGY_DELAY_MS 50       /* refresh requests within this share one fetch */
 #define TOPOLOGY_RETRY_MS 1000     /* first retry after a failed fetch, doubling */
 #define TOPOLOGY_GRACE_MS 3000     /* a device no topology has placed is listed after this */
@@ -351,8 +351,8 @@ topology_fill(struct discovery *d, struct household *h, const struct topology *p
 }
 
 /* Make topo the truth for household h: roles, rooms, groups, coordinators in the table, and
- * fetches for members not yet confirmed. A ZoneGroupTopology event (GENA, issue 5) parsed with
- * topology_parse comes in here the same way as a polled GetZoneGroupState. Takes topo. */
+ * fetches for members not yet confirmed. A ZoneGroupTopology event (playerd's subscription)
+ * comes here as a MSG_SPEAKERS_QUERY and a fresh GetZoneGroupState. Takes topo. */
 static void
 topology_apply(struct discovery *d, struct household *h, struct topology *topo)
 {

@@ -23,10 +23,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	rv = http_request_parse(buf, size, &req);
 	if (rv > 0 && gena_route(&req)) {
-		int status = gena_notify_begin(&req, buf, (size_t)rv, &m);
+		size_t skip;
+		int status = gena_notify_begin(&req, buf, (size_t)rv, &m, &skip);
 
 		if (status == 0) {
-			if (m == NULL || m->body_len == 0 || m->body_len > MSG_GENA_BODY_MAX ||
+			if (m == NULL || (m->body_len == 0) == (skip == 0) ||
+			    m->body_len > MSG_GENA_BODY_MAX || skip > GENA_TOPOLOGY_BODY_MAX ||
 			    memchr(m->uuid, '\0', sizeof(m->uuid)) == NULL ||
 			    memchr(m->service, '\0', sizeof(m->service)) == NULL ||
 			    memchr(m->sid, '\0', sizeof(m->sid)) == NULL ||

@@ -4,12 +4,21 @@
 #include "bus.h"
 #include "http_client.h"
 #include "log.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#define FETCHED_RECENT 8      /* clips whose last MSG_CLIP_FETCHED is remembered */
+#define FETCHED_EVERY_MS 1000 /* at most one MSG_CLIP_FETCHED a second per clip */
+
 static nng_socket gena_playerd;
 static int gena_dialled;
+static struct {
+	char name[96];
+	uint64_t ms;
+} fetched_recent[FETCHED_RECENT];
+static unsigned fetched_next;
 
 int
 gena_route(const struct http_request *req)
@@ -96,13 +105,14 @@ gena_number(const char *s, unsigned long long max, unsigned long long *out)
 
 int
 gena_notify_begin(const struct http_request *req, const char *head, size_t head_len,
-                  struct msg_gena_notify **out)
+                  struct msg_gena_notify **out, size_t *skip)
 {
 	struct msg_gena_notify m;
 	char value[32];
 	unsigned long long seq, length;
 
 	memset(&m, 0, sizeof(m));
+	*skip = 0;
 	if (gena_target(req->target, m.uuid, sizeof(m.uuid), m.service, sizeof(m.service)) < 0)
 		return 404;
 	if (http_header_value(head, head_len, "SID", m.sid, sizeof(m.sid)) < 0 ||
@@ -121,8 +131,12 @@ gena_notify_begin(const struct http_request *req, const char *head, size_t head_
 		return 411;
 	if (gena_number(value, UINT64_MAX / 10, &length) < 0 || length == 0)
 		return 400;
-	if (length > MSG_GENA_BODY_MAX)
-		return 413;
+	if (length > MSG_GENA_BODY_MAX) {
+		if (strcmp(m.service, "ZoneGroupTopology") != 0 || length > GENA_TOPOLOGY_BODY_MAX)
+			return 413;
+		*skip = (size_t)length;
+		length = 0;
+	}
 	m.seq = (uint32_t)seq;
 	m.body_len = (uint32_t)length;
 	if ((*out = malloc(sizeof(m) + length)) == NULL)
@@ -154,6 +168,31 @@ gena_notify_send(const struct msg_gena_notify *m)
 	log_debug("NOTIFY %s/%s %s seq %u, %u bytes from %s", m->uuid, m->service, m->sid, m->seq,
 	          m->body_len, m->peer);
 	return 200;
+}
+
+void
+gena_route_clip_fetched(const char *name, const char *peer)
+{
+	struct msg_clip_fetched m;
+	uint64_t now = util_mono_ms();
+	int rv;
+
+	if (!gena_dialled)
+		return;
+	for (unsigned i = 0; i < FETCHED_RECENT; i++)
+		if (fetched_recent[i].ms != 0 && strcmp(fetched_recent[i].name, name) == 0 &&
+		    now - fetched_recent[i].ms < FETCHED_EVERY_MS)
+			return;
+	memset(&m, 0, sizeof(m));
+	msg_strlcpy(m.name, name, sizeof(m.name));
+	msg_strlcpy(m.peer, peer, sizeof(m.peer));
+	if ((rv = bus_send(gena_playerd, MSG_CLIP_FETCHED, &m, sizeof(m))) != 0) {
+		log_debug("clip %.12s asked for by %s: playerd: %s", name, peer, nng_strerror(rv));
+		return;
+	}
+	msg_strlcpy(fetched_recent[fetched_next].name, name, sizeof(fetched_recent[0].name));
+	fetched_recent[fetched_next].ms = now;
+	fetched_next = (fetched_next + 1) % FETCHED_RECENT;
 }
 
 void

@@ -63,6 +63,7 @@ struct conn {
 	uint64_t body_sent;
 	struct msg_gena_notify *notify; /* NOTIFY being read in CONN_BODY, else NULL */
 	size_t notify_got;              /* its body bytes received */
+	size_t notify_skip;             /* body bytes still to read and drop (gena_route.h) */
 	int web;                        /* handed to web.c, waiting for server_web_reply */
 	int web_head_only;              /* that request was a HEAD */
 };
@@ -368,7 +369,7 @@ conn_respond(struct conn *c, const struct http_request *req)
 	char name[CLIP_NAME_MAX];
 	struct stat st;
 	uint64_t first = 0, last = 0, size;
-	int head_only = req->method == HTTP_METHOD_HEAD, rv = 0;
+	int head_only = req->method == HTTP_METHOD_HEAD, rv = 0, is_clip;
 
 	log_copy(c->method, sizeof(c->method), req->method_name);
 	log_copy(c->path, sizeof(c->path), req->target);
@@ -378,8 +379,10 @@ conn_respond(struct conn *c, const struct http_request *req)
 		conn_respond_status(c, 405, 0, req->version);
 		return;
 	}
-	if (!http_clip_target(req->target, name, sizeof(name)) ||
-	    (c->fd = conn_open_clip(c, name, &st)) < 0) {
+	is_clip = http_clip_target(req->target, name, sizeof(name));
+	if (is_clip) /* the speaker reached us: playerd tells "never fetched" from the rest */
+		gena_route_clip_fetched(name, c->peer_ip);
+	if (!is_clip || (c->fd = conn_open_clip(c, name, &st)) < 0) {
 		conn_respond_status(c, 404, head_only, req->version);
 		return;
 	}
@@ -451,7 +454,7 @@ conn_notify(struct conn *c, const struct http_request *req, size_t head_len)
 	log_copy(c->method, sizeof(c->method), req->method_name);
 	log_copy(c->path, sizeof(c->path), req->target);
 	c->keep_alive = 0;
-	status = gena_notify_begin(req, c->in, head_len, &c->notify);
+	status = gena_notify_begin(req, c->in, head_len, &c->notify, &c->notify_skip);
 	c->in_len -= head_len;
 	memmove(c->in, c->in + head_len, c->in_len);
 	if (status != 0) {
@@ -462,8 +465,10 @@ conn_notify(struct conn *c, const struct http_request *req, size_t head_len)
 	msg_strlcpy(c->notify->peer, c->peer_ip, sizeof(c->notify->peer));
 	c->notify_got = c->in_len < c->notify->body_len ? c->in_len : c->notify->body_len;
 	memcpy(c->notify->body, c->in, c->notify_got);
+	c->in_len -= c->notify_got;
+	c->notify_skip -= c->in_len < c->notify_skip ? c->in_len : c->notify_skip;
 	c->in_len = 0;
-	if (c->notify_got == c->notify->body_len) {
+	if (c->notify_got == c->notify->body_len && c->notify_skip == 0) {
 		conn_notify_done(c);
 		return;
 	}
@@ -576,9 +581,13 @@ conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	(void)suggested;
 	if (c->state == CONN_LINGER)
 		*buf = uv_buf_init(discard, sizeof(discard));
-	else if (c->state == CONN_BODY)
+	else if (c->state == CONN_BODY && c->notify_got < c->notify->body_len)
 		*buf = uv_buf_init(c->notify->body + c->notify_got,
 				   (unsigned)(c->notify->body_len - c->notify_got));
+	else if (c->state == CONN_BODY) /* a body not kept (gena_route.h) */
+		*buf = uv_buf_init(discard,
+		                   (unsigned)(c->notify_skip < sizeof(discard) ? c->notify_skip
+		                                                               : sizeof(discard)));
 	else
 		*buf = uv_buf_init(c->in + c->in_len, (unsigned)(sizeof(c->in) - c->in_len));
 }
@@ -598,8 +607,11 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (c->state == CONN_BODY) {
-		c->notify_got += (size_t)nread;
-		if (c->notify_got == c->notify->body_len)
+		if (c->notify_got < c->notify->body_len)
+			c->notify_got += (size_t)nread;
+		else
+			c->notify_skip -= (size_t)nread;
+		if (c->notify_got == c->notify->body_len && c->notify_skip == 0)
 			conn_notify_done(c);
 		return;
 	}

@@ -3,12 +3,14 @@
 #include "announce.h"
 #include "bus.h"
 #include "didl.h"
+#include "http_client.h"
 #include "log.h"
 #include "rescue.h"
 #include "sonos.h"
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,39 @@
 #define WAIT_UNREACHABLE_POLLS 8 /* transport errors in a row that end the wait as failed */
 #define START_TIMEOUT_MS 10000   /* a speaker that never starts playing */
 #define UNKNOWN_DURATION_MS (10 * 60 * 1000) /* clips of unknown length: stop waiting here */
+#define FETCHED_MAX 64 /* clips httpd said were asked for, the latest remembered */
+
+/* What httpd said was asked for: written on the loop thread, read by announcements. */
+static struct {
+	char name[96];
+	uint64_t ms; /* util_mono_ms() when playerd heard it */
+} fetched[FETCHED_MAX];
+static unsigned fetched_next;
+static pthread_mutex_t fetched_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+announce_clip_fetched(const struct msg_clip_fetched *m)
+{
+	pthread_mutex_lock(&fetched_lock);
+	msg_strlcpy(fetched[fetched_next].name, m->name, sizeof(fetched[0].name));
+	fetched[fetched_next].ms = util_mono_ms();
+	fetched_next = (fetched_next + 1) % FETCHED_MAX;
+	pthread_mutex_unlock(&fetched_lock);
+}
+
+/* 1 if httpd said clip name was asked for at or after since_ms. */
+static int
+clip_fetched_since(const char *name, uint64_t since_ms)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&fetched_lock);
+	for (unsigned i = 0; i < FETCHED_MAX && !found; i++)
+		found = fetched[i].ms != 0 && fetched[i].ms >= since_ms &&
+		        strcmp(fetched[i].name, name) == 0;
+	pthread_mutex_unlock(&fetched_lock);
+	return found;
+}
 
 void
 announce_event(const struct announcement *a, uint8_t status, const char *error)
@@ -340,7 +375,7 @@ wait_poll_ms(uint32_t duration_ms, uint64_t playing_ms)
 }
 
 /* What one transport poll of wait_end decided. */
-enum wait_step { WAIT_ON, WAIT_ENDED, WAIT_FAILED };
+enum wait_step { WAIT_ON, WAIT_ENDED, WAIT_FAILED, WAIT_NOT_STARTED };
 
 /* One poll of the coordinator's transport. Sets *playing_at when PLAYING is first seen. */
 static enum wait_step
@@ -372,7 +407,7 @@ wait_poll(struct announcement *a, uint64_t start, uint64_t *playing_at, int *unr
 	} else if (*playing_at == 0 && util_mono_ms() - start > START_TIMEOUT_MS) {
 		fail(a, "speaker never started playing (state %s)",
 		     state != NULL ? state : "unknown");
-		next = WAIT_FAILED;
+		next = WAIT_NOT_STARTED;
 	}
 	soap_result_free(&r);
 	return next;
@@ -381,8 +416,8 @@ wait_poll(struct announcement *a, uint64_t start, uint64_t *playing_at, int *unr
 /* Wait for the clip to end: up to START_TIMEOUT_MS for the speaker to start it (it may take
  * seconds to fetch), then its real duration plus a margin counted from when it was first seen
  * PLAYING, cut short when the speaker reports it stopped after having played. Never a fixed
- * timeout for a known length. */
-static void
+ * timeout for a known length. Returns 1 when the speaker never started it (failed), else 0. */
+static int
 wait_end(struct announcement *a, uint32_t duration_ms)
 {
 	uint64_t start = util_mono_ms(), playing_at = 0;
@@ -392,19 +427,63 @@ wait_end(struct announcement *a, uint32_t duration_ms)
 	for (;;) {
 		uint64_t playing = playing_at != 0 ? util_mono_ms() - playing_at : 0;
 
+		enum wait_step step;
+
 		if (atomic_load(&a->ctx->stopping)) {
 			fail(a, "%s", "cut short: the bridge is stopping");
-			return;
+			return 0;
 		}
 		if (playing >= limit) {
 			log_warnx(
 			    "%s: still busy %llu ms after a %u ms clip started; restoring anyway",
 			    a->speaker.room, (unsigned long long)playing, duration_ms);
-			return;
+			return 0;
 		}
 		sleep_ms(wait_poll_ms(duration_ms, playing));
-		if (wait_poll(a, start, &playing_at, &unreachable) != WAIT_ON)
-			return;
+		if ((step = wait_poll(a, start, &playing_at, &unreachable)) != WAIT_ON)
+			return step == WAIT_NOT_STARTED;
+	}
+}
+
+/* The speaker was given url (one of httpd's clips) at asked_ms and never started it. If httpd
+ * saw no request for it since, the speaker never fetched it: almost always an address of this
+ * host the speakers cannot reach (advertise_host, or the route's source address, from inside a
+ * container on a bridge network). Said in the log and in the failed event's error. */
+static void
+never_started(struct announcement *a, const char *url, uint64_t asked_ms)
+{
+	const struct config *cfg = a->ctx->cfg;
+	char host[256], path[512];
+	size_t n = strlen(a->error);
+	uint16_t port;
+
+	if (!source_is_own_clip(url, cfg->http_port) ||
+	    http_url_split(url, host, sizeof(host), &port, path, sizeof(path)) < 0)
+		return;
+	if (clip_fetched_since(path + strlen("/clips/"), asked_ms)) {
+		snprintf(a->error + n, sizeof(a->error) - n, " though it fetched the clip");
+		return;
+	}
+	/* host: advertise_host, or the source address of the route to the speaker. */
+	if (cfg->advertise_host[0] != '\0') {
+		log_warnx("%s never fetched %s: the speakers probably cannot reach advertise_host "
+		          "%s (a container without host networking? a firewall on port %u?); set "
+		          "advertise_host to an address of this host they can reach",
+		          a->coordinator.room, url, host, (unsigned)port);
+		snprintf(a->error + n, sizeof(a->error) - n,
+		         "; it never fetched the clip: the speakers probably cannot reach "
+		         "advertise_host %s (a container without host networking?)",
+		         host);
+	} else {
+		log_warnx("%s never fetched %s: the speakers probably cannot reach %s, the address "
+		          "this host routes to them from (a container without host networking? a "
+		          "firewall on port %u?); set advertise_host to an address of this host "
+		          "they can reach",
+		          a->coordinator.room, url, host, (unsigned)port);
+		snprintf(a->error + n, sizeof(a->error) - n,
+		         "; it never fetched the clip: the speakers probably cannot reach %s (set "
+		         "advertise_host; a container without host networking?)",
+		         host);
 	}
 }
 
@@ -542,6 +621,7 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 	int *ok = calloc((size_t)all->ngroups, sizeof(*ok));
 	int chosen = -1;
 	char err[256];
+	uint64_t asked;
 
 	if (subs == NULL || snaps == NULL || ok == NULL) {
 		fail(a, "%s", "out of memory");
@@ -581,9 +661,11 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 	}
 	a->coordinator = subs[chosen].coordinator;
 	play_chime(a);
+	asked = util_mono_ms();
 	if (play_clip(a, url, mime) == 0) {
 		announce_event(a, EVENT_PLAYING, NULL);
-		wait_end(a, a->duration_ms);
+		if (wait_end(a, a->duration_ms))
+			never_started(a, url, asked);
 	}
 	for (int g = 0; g < all->ngroups; g++) {
 		static const struct soap_arg inst[] = {{"InstanceID", "0"}};
@@ -630,7 +712,7 @@ announce_run(struct announcement *a)
 {
 	struct snapshot snap;
 	char url[MSG_CLIP_URL_MAX + 1], mime[32];
-	uint64_t t0 = util_mono_ms();
+	uint64_t t0 = util_mono_ms(), asked;
 
 	a->status = EVENT_DONE;
 	a->error[0] = '\0';
@@ -661,11 +743,13 @@ announce_run(struct announcement *a)
 	rescue_save(a, &snap);
 	prepare(a, &snap);
 	play_chime(a);
+	asked = util_mono_ms();
 	if (a->status == EVENT_DONE && play_clip(a, url, mime) == 0) {
 		log_info("%s: playing %s (%u ms) after %llu ms", a->speaker.room, url,
 		         a->duration_ms, (unsigned long long)(util_mono_ms() - t0));
 		announce_event(a, EVENT_PLAYING, NULL);
-		wait_end(a, a->duration_ms);
+		if (wait_end(a, a->duration_ms))
+			never_started(a, url, asked);
 	}
 	restore(a, &snap);
 	rescue_drop(a);

@@ -115,4 +115,9 @@ void control_run(struct announcement *a);
 /* Send an event about a to mqttd. Thread-safe. */
 void announce_event(const struct announcement *a, uint8_t status, const char *error);
 
+/* httpd saw a request for a clip (MSG_CLIP_FETCHED): remembered for a while, so that a
+ * speaker that never starts a clip it never asked for is told apart from one that got the clip
+ * and did not play it. Thread-safe. */
+void announce_clip_fetched(const struct msg_clip_fetched *m);
+
 #endif

@@ -1,7 +1,8 @@
-/* gena.c -- one GENA subscription per speaker and service, driven by a one-second tick:
- * SUBSCRIBE, renew at half the granted timeout, a fresh SUBSCRIBE after a 412 or expiry,
- * UNSUBSCRIBE when a speaker leaves or the bridge stops. Every exchange is one bounded HTTP
- * request on the thread pool; at most GENA_JOBS_MAX run at once. */
+/* gena.c -- one GENA subscription per speaker and service (and one ZoneGroupTopology
+ * subscription per household), driven by a one-second tick: SUBSCRIBE, renew at half the
+ * granted timeout, a fresh SUBSCRIBE after a 412 or expiry, UNSUBSCRIBE when a speaker leaves
+ * or the bridge stops. Every exchange is one bounded HTTP request on the thread pool; at most
+ * GENA_JOBS_MAX run at once. */
 #include "gena.h"
 #include "http_client.h"
 #include "lastchange.h"
@@ -24,7 +25,8 @@
 #define GENA_STOP_WINDOW_MS 2000 /* unsubscribing at stop ends after this */
 #define GENA_JOBS_MAX 4
 #define GENA_RETRY_MAX_MS 60000
-#define GENA_SUBS_MAX (2 * MSG_SPEAKERS_MAX)
+#define GENA_HOUSEHOLDS_MAX 16 /* ZoneGroupTopology subscriptions, one per household */
+#define GENA_SUBS_MAX (2 * MSG_SPEAKERS_MAX + GENA_HOUSEHOLDS_MAX)
 #define GENA_STRAYS 8            /* unknown SIDs already unsubscribed, remembered */
 #define GENA_WARN_EVERY_MS 60000 /* malformed events: one warning per subscription per minute */
 #define GENA_REORDER_WINDOW 16   /* an event this far behind the last one is a late one */
@@ -37,7 +39,8 @@ struct gena_sub {
 	int used;
 	char uuid[48];
 	char room[64];
-	enum soap_service svc; /* SOAP_AVTRANSPORT or SOAP_RENDERING */
+	char household[64];
+	enum soap_service svc; /* SOAP_AVTRANSPORT, SOAP_RENDERING or SOAP_TOPOLOGY */
 	char ip[46];           /* where it is (or is to be) subscribed */
 	uint16_t port;
 	uint32_t bootseq;
@@ -83,6 +86,7 @@ static struct {
 	uv_timer_t tick;
 	int started, stopping;
 	uint64_t stop_deadline_ms;
+	void (*topology_changed)(void);
 	int jobs;
 	struct gena_sub subs[GENA_SUBS_MAX];
 	char strays[GENA_STRAYS][128];
@@ -96,6 +100,7 @@ static const char *
 gena_event_path(enum soap_service svc)
 {
 	return svc == SOAP_AVTRANSPORT ? "/MediaRenderer/AVTransport/Event"
+	       : svc == SOAP_TOPOLOGY  ? "/ZoneGroupTopology/Event"
 	                               : "/MediaRenderer/RenderingControl/Event";
 }
 
@@ -212,7 +217,8 @@ gena_drop(struct gena_sub *s)
 {
 	s->sid[0] = '\0';
 	s->event_ms = 0;
-	livestate_forget(s->uuid, s->svc);
+	if (s->svc != SOAP_TOPOLOGY)
+		livestate_forget(s->uuid, s->svc);
 }
 
 static uint64_t
@@ -351,7 +357,9 @@ gena_check_silent(struct gena_sub *s, uint64_t now)
 {
 	struct gena_sub *other;
 
-	if (s->warned || s->sid[0] == '\0' || s->event_ms != 0 || now - s->sid_ms < GENA_SILENT_MS)
+	/* The topology's events come from a speaker whose own events are watched already. */
+	if (s->svc == SOAP_TOPOLOGY || s->warned || s->sid[0] == '\0' || s->event_ms != 0 ||
+	    now - s->sid_ms < GENA_SILENT_MS)
 		return;
 	s->warned = 1;
 	other = gena_find(s->uuid, s->svc == SOAP_AVTRANSPORT ? SOAP_RENDERING : SOAP_AVTRANSPORT);
@@ -428,10 +436,11 @@ gena_stale(const char *uuid, enum soap_service svc)
 
 int
 gena_start(uv_loop_t *loop, const struct config *cfg, nng_socket events,
-           int (*group_busy)(const char *coordinator))
+           int (*group_busy)(const char *coordinator), void (*topology_changed)(void))
 {
 	G.loop = loop;
 	G.cfg = cfg;
+	G.topology_changed = topology_changed;
 	xmlInitParser(); /* once, here, before pool threads and this loop both parse */
 	livestate_start(events, group_busy, gena_stale);
 	uv_timer_init(loop, &G.tick);
@@ -462,6 +471,7 @@ gena_follow(const struct msg_speaker *sp, enum soap_service svc)
 		s->bootseq = sp->bootseq;
 	}
 	msg_strlcpy(s->room, sp->room, sizeof(s->room));
+	msg_strlcpy(s->household, sp->household, sizeof(s->household));
 	s->gone = 0;
 	/* A boot counter learnt for the first time (0 before the topology) is no reboot. */
 	moved = strcmp(s->ip, sp->ip) != 0 || s->port != sp->port ||
@@ -485,6 +495,29 @@ gena_follow(const struct msg_speaker *sp, enum soap_service svc)
 	s->retry_ms = 0;
 }
 
+/* One ZoneGroupTopology subscription per household, on one of its speakers: it stays on the
+ * one that holds it while that one is in the table, and moves to the household's first speaker
+ * in the table when it leaves (the old one is then given back like any gone speaker's). */
+static void
+gena_follow_topology(const struct msg_speaker *table, int count)
+{
+	for (int i = 0; i < count; i++) {
+		int first = 1, h = i;
+
+		for (int k = 0; k < i && first; k++)
+			first = strcmp(table[k].household, table[i].household) != 0;
+		if (!first)
+			continue; /* this household was handled at its first speaker */
+		for (int k = i; k < count; k++)
+			if (strcmp(table[k].household, table[i].household) == 0 &&
+			    gena_find(table[k].uuid, SOAP_TOPOLOGY) != NULL) {
+				h = k;
+				break;
+			}
+		gena_follow(&table[h], SOAP_TOPOLOGY);
+	}
+}
+
 void
 gena_speakers(const struct msg_speaker *table, int count)
 {
@@ -497,6 +530,7 @@ gena_speakers(const struct msg_speaker *table, int count)
 		gena_follow(&table[i], SOAP_AVTRANSPORT);
 		gena_follow(&table[i], SOAP_RENDERING);
 	}
+	gena_follow_topology(table, count);
 }
 
 /* Parse and apply a NOTIFY that belongs to s. */
@@ -517,6 +551,17 @@ gena_apply(struct gena_sub *s, const struct msg_gena_notify *m)
 	if (s->event_ms == 0 && s->warned)
 		log_info("%s: %s events arrive now", s->room, soap_service_name(s->svc));
 	s->event_ms = now;
+	if (s->svc == SOAP_TOPOLOGY) {
+		/* Groups or rooms changed (or this is the initial event): discoveryd reads the
+		 * ZoneGroupState again, which it does at most once a second. The body is not
+		 * needed for that; parsing it stays with discoveryd's topology.c. */
+		s->seq = m->seq;
+		log_debug("%s: ZoneGroupTopology event %u (%u bytes): asking for the topology",
+		          s->room, m->seq, m->body_len);
+		if (G.topology_changed != NULL)
+			G.topology_changed();
+		return;
+	}
 	if (lastchange_parse(m->body, m->body_len, &lc, err, sizeof(err)) < 0) {
 		if (now - s->malformed_ms >= GENA_WARN_EVERY_MS || s->malformed_ms == 0)
 			log_warnx("%s: %s event %u dropped: %s", s->room, soap_service_name(s->svc),
@@ -579,6 +624,8 @@ gena_notify(const struct msg_gena_notify *m)
 		svc = SOAP_AVTRANSPORT;
 	else if (strcmp(m->service, "RenderingControl") == 0)
 		svc = SOAP_RENDERING;
+	else if (strcmp(m->service, "ZoneGroupTopology") == 0)
+		svc = SOAP_TOPOLOGY;
 	else {
 		log_debug("NOTIFY for %s of %s: not a service of ours", m->service, m->uuid);
 		return;

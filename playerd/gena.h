@@ -1,7 +1,8 @@
-/* gena.h -- GENA event subscriptions to every speaker's AVTransport and RenderingControl:
- * subscribe, renew before the timeout, subscribe again after a 412 or a new address or boot,
- * unsubscribe at stop. Events go to livestate; polling stays the fallback. Loop thread only;
- * the HTTP exchanges run on the thread pool. */
+/* gena.h -- GENA event subscriptions to every speaker's AVTransport and RenderingControl, and
+ * to one speaker's ZoneGroupTopology per household: subscribe, renew before the timeout,
+ * subscribe again after a 412 or a new address or boot, unsubscribe at stop. Events go to
+ * livestate (topology events: to topology_changed); polling stays the fallback. Loop thread
+ * only; the HTTP exchanges run on the thread pool. */
 #ifndef SB_GENA_H
 #define SB_GENA_H
 
@@ -16,12 +17,14 @@
 #define GENA_LIVE_POLL_MS 60000 /* poll period of a speaker whose events arrive (position) */
 
 /* Start the subscriptions' timer and livestate (events: PUSH to mqttd; group_busy: see
- * livestate_start). Returns 0. */
+ * livestate_start). topology_changed is called on every ZoneGroupTopology event (the initial
+ * one too): groups may have changed. Returns 0. */
 int gena_start(uv_loop_t *loop, const struct config *cfg, nng_socket events,
-               int (*group_busy)(const char *coordinator));
+               int (*group_busy)(const char *coordinator), void (*topology_changed)(void));
 
 /* The speaker table changed: subscribe new speakers, renew at a new address or boot, drop
- * speakers that left. */
+ * speakers that left; the topology subscription of a household stays on its speaker while that
+ * one is in the table, else moves to the household's first speaker. */
 void gena_speakers(const struct msg_speaker *table, int count);
 
 /* A NOTIFY forwarded by httpd: taken only from the address of the speaker it names, then

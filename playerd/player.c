@@ -536,6 +536,9 @@ inbox_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 	case MSG_GENA_NOTIFY:
 		gena_notify(payload);
 		break;
+	case MSG_CLIP_FETCHED:
+		announce_clip_fetched(payload);
+		break;
 	default:
 		log_warnx("unexpected %s on the inbox", msg_type_name(hdr->type));
 		break;
@@ -688,6 +691,14 @@ group_busy(const char *coordinator)
 	return 0;
 }
 
+/* A ZoneGroupTopology event: discoveryd reads the groups again (at most once a second, a
+ * later ask deferred, not dropped) and publishes the table when they changed. */
+static void
+topology_changed(void)
+{
+	bus_send(P.to_discoveryd, MSG_SPEAKERS_QUERY, NULL, 0);
+}
+
 /* Poll sp now unless a poll is in flight or its group is announcing. */
 static void
 state_poll_start(const struct msg_speaker *sp)
@@ -801,7 +812,7 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 	    bus_reader_start(&P.speakers_reader, loop, P.speakers, "speakers", speakers_cb, NULL) <
 	        0)
 		return -1;
-	gena_start(loop, cfg, P.ctx.events, group_busy);
+	gena_start(loop, cfg, P.ctx.events, group_busy, topology_changed);
 	uv_timer_init(loop, &P.pending_timer);
 	uv_timer_init(loop, &P.state_timer);
 	uv_timer_init(loop, &P.verify_timer);

@@ -5,6 +5,7 @@ on 127.0.0.2 and 127.0.0.3 (port 1400), discovered by real SSDP on loopback."""
 
 import json
 import os
+import re
 import signal
 import time
 import unittest
@@ -336,6 +337,45 @@ class AnnounceTest(harness.E2ETestCase):
         self.assertEqual(final["status"], "failed", final)
         self.assertIn("never started playing", final["error"])
         self.assertLess(time.monotonic() - started, 25, "the start wait is bounded")
+
+    def test_speaker_that_cannot_reach_advertise_host(self):
+        """advertise_host names an address the speakers cannot reach (a bridge in a container
+        on a bridge network, say): the speaker is given the URL, never fetches it, and the
+        failed event and the log say what to fix instead of only "never started playing"."""
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        # Nothing of the bridge listens on 127.0.0.250 (httpd binds 127.0.0.1).
+        bridge = self.start_online(extra={"advertise_host": "127.0.0.250"})
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "nofetch", "text": "hello"}',
+                                 "nofetch", timeout=60)
+        self.assertEqual(final["status"], "failed", final)
+        self.assertIn("never started playing", final["error"])
+        self.assertIn("never fetched", final["error"])
+        self.assertIn("advertise_host 127.0.0.250", final["error"])
+        [fetch] = kitchen.actions_named("fetch")
+        self.assertFalse(fetch["valid"], fetch)  # it tried: connection refused
+        url = fetch["url"]
+        self.assertTrue(url.startswith("http://127.0.0.250:%d/clips/" % bridge.http_port), url)
+        line = bridge.wait_log(r"Kitchen never fetched %s: the speakers probably cannot reach "
+                               r"advertise_host 127\.0\.0\.250 \(a container without host "
+                               r"networking\?" % re.escape(url), 5)
+        self.assertIsNotNone(line, "no warning naming the URL and advertise_host")
+
+    def test_speaker_that_fetched_but_never_started_gets_no_advertise_hint(self):
+        """The speaker did fetch the clip (httpd saw it) but never played it: the failure says
+        so, and does not blame advertise_host."""
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        bridge = self.start_online()
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        kitchen.set_stall_after_fetch(True)  # fetches the clip, then stays TRANSITIONING
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "fetched", "text": "hello"}',
+                                 "fetched", timeout=60)
+        self.assertEqual(final["status"], "failed", final)
+        self.assertIn("never started playing", final["error"])
+        self.assertIn("it fetched the clip", final["error"])
+        self.assertNotIn("advertise_host", final["error"])
+        self.assertTrue(kitchen.actions_named("fetch"))
+        self.assertNotIn("never fetched", bridge.log_text())
 
     def test_hung_speaker_times_out(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")

@@ -5,13 +5,16 @@ unreachable) the state still comes by polling and the bridge says why; a malform
 answered and dropped."""
 
 import http.client
+import sys
 import time
 import unittest
 
 import harness
 
-KITCHEN_IP = "127.0.0.2"
+KITCHEN_IP, LIVING_IP, DINING_IP = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 SERVICES = ("AVTransport", "RenderingControl")
+# A household's groups come from one speaker's ZoneGroupTopology events: the only speaker here.
+EVENTED = SERVICES + ("ZoneGroupTopology",)
 
 
 def set_volume(sp, volume):
@@ -51,14 +54,15 @@ class GenaTest(harness.E2ETestCase):
                              "no first state document")
 
     def wait_subscribed(self, sp, timeout=15):
-        """Both services subscribed and their first NOTIFY delivered; returns {service: sid}."""
+        """Every evented service subscribed and its first NOTIFY delivered; returns
+        {service: sid}."""
         def live():
             sids = {}
             for r in sp.actions_named("NOTIFY"):
                 if r.get("status") == 200:
                     sids[r["service"]] = r["args"]["SID"]
             current = {s["service"]: s["sid"] for s in sp.subscriptions()}
-            if all(current.get(svc) and sids.get(svc) == current[svc] for svc in SERVICES):
+            if all(current.get(svc) and sids.get(svc) == current[svc] for svc in EVENTED):
                 return current
             return None
         sids = harness.wait_until(live, timeout)
@@ -74,7 +78,7 @@ class GenaTest(harness.E2ETestCase):
         self.start()
         sp = self.kitchen
         sids = self.wait_subscribed(sp)
-        for svc in SERVICES:
+        for svc in EVENTED:
             sub = next(r for r in sp.actions_named("SUBSCRIBE") if r["args"]["SID"] == sids[svc])
             self.assertEqual(sub["status"], 200)
             self.assertIn("/gena/%s/%s" % (sp.uuid, svc), sub["args"]["CALLBACK"])
@@ -305,6 +309,125 @@ class GenaTest(harness.E2ETestCase):
         mark = self.mq.mark()
         set_volume(sp, 52)
         self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 52, 5, mark))
+
+
+class TopologyEventTest(harness.E2ETestCase):
+    """Groups changed in the Sonos app, not through the bridge: the speakers' own
+    ZoneGroupTopology events bring the new coordinator to sonos/<room>/state in a moment,
+    where the ZoneGroupState poll (every 30 s) would take up to half a minute."""
+
+    def setUp(self):
+        self.broker = self.start_broker()
+        self.mq = self.mqtt(self.broker, subscribe=["sonos/#"])
+        self.kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.living = self.start_speaker(LIVING_IP, "Living Room")
+        self.bridge = self.start_bridge(self.broker, extra={"state_poll_ms": 60000})
+        for slug in ("kitchen", "living-room"):
+            self.assertIsNotNone(self.mq.wait_for(
+                lambda m, slug=slug: m.topic == "sonos/%s/state" % slug, 20),
+                "no first state document of %s" % slug)
+        time.sleep(2)  # subscriptions made, first topology read
+
+    def coordinator_within(self, slug, coordinator, limit, after, wait=40):
+        """Seconds until sonos/<slug>/state names coordinator (published after mark after);
+        fails past limit (waits up to wait to say how long it did take)."""
+        t0 = time.monotonic()
+        m = self.mq.wait_for(lambda m: m.topic == "sonos/%s/state" % slug and
+                             m.json().get("coordinator") == coordinator, wait, after=after)
+        took = time.monotonic() - t0
+        self.assertIsNotNone(m, "sonos/%s/state never named %s" % (slug, coordinator))
+        self.assertLess(took, limit, "sonos/%s/state named %s only after %.1f s"
+                        % (slug, coordinator, took))
+        return took, m.json()
+
+    def test_group_change_in_the_app_shows_within_seconds(self):
+        kitchen, living = self.kitchen, self.living
+        # The app joins Kitchen to Living Room's group.
+        mark = self.mq.mark()
+        kitchen.join(living)
+        took, doc = self.coordinator_within("kitchen", living.uuid, 3.0, mark)
+        sys.stderr.write("\njoin shown after %.2f s\n" % took)
+        self.assertEqual(doc["coordinator_name"], "Living Room")
+
+        # Another controller takes it out again, by SOAP on the speaker itself.
+        mark = self.mq.mark()
+        status, out = harness.soap_call(kitchen.ip, "AVTransport",
+                                        "BecomeCoordinatorOfStandaloneGroup",
+                                        [("InstanceID", 0)])
+        self.assertEqual(status, 200, out)
+        took, _ = self.coordinator_within("kitchen", kitchen.uuid, 3.0, mark)
+        sys.stderr.write("leave shown after %.2f s\n" % took)
+
+        # Three changes in half a second: the re-reads they ask for are at most one a second,
+        # and the last one is not dropped but deferred, so the end state shows.
+        living.join(kitchen)
+        time.sleep(0.2)
+        living.leave()
+        time.sleep(0.2)
+        mark = self.mq.mark()
+        kitchen.join(living)
+        self.coordinator_within("kitchen", living.uuid, 3.0, mark)
+        time.sleep(1.5)
+        for slug, sp in (("kitchen", living), ("living-room", living)):
+            self.assertEqual(self.mq.last("sonos/%s/state" % slug).json()["coordinator"],
+                             sp.uuid, slug)
+
+    def holder(self, speakers, timeout=10):
+        """The speaker holding the bridge's ZoneGroupTopology subscription, its initial event
+        delivered."""
+        def find():
+            for sp in speakers:
+                for sub in sp.subscriptions():
+                    if sub["service"] == "ZoneGroupTopology" and sub["seq"] > 0:
+                        return sp
+            return None
+        sp = harness.wait_until(find, timeout)
+        self.assertIsNotNone(sp, "no speaker holds a ZoneGroupTopology subscription")
+        return sp
+
+    def test_topology_subscription_moves_when_its_speaker_goes(self):
+        dining = self.start_speaker(DINING_IP, "Dining Room")
+        self.assertIsNotNone(self.mq.wait_for(
+            lambda m: m.topic == "sonos/dining-room/availability" and m.text == "online", 20),
+            "dining-room never online")
+        speakers = [self.kitchen, self.living, dining]
+        gone = self.holder(speakers)
+        # One subscription for the household, not one per speaker.
+        self.assertEqual([sp.room for sp in speakers if any(
+            s["service"] == "ZoneGroupTopology" for s in sp.subscriptions())], [gone.room])
+        slug = {self.kitchen: "kitchen", self.living: "living-room", dining: "dining-room"}
+        gone.stop()  # powered off (it says byebye)
+        offline = self.mq.wait_for(
+            lambda m: m.topic == "sonos/%s/availability" % slug[gone] and m.text == "offline",
+            20)
+        self.assertIsNotNone(offline, "%s never went offline" % gone.room)
+        rest = [sp for sp in speakers if sp is not gone]
+        t0 = time.monotonic()
+        self.assertIn(self.holder(rest), rest)
+        sys.stderr.write("\nsubscription moved %.2f s after offline\n" % (time.monotonic() - t0))
+        mark = self.mq.mark()
+        rest[0].join(rest[1])
+        self.coordinator_within(slug[rest[0]], rest[1].uuid, 3.0, mark)
+
+    def test_large_topology_event_is_taken(self):
+        """A household of twenty-odd players sends ZoneGroupTopology events above the 60 KB a
+        NOTIFY may carry on the bus: still answered 200, and still a re-read of the groups."""
+        holder = self.holder([self.kitchen, self.living])
+        other = self.living if holder is self.kitchen else self.kitchen
+        holder.gena_drop_notify = True  # its own (small) event must not be what does it
+        sub = next(s for s in holder.subscriptions() if s["service"] == "ZoneGroupTopology")
+        mark = self.mq.mark()
+        other.join(holder)
+        variables = holder._zgt_variables()
+        variables.append(("ThirdPartyMediaServersX", "x" * (200 * 1024)))
+        body = holder.propertyset_body(variables).encode()
+        status = send_notify(self.bridge.http_port, "/gena/%s/ZoneGroupTopology" % holder.uuid,
+                             [("NT", "upnp:event"), ("NTS", "upnp:propchange"),
+                              ("SID", sub["sid"]), ("SEQ", str(sub["seq"] + 5))],
+                             body, src=holder.ip)
+        self.assertEqual(status, 200)
+        slug = "kitchen" if other is self.kitchen else "living-room"
+        self.coordinator_within(slug, holder.uuid, 3.0, mark)
 
 
 if __name__ == "__main__":

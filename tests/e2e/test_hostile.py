@@ -754,7 +754,8 @@ class HostileTest(harness.E2ETestCase):
         bridge = self.start_online(extra={"state_poll_ms": 60000})
         self.assertTrue(self.wait_speaker("kitchen"))
         def subscribed():  # both services, each with its initial event sent
-            subs = {s["service"]: s for s in kitchen.subscriptions() if s["seq"] > 0}
+            subs = {s["service"]: s for s in kitchen.subscriptions() if s["seq"] > 0 and
+                    s["service"] in ("AVTransport", "RenderingControl")}
             return subs if len(subs) == 2 else None
         self.assertTrue(harness.wait_until(subscribed, 20), kitchen.subscriptions())
         self.assertIsNotNone(self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/state", 20))

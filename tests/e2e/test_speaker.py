@@ -2,7 +2,11 @@
 faults, clip fetching and the transport state machine), so bridge tests can trust it."""
 
 import http.client
+import http.server
+import os
+import queue
 import socket
+import threading
 import time
 import unittest
 import xml.etree.ElementTree as ET
@@ -245,6 +249,76 @@ class TestControl(harness.E2ETestCase):
         self.assertEqual([m.get("UUID") for m in group], [self.sp.uuid, other.uuid])
         self.assertEqual(soap_call(IP2, "AVTransport", "Play", [("InstanceID", 0), ("Speed", 1)]),
                          (500, {"errorCode": 800}))
+
+    def test_zone_group_topology_events(self):
+        """A ZoneGroupTopology subscriber gets the initial event and one per regrouping,
+        shaped like the captured event (node-sonos-discovery/zonegroupstate.xml)."""
+        other = self.start_speaker(IP2, "Living Room", ssdp=False)
+        got = queue.Queue()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_NOTIFY(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                got.put((self.path, dict(self.headers), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+
+        def event():
+            path, headers, body = got.get(timeout=5)
+            root = ET.fromstring(body)
+            props = [list(p)[0] for p in root.findall("{%s}property" % sonos_speaker.EVENT_NS)]
+            return path, headers, {p.tag: p.text or "" for p in props}, [p.tag for p in props]
+
+        conn = http.client.HTTPConnection(IP1, 1400, timeout=5)
+        conn.request("SUBSCRIBE", "/ZoneGroupTopology/Event", headers={
+            "CALLBACK": "<http://127.0.0.1:%d/gena/zgt>" % server.server_port,
+            "NT": "upnp:event", "TIMEOUT": "Second-60"})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        self.assertEqual(resp.status, 200)
+        path, headers, props, names = event()
+        self.assertEqual((path, headers["SEQ"], headers["SID"]),
+                         ("/gena/zgt", "0", resp.getheader("SID")))
+        # The capture's shape: these properties, in its order, ZoneGroupState escaped once.
+        with open(os.path.join(sonos_speaker.captures_dir(), "node-sonos-discovery",
+                               "zonegroupstate.xml"), "rb") as f:
+            captured = [list(p)[0].tag for p in ET.fromstring(f.read()).findall(
+                "{%s}property" % sonos_speaker.EVENT_NS)]
+        self.assertEqual(names, [n for n in captured if n in names])
+        self.assertEqual(names[0], "ZoneGroupState")
+        zgs = ET.fromstring(props["ZoneGroupState"])
+        self.assertEqual(len(zgs.findall("ZoneGroups/ZoneGroup")), 2)
+        self.assertEqual(props["ZoneGroupName"], "Kitchen")
+        seq = [0]
+
+        def groups():
+            """The groups of the next event that carries a ZoneGroupState (later events
+            carry what changed); SEQ goes up by one each time."""
+            while True:
+                _, headers, props, _ = event()
+                seq[0] += 1
+                self.assertEqual(headers["SEQ"], str(seq[0]))
+                if "ZoneGroupState" in props:
+                    return [[m.get("UUID") for m in g] for g in ET.fromstring(
+                        props["ZoneGroupState"]).findall("ZoneGroups/ZoneGroup")]
+        # Another controller joins the Living Room to the Kitchen: an event with one group.
+        self.assertEqual(soap_call(IP2, "AVTransport", "SetAVTransportURI",
+                                   [("InstanceID", 0), ("CurrentURI", "x-rincon:" + self.sp.uuid),
+                                    ("CurrentURIMetaData", "")])[0], 200)
+        self.assertEqual(groups(), [[self.sp.uuid, other.uuid]])
+        # The test's own API (as the Sonos app would): it leaves again.
+        other.leave()
+        self.assertEqual(groups(), [[self.sp.uuid], [other.uuid]])
 
 
 class TestPlayback(harness.E2ETestCase):

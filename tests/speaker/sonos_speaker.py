@@ -68,7 +68,10 @@ CONTROL_PATHS = {
 EVENT_PATHS = {
     "/MediaRenderer/AVTransport/Event": "AVTransport",
     "/MediaRenderer/RenderingControl/Event": "RenderingControl",
+    "/ZoneGroupTopology/Event": "ZoneGroupTopology",
 }
+# Actions after which the household's ZoneGroupState may differ (ZoneGroupTopology events)
+GROUPING_ACTIONS = ("SetAVTransportURI", "BecomeCoordinatorOfStandaloneGroup")
 GENA_DEFAULT_TIMEOUT_S = 3600
 GENA_NOTIFY_TIMEOUT_S = 2.0
 EVENT_NS = "urn:schemas-upnp-org:event-1-0"
@@ -529,6 +532,7 @@ class Speaker:
         self._delays = {}  # action -> seconds
         self._late = {}  # action -> seconds, after the action took effect
         self._fetch_delay = 0.0  # seconds Play stays TRANSITIONING before the fetch starts
+        self._stall_after_fetch = False  # a fetched clip never starts (stays TRANSITIONING)
         self._gen = 0  # bumps on every transport change; stale timers/fetches check it
         self._timer = None
         self._http = None
@@ -633,6 +637,12 @@ class Speaker:
         with self._lock:
             self._fetch_delay = min(max(float(seconds), 0.0), 60.0)
 
+    def set_stall_after_fetch(self, on):
+        """Fetch an http clip as usual, then never start it: stay TRANSITIONING (a player
+        that got the file but does not play it)."""
+        with self._lock:
+            self._stall_after_fetch = bool(on)
+
     def join(self, coordinator):
         """Make this speaker a member of coordinator's group (as the Sonos app would)."""
         with self._lock:
@@ -640,10 +650,12 @@ class Speaker:
             self._coordinator = coordinator.uuid
             self._uri, self._metadata = "x-rincon:%s" % coordinator.uuid, ""
             self._set_state("STOPPED")
+        self._topology_kick()
 
     def leave(self):
         with self._lock:
             self._become_standalone()
+        self._topology_kick()
 
     # --- accessors ----------------------------------------------------------------------------
 
@@ -777,6 +789,7 @@ class Speaker:
         with _registry_lock:
             _registry.append(self)
         self._running = True
+        self._topology_kick()
         self._gena_thread = threading.Thread(target=self._gena_loop,
                                              name="speaker-gena-%s" % self.ip, daemon=True)
         self._gena_thread.start()
@@ -802,6 +815,7 @@ class Speaker:
         with _registry_lock:
             if self in _registry:
                 _registry.remove(self)
+        self._topology_kick()  # the others' ZoneGroupState no longer lists this one
         self._stop_evt.set()
         self._http.shutdown()
         self._http.server_close()
@@ -989,6 +1003,12 @@ class Speaker:
             self._gena_dirty = True
             self._gena_cv.notify_all()
 
+    def _topology_kick(self):
+        """The household's grouping changed: every player of it looks at its ZoneGroupTopology
+        subscribers (the one that holds them sends the event, as real players do)."""
+        for s in _running_speakers(self.household):
+            s._gena_kick()
+
     def _sub_record(self, action, service, headers, status, sid, timeout=None):
         rec = {"t": time.time(), "service": service, "action": action, "status": status,
                "renewal": action == "SUBSCRIBE" and bool((headers.get("SID") or "").strip()),
@@ -1110,6 +1130,29 @@ class Speaker:
                 ("CurrentRecordQualityMode", v("NOT_IMPLEMENTED")),
                 ("PossibleRecordQualityModes", v("NOT_IMPLEMENTED"))]
 
+    def _zgt_variables(self):
+        """ZoneGroupTopology state variables as (name, text), in the order of the captured
+        event (tests/captures/node-sonos-discovery/zonegroupstate.xml): the ZoneGroupState
+        document (the captured one when this speaker replays a household), then this
+        player's group."""
+        zgs = self.topology if self.topology is not None else self.zone_group_state()
+        coord = self.coordinator
+        head = _speaker_by_uuid(coord, self.household) or self
+        members = [s.uuid for s in _running_speakers(self.household) if s.coordinator == coord]
+        return [("ZoneGroupState", zgs),
+                ("AlarmRunSequence", "%s:%d:0" % (self.uuid, self.bootseq)),
+                ("ZoneGroupName", head.room),
+                ("ZoneGroupID", "%s:%d" % (coord, head._group_seq)),
+                ("ZonePlayerUUIDsInGroup", ",".join(members))]
+
+    @staticmethod
+    def propertyset_body(variables):
+        """A NOTIFY body of plain evented variables (ZoneGroupTopology): one e:property per
+        variable, its value as element text (an XML document in it escaped once)."""
+        props = "".join("<e:property><%s>%s</%s></e:property>" % (name, xml_text(value), name)
+                        for name, value in variables)
+        return '<e:propertyset xmlns:e="%s">%s</e:propertyset>' % (EVENT_NS, props)
+
     @staticmethod
     def lastchange_body(service, variables):
         """The NOTIFY body players send: an e:propertyset whose LastChange holds the Event
@@ -1131,7 +1174,10 @@ class Speaker:
                 return  # unsubscribed or forgotten meanwhile
             seq = sub["seq"]
             sub["seq"] = seq + 1 if seq < 0xFFFFFFFF else 1
-        body = self.lastchange_body(service, variables).encode("utf-8")
+        if service == "ZoneGroupTopology":
+            body = self.propertyset_body(variables).encode("utf-8")
+        else:
+            body = self.lastchange_body(service, variables).encode("utf-8")
         rec = {"t": time.time(), "service": service, "action": "NOTIFY",
                "args": {"SID": sid, "SEQ": str(seq), "callback": sub["callback"]},
                "bytes": len(body), "status": None, "dropped": bool(self.gena_drop_notify),
@@ -1169,8 +1215,8 @@ class Speaker:
 
     def _gena_loop(self):
         """Send events: the full set right after each SUBSCRIBE (SEQ 0), then what changed
-        (AVTransport: the full set again, as players do; RenderingControl: the changed
-        variables). Expired subscriptions are dropped here."""
+        (AVTransport: the full set again, as players do; RenderingControl and
+        ZoneGroupTopology: the changed variables). Expired subscriptions are dropped here."""
         while not self._stop_evt.is_set():
             with self._gena_cv:
                 if not self._gena_dirty:
@@ -1188,8 +1234,10 @@ class Speaker:
             current = {}
             for service in set(v["service"] for _, v in subs):
                 try:
-                    current[service] = (self._av_variables() if service == "AVTransport"
-                                        else self._rc_variables())
+                    current[service] = (
+                        self._av_variables() if service == "AVTransport"
+                        else self._zgt_variables() if service == "ZoneGroupTopology"
+                        else self._rc_variables())
                 except Exception as e:  # never let a state read kill the notifier
                     sys.stderr.write("speaker %s: GENA state: %s\n" % (self.room, e))
             for sid, sub in subs:
@@ -1197,7 +1245,7 @@ class Speaker:
                 if variables is None or variables == sub["sent"]:
                     continue
                 send = variables
-                if sub["sent"] is not None and sub["service"] == "RenderingControl":
+                if sub["sent"] is not None and sub["service"] != "AVTransport":
                     send = [x for x in variables if x not in sub["sent"]]
                 sub["sent"] = variables
                 self._send_event(sid, sub, sub["service"], send)
@@ -1269,6 +1317,8 @@ class Speaker:
             outputs = handler(args)
             self._record(rec)
             self._gena_kick()
+            if action in GROUPING_ACTIONS:
+                self._topology_kick()
             if late:
                 self._stop_evt.wait(late)
             return 200, soap_response(service, action, outputs)
@@ -1386,6 +1436,8 @@ class Speaker:
         with self._lock:
             if gen != self._gen or self._state != "TRANSITIONING":
                 return  # superseded by Stop/Pause/SetAVTransportURI meanwhile
+            if rec["valid"] and self._stall_after_fetch:
+                return
             if rec["valid"]:
                 self._clip_duration = rec["duration_s"]
                 self._pos = 0.0

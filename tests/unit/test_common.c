@@ -165,6 +165,23 @@ test_msg(void)
 		CHECK_INT(msg_check(buf, n, &h, &p, err, sizeof(err)), -1);
 		free(buf);
 	}
+	/* httpd tells playerd a clip was asked for: fixed size, both names terminated. */
+	{
+		struct msg_clip_fetched cf;
+
+		memset(&cf, 0, sizeof(cf));
+		strcpy(cf.name, "ab.wav");
+		strcpy(cf.peer, "192.168.1.20");
+		buf = msg_build(MSG_CLIP_FETCHED, 1, &cf, sizeof(cf), &n);
+		CHECK_INT(msg_check(buf, n, &h, &p, err, sizeof(err)), 0);
+		CHECK_STR(((const struct msg_clip_fetched *)p)->name, "ab.wav");
+		CHECK_INT(msg_check(buf, n - 1, &h, &p, err, sizeof(err)), -1);
+		memset(((struct msg_clip_fetched *)(void *)(buf + sizeof(struct msg_hdr)))->name,
+		       'a', sizeof(cf.name));
+		CHECK_INT(msg_check(buf, n, &h, &p, err, sizeof(err)), -1);
+		free(buf);
+	}
+	CHECK_STR(msg_type_name(MSG_CLIP_FETCHED), "MSG_CLIP_FETCHED");
 	CHECK_STR(msg_type_name(MSG_CLIP_REPLY), "MSG_CLIP_REPLY");
 	CHECK_STR(msg_type_name(0), "unknown");
 	CHECK_STR(event_status_name(EVENT_REJECTED), "rejected");

@@ -333,6 +333,8 @@ test_header_value(void)
 		(void)http_header_value(head, n, "TIMEOUT", v, sizeof(v));
 }
 
+static size_t notify_skip; /* what the last notify_begin said to drop */
+
 /* gena_notify_begin on a request head built from target and extra header lines. */
 static int
 notify_begin(const char *target, const char *fields, struct msg_gena_notify **m)
@@ -342,12 +344,15 @@ notify_begin(const char *target, const char *fields, struct msg_gena_notify **m)
 	int n = snprintf(head, sizeof(head), "NOTIFY %s HTTP/1.1\r\nHOST: 127.0.0.1:8047\r\n%s\r\n",
 	                 target, fields);
 	int rv = http_request_parse(head, (size_t)n, &req);
+	size_t skip;
 
 	*m = NULL;
 	if (rv <= 0)
 		return -1000 + rv;
 	CHECK(gena_route(&req));
-	return gena_notify_begin(&req, head, (size_t)rv, m);
+	rv = gena_notify_begin(&req, head, (size_t)rv, m, &skip);
+	notify_skip = skip;
+	return rv;
 }
 
 static void
@@ -411,7 +416,30 @@ test_notify_route(void)
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
 	                       "CONTENT-LENGTH: 61440\r\nSID: uuid:x\r\nSEQ: 4294967295\r\n", &m),
 	          0);
+	CHECK_INT(m->body_len, 61440);
+	CHECK_INT(notify_skip, 0);
 	free(m);
+	/* A ZoneGroupTopology event of a large household: taken, its body dropped (playerd
+	 * needs only the fact; discoveryd reads the topology), up to 1 MB. */
+	CHECK_INT(notify_begin("/gena/R/ZoneGroupTopology",
+	                       "CONTENT-LENGTH: 300000\r\nSID: uuid:x\r\nSEQ: 3\r\n", &m),
+	          0);
+	CHECK(m != NULL);
+	if (m != NULL) {
+		CHECK_INT(m->body_len, 0);
+		CHECK_INT(notify_skip, 300000);
+		CHECK_STR(m->service, "ZoneGroupTopology");
+		free(m);
+	}
+	CHECK_INT(notify_begin("/gena/R/ZoneGroupTopology",
+	                       "CONTENT-LENGTH: 2000\r\nSID: uuid:x\r\nSEQ: 3\r\n", &m),
+	          0);
+	CHECK_INT(m->body_len, 2000);
+	CHECK_INT(notify_skip, 0);
+	free(m);
+	CHECK_INT(notify_begin("/gena/R/ZoneGroupTopology",
+	                       "CONTENT-LENGTH: 1048577\r\nSID: uuid:x\r\nSEQ: 3\r\n", &m),
+	          413);
 	/* Chunked bodies never get here: the request parser answers 501. */
 	CHECK_INT(notify_begin("/gena/R/AVTransport",
 	                       "TRANSFER-ENCODING: chunked\r\nSID: uuid:x\r\nSEQ: 1\r\n", &m),

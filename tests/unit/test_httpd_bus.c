@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -210,8 +211,30 @@ test_bus(nng_socket req, struct msg_clip_reply *clip)
 	CHECK_INT(r.status, 0);
 }
 
+/* What httpd told playerd's inbox (inbox): a clip was asked for, from 127.0.0.1. */
 static void
-test_http(const struct msg_clip_reply *clip)
+check_fetched(nng_socket inbox, const char *name)
+{
+	const struct msg_hdr *h;
+	const void *p;
+	char err[160];
+	nng_msg *m;
+
+	nng_socket_set_ms(inbox, NNG_OPT_RECVTIMEO, 3000);
+	CHECK_INT(nng_recvmsg(inbox, &m, 0), 0);
+	if (m == NULL)
+		return;
+	CHECK_INT(msg_check(nng_msg_body(m), nng_msg_len(m), &h, &p, err, sizeof(err)), 0);
+	CHECK_INT(h->type, MSG_CLIP_FETCHED);
+	if (h->type == MSG_CLIP_FETCHED) {
+		CHECK_STR(((const struct msg_clip_fetched *)p)->name, name);
+		CHECK_STR(((const struct msg_clip_fetched *)p)->peer, "127.0.0.1");
+	}
+	nng_msg_free(m);
+}
+
+static void
+test_http(const struct msg_clip_reply *clip, nng_socket inbox)
 {
 	static char resp[1 << 20];
 	char req[512];
@@ -227,6 +250,7 @@ test_http(const struct msg_clip_reply *clip)
 	n = http_exchange(req, (size_t)len, resp, sizeof(resp) - 1);
 	resp[n] = '\0';
 	CHECK_INT(status_of(resp), 200);
+	check_fetched(inbox, clip->name); /* the speaker got it: playerd hears so */
 	CHECK(strstr(resp, "Content-Type: audio/wav\r\n") != NULL);
 	CHECK(strstr(resp, "Accept-Ranges: bytes\r\n") != NULL);
 	CHECK_INT(field_num(resp, "Content-Length: "), clip->bytes);
@@ -348,7 +372,7 @@ main(void)
 {
 	struct msg_clip_reply clip;
 	char run[96];
-	nng_socket req;
+	nng_socket req, inbox;
 	int status = -1;
 
 	alarm(90); /* the whole test, whatever hangs */
@@ -356,13 +380,17 @@ main(void)
 	if (mkdtemp(dir) == NULL)
 		return 2;
 	port = free_port();
-	httpd_pid = start_httpd(port, "httpd.log");
 	snprintf(run, sizeof(run), "%s/run", dir);
+	if (mkdir(run, 0700) < 0 && errno != EEXIST)
+		return 2;
+	CHECK_INT(bus_inbox_listen(&inbox, run, "playerd"), 0); /* as playerd */
+	httpd_pid = start_httpd(port, "httpd.log");
 	CHECK_INT(bus_dial(&req, nng_req0_open, run, "httpd", "rep"), 0);
 	test_bus(req, &clip);
 	if (clip.status == 0)
-		test_http(&clip);
+		test_http(&clip, inbox);
 	nng_close(req);
+	nng_close(inbox);
 	test_second_instance();
 
 	kill(httpd_pid, SIGTERM);
