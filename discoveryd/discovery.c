@@ -167,12 +167,40 @@ static void ssdp_act(struct discovery *d, const struct ssdp_message *m, const ch
 			log_debug(__VA_ARGS__);                                                    \
 	} while (0)
 
+/* In its first TOPOLOGY_GRACE_MS a (re)started discoveryd knows its table is incomplete when
+ * it is empty or holds a device back until a topology places it. Published, such a table
+ * would make mqttd and playerd take the missing speakers as gone (availability offline in
+ * Home Assistant for a moment, subscriptions dropped) after a mere worker restart. */
+static int
+publish_premature(const struct discovery *d, uint64_t now)
+{
+	if (now - d->start_ms >= TOPOLOGY_GRACE_MS)
+		return 0;
+	if (d->snapshot->count == 0)
+		return 1;
+	for (int i = 0; i < d->table.count; i++) {
+		const struct speaker_entry *e = &d->table.entries[i];
+
+		if (!speaker_entry_listed(e, now, TOPOLOGY_GRACE_MS) &&
+		    speaker_entry_listed(e, now + TOPOLOGY_GRACE_MS, TOPOLOGY_GRACE_MS))
+			return 1;
+	}
+	return 0;
+}
+
 static void
 publish(struct discovery *d)
 {
 	uint64_t now = util_mono_ms();
 	size_t len = speaker_table_snapshot(&d->table, d->snapshot, now, TOPOLOGY_GRACE_MS);
-	int rv = bus_send(d->pub, MSG_SPEAKERS, d->snapshot, len);
+	int rv;
+
+	if (publish_premature(d, now)) {
+		d->next_publish_ms = now + STARTUP_PUBLISH_MS;
+		d->publish_due_ms = 0;
+		return;
+	}
+	rv = bus_send(d->pub, MSG_SPEAKERS, d->snapshot, len);
 
 	if (rv != 0)
 		log_debug("MSG_SPEAKERS: %s", nng_strerror(rv));

@@ -286,7 +286,10 @@ bridge_connected(void *ctx)
 	mqtt_subscribe(b->mqtt, pattern);
 	if (hass_enabled(b->hass))
 		mqtt_subscribe(b->mqtt, hass_status_topic(b->hass));
-	bridge_publish_info(b, 1);
+	/* Before the first table a restarted mqttd would say "no speakers"; the table, or giving
+	 * up waiting for one, publishes it. */
+	if (b->have_table || b->queries > BRIDGE_QUERY_TRIES)
+		bridge_publish_info(b, 1);
 	for (size_t i = 0; i < b->online->count; i++)
 		bridge_publish_availability(b, b->online->slug[i], "online");
 	for (size_t i = 0; i < b->gone->count; i++)
@@ -691,6 +694,8 @@ bridge_query_cb(uv_timer_t *t)
 	int rv;
 
 	if (b->have_table || ++b->queries > BRIDGE_QUERY_TRIES) {
+		if (!b->have_table)
+			bridge_publish_info(b, 0); /* no discoveryd: the info without speakers */
 		uv_timer_stop(t);
 		return;
 	}

@@ -216,6 +216,37 @@ class SupervisorTest(harness.E2ETestCase):
         self.assertEqual(len(bridge.worker_pids()), 4)
         self.assertEqual(len(processes_using(bridge.config_path)), 5)
 
+    def test_worker_restart_is_invisible_to_home_automation(self):
+        # A restarted discoveryd or mqttd knows no speakers for a moment. What it says then
+        # must not reach the broker: Home Assistant would see every speaker go unavailable,
+        # and bridge/info would say there are none.
+        broker = self.start_broker()
+        self.start_speaker(KITCHEN_IP, "Kitchen")
+        self.start_speaker("127.0.0.3", "Living Room")
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
+        bridge, _ = self.start_healthy(broker)
+        for slug in ("kitchen", "living-room"):
+            self.assertIsNotNone(mq.wait_topic("sonos/%s/availability" % slug, 20,
+                                               text="online"))
+        for name in ("discoveryd", "mqttd"):
+            mark = mq.mark()
+            w = self.status(bridge)["workers"][name]
+            os.kill(w["pid"], signal.SIGKILL)
+            self.wait_restarted(bridge, name, w["pid"], w["restarts"])
+            if name == "mqttd":  # a new mqttd publishes bridge/info again, once it knows
+                self.assertIsNotNone(mq.wait_for(
+                    lambda m: m.topic == "sonos/bridge/info" and
+                    len(m.json().get("speakers", [])) == 2, 10, after=mark),
+                    "bridge/info never listed both speakers again")
+            time.sleep(4)  # past discoveryd's topology grace
+            said = [(m.topic, m.text) for m in mq.messages[mark:]]
+            self.assertNotIn(("sonos/kitchen/availability", "offline"), said, name)
+            self.assertNotIn(("sonos/living-room/availability", "offline"), said, name)
+            infos = [m.json() for m in mq.messages[mark:] if m.topic == "sonos/bridge/info"]
+            self.assertTrue(all(len(i.get("speakers", [])) == 2 for i in infos),
+                            "%s restart: bridge/info %s" % (name, [len(i.get("speakers", []))
+                                                                   for i in infos]))
+
     def test_kill9_during_an_announcement(self):
         broker = self.start_broker()
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
