@@ -95,6 +95,8 @@ def main():
                 % (fetched[-1]["url"], fetched[-1]["content_type"], fetched[-1]["duration_s"]))
         say(">>> Status page: http://127.0.0.1:%d/   metrics: http://127.0.0.1:%d/metrics\n"
             % (bridge.http_port, bridge.http_port))
+        say(">>> Workers and speakers: build/bin/sonos-bridge status --config %s\n"
+            % bridge.config_path)
         say(">>> Running. Try, in another terminal:\n"
             "      mosquitto_pub -p %d -t sonos/kitchen/tts -m \"dinner is ready\"\n"
             "      mosquitto_sub -p %d -t 'sonos/#' -v\n"
