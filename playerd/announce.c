@@ -453,7 +453,7 @@ static void
 never_started(struct announcement *a, const char *url, uint64_t asked_ms)
 {
 	const struct config *cfg = a->ctx->cfg;
-	char host[256], path[512];
+	char host[256], path[512], what[320];
 	size_t n = strlen(a->error);
 	uint16_t port;
 
@@ -465,26 +465,18 @@ never_started(struct announcement *a, const char *url, uint64_t asked_ms)
 		return;
 	}
 	/* host: advertise_host, or the source address of the route to the speaker. */
-	if (cfg->advertise_host[0] != '\0') {
-		log_warnx("%s never fetched %s: the speakers probably cannot reach advertise_host "
-		          "%s (a container without host networking? a firewall on port %u?); set "
-		          "advertise_host to an address of this host they can reach",
-		          a->coordinator.room, url, host, (unsigned)port);
-		snprintf(a->error + n, sizeof(a->error) - n,
-		         "; it never fetched the clip: the speakers probably cannot reach "
-		         "advertise_host %s (a container without host networking?)",
-		         host);
-	} else {
-		log_warnx("%s never fetched %s: the speakers probably cannot reach %s, the address "
-		          "this host routes to them from (a container without host networking? a "
-		          "firewall on port %u?); set advertise_host to an address of this host "
-		          "they can reach",
-		          a->coordinator.room, url, host, (unsigned)port);
-		snprintf(a->error + n, sizeof(a->error) - n,
-		         "; it never fetched the clip: the speakers probably cannot reach %s (set "
-		         "advertise_host; a container without host networking?)",
-		         host);
-	}
+	if (cfg->advertise_host[0] != '\0')
+		snprintf(what, sizeof(what), "advertise_host %s", host);
+	else
+		snprintf(what, sizeof(what), "%s, the address this host routes to them from", host);
+	log_warnx("%s never fetched %s: the speakers probably cannot reach %s (a container "
+	          "without host networking? a firewall on port %u?); set advertise_host to an "
+	          "address of this host they can reach",
+	          a->coordinator.room, url, what, (unsigned)port);
+	snprintf(a->error + n, sizeof(a->error) - n,
+	         "; it never fetched the clip: the speakers probably cannot reach %s (a container "
+	         "without host networking? set advertise_host)",
+	         what);
 }
 
 /* The configured chime before speech, played to its end (its length is not known). A chime

@@ -468,18 +468,26 @@ dedup_announce(const struct msg_request *req, const struct msg_speaker *sp)
 	return 1;
 }
 
+/* A journal record of op for announcement a (its request and speaker) at time_ms. */
+static void
+record_init(struct dedup_record *r, enum dedup_op op, const struct announcement *a,
+            uint64_t time_ms)
+{
+	memset(r, 0, sizeof(*r));
+	r->op = (uint8_t)op;
+	r->time_ms = time_ms;
+	msg_strlcpy(r->id, a->req->id, sizeof(r->id));
+	msg_strlcpy(r->uuid, a->speaker.uuid, sizeof(r->uuid));
+	msg_strlcpy(r->room, a->speaker.room, sizeof(r->room));
+}
+
 int
 dedup_started(struct announcement *a)
 {
 	struct dedup_record r;
 	int rv;
 
-	memset(&r, 0, sizeof(r));
-	r.op = DEDUP_STARTED;
-	r.time_ms = util_now_ms();
-	msg_strlcpy(r.id, a->req->id, sizeof(r.id));
-	msg_strlcpy(r.uuid, a->speaker.uuid, sizeof(r.uuid));
-	msg_strlcpy(r.room, a->speaker.room, sizeof(r.room));
+	record_init(&r, DEDUP_STARTED, a, util_now_ms());
 	if ((rv = journal_put(&r, 1)) < 0) {
 		/* Without the record a crash could make it play twice: it does not play at all. */
 		a->status = EVENT_FAILED;
@@ -497,14 +505,9 @@ dedup_finished(const struct announcement *a)
 	struct dedup_record r;
 	uint64_t now = util_now_ms();
 
-	memset(&r, 0, sizeof(r));
-	r.op = DEDUP_FINISHED;
+	record_init(&r, DEDUP_FINISHED, a, now);
 	r.status = a->status;
 	r.duration_ms = a->duration_ms;
-	r.time_ms = now;
-	msg_strlcpy(r.id, a->req->id, sizeof(r.id));
-	msg_strlcpy(r.uuid, a->speaker.uuid, sizeof(r.uuid));
-	msg_strlcpy(r.room, a->speaker.room, sizeof(r.room));
 	msg_strlcpy(r.error, a->error, sizeof(r.error));
 	/* On disk before the event leaves: a restart in between reports it again, never as
 	 * "interrupted". */
@@ -524,12 +527,7 @@ dedup_unstarted(const struct announcement *a)
 	struct active *act = active_find(a->req->id);
 	struct dedup_record r;
 
-	memset(&r, 0, sizeof(r));
-	r.op = DEDUP_UNSTARTED;
-	r.time_ms = util_now_ms();
-	msg_strlcpy(r.id, a->req->id, sizeof(r.id));
-	msg_strlcpy(r.uuid, a->speaker.uuid, sizeof(r.uuid));
-	msg_strlcpy(r.room, a->speaker.room, sizeof(r.room));
+	record_init(&r, DEDUP_UNSTARTED, a, util_now_ms());
 	/* Not taken back on disk: the next playerd reports it interrupted instead of playing it,
 	 * which is still never twice. */
 	if (journal_put(&r, 1) < 0)
