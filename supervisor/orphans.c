@@ -92,16 +92,38 @@ proc_comm_state(pid_t pid, char *comm, size_t commlen, char *state)
 	return 0;
 }
 
-/* Still holding what it held: it exists and is not a zombie waiting for its new parent. */
+/* 1 if one of pid's arguments is exactly arg (its --runtime-dir value). */
 static int
-orphan_alive(const struct orphan *o)
+proc_has_arg(pid_t pid, const char *arg)
+{
+	char path[64], buf[8192];
+	size_t n, len = strlen(arg);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
+		if (strlen(buf + i) == len && memcmp(buf + i, arg, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Still holding what it held: it exists, is not a zombie waiting for its new parent, and is
+ * our worker for this runtime directory (not another bridge's that got a recycled pid). */
+static int
+orphan_alive(const struct orphan *o, const char *runtime_dir)
 {
 	char comm[32], want[32], state;
 
 	if (proc_comm_state(o->pid, comm, sizeof(comm), &state) < 0)
 		return 0;
 	snprintf(want, sizeof(want), "sb-%s", o->name);
-	return strcmp(comm, want) == 0 && state != 'Z' && state != 'X';
+	return strcmp(comm, want) == 0 && state != 'Z' && state != 'X' &&
+	       proc_has_arg(o->pid, runtime_dir);
 }
 
 int
@@ -122,7 +144,7 @@ orphans_reap(const char *runtime_dir)
 	text[got] = '\0';
 	n = orphans_parse(text, o, sizeof(o) / sizeof(o[0]));
 	for (size_t i = 0; i < n; i++) {
-		if (o[i].pid == getpid() || !orphan_alive(&o[i])) {
+		if (o[i].pid == getpid() || !orphan_alive(&o[i], runtime_dir)) {
 			o[i].pid = 0;
 			continue;
 		}
@@ -139,7 +161,7 @@ orphans_reap(const char *runtime_dir)
 	/* Its sockets are free only once it is gone. */
 	deadline = util_mono_ms() + ORPHAN_WAIT_MS;
 	for (size_t i = 0; i < n; i++)
-		while (o[i].pid != 0 && orphan_alive(&o[i]) && util_mono_ms() < deadline)
+		while (o[i].pid != 0 && orphan_alive(&o[i], runtime_dir) && util_mono_ms() < deadline)
 			usleep(10 * 1000);
 	unlink(path);
 	return killed;
