@@ -126,14 +126,32 @@ orphan_alive(const struct orphan *o, const char *runtime_dir)
 	       proc_has_arg(o->pid, runtime_dir);
 }
 
+/* Wait until each listed orphan is gone, at most ORPHAN_WAIT_MS; returns how many are left. */
+static size_t
+orphans_wait(struct orphan *o, size_t n, const char *runtime_dir)
+{
+	uint64_t deadline = util_mono_ms() + ORPHAN_WAIT_MS;
+	size_t left = 0;
+
+	for (size_t i = 0; i < n; i++)
+		while (o[i].pid != 0 && orphan_alive(&o[i], runtime_dir) && util_mono_ms() < deadline)
+			usleep(10 * 1000);
+	for (size_t i = 0; i < n; i++) {
+		if (o[i].pid != 0 && !orphan_alive(&o[i], runtime_dir))
+			o[i].pid = 0;
+		if (o[i].pid != 0)
+			left++;
+	}
+	return left;
+}
+
 int
 orphans_reap(const char *runtime_dir)
 {
 	char path[600], text[1024];
 	struct orphan o[16];
 	size_t n, got;
-	int killed = 0;
-	uint64_t deadline;
+	int found = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", runtime_dir, ORPHANS_FILE);
@@ -143,26 +161,30 @@ orphans_reap(const char *runtime_dir)
 	fclose(f);
 	text[got] = '\0';
 	n = orphans_parse(text, o, sizeof(o) / sizeof(o[0]));
+	/* First as the supervisor would have stopped it (SIGCONT so that a stopped one can act):
+	 * a worker still finishing its own stop is let finish it. */
 	for (size_t i = 0; i < n; i++) {
 		if (o[i].pid == getpid() || !orphan_alive(&o[i], runtime_dir)) {
 			o[i].pid = 0;
 			continue;
 		}
 		log_warnx("sb-%s (pid %d) of an earlier bridge is still running (it was stopped "
-		          "or hung when its supervisor died); killing it",
+		          "or hung when its supervisor died); stopping it",
 		          o[i].name, (int)o[i].pid);
-		if (kill(o[i].pid, SIGKILL) < 0) {
-			log_warn("kill %d", (int)o[i].pid);
-			o[i].pid = 0;
-			continue;
-		}
-		killed++;
+		kill(o[i].pid, SIGTERM);
+		kill(o[i].pid, SIGCONT);
+		found++;
 	}
 	/* Its sockets are free only once it is gone. */
-	deadline = util_mono_ms() + ORPHAN_WAIT_MS;
-	for (size_t i = 0; i < n; i++)
-		while (o[i].pid != 0 && orphan_alive(&o[i], runtime_dir) && util_mono_ms() < deadline)
-			usleep(10 * 1000);
+	if (found > 0 && orphans_wait(o, n, runtime_dir) > 0) {
+		for (size_t i = 0; i < n; i++)
+			if (o[i].pid != 0) {
+				log_warnx("sb-%s (pid %d) did not stop within %d ms; killing it",
+				          o[i].name, (int)o[i].pid, ORPHAN_WAIT_MS);
+				kill(o[i].pid, SIGKILL);
+			}
+		orphans_wait(o, n, runtime_dir);
+	}
 	unlink(path);
-	return killed;
+	return found;
 }

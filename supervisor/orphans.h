@@ -18,9 +18,10 @@ size_t orphans_parse(const char *text, struct orphan *out, size_t max);
  * Returns 0 or a negative errno. */
 int orphans_record(const char *runtime_dir, const struct orphan *workers, size_t n);
 
-/* Kill (SIGKILL) every recorded worker that still runs under its sb-<name>, wait up to 2 s
- * for each to be gone, and remove the file. Call with the runtime directory locked and
- * before starting workers. Returns how many were killed. */
+/* Stop every recorded worker that still runs under its sb-<name> with this runtime_dir:
+ * SIGTERM and SIGCONT, then SIGKILL for those not gone within 2 s; wait for them and remove
+ * the file. Call with the runtime directory locked and before starting workers. Returns how
+ * many were found. */
 int orphans_reap(const char *runtime_dir);
 
 #endif
