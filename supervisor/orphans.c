@@ -134,7 +134,8 @@ orphans_wait(struct orphan *o, size_t n, const char *runtime_dir)
 	size_t left = 0;
 
 	for (size_t i = 0; i < n; i++)
-		while (o[i].pid != 0 && orphan_alive(&o[i], runtime_dir) && util_mono_ms() < deadline)
+		while (o[i].pid != 0 && orphan_alive(&o[i], runtime_dir) &&
+		       util_mono_ms() < deadline)
 			usleep(10 * 1000);
 	for (size_t i = 0; i < n; i++) {
 		if (o[i].pid != 0 && !orphan_alive(&o[i], runtime_dir))
