@@ -109,7 +109,7 @@ def measure(bin_dir, kills, workers, timeout_s=10.0):
     broker = harness.Broker().start()
     bridge = harness.Bridge(broker, binary=os.path.join(bin_dir, "sonos-bridge"),
                             extra={"log_level": "info", "restart_stable_s": 1,
-                                   "restart_intensity": 10000, "restart_period_s": 60})
+                                   "restart_intensity": 100, "restart_period_s": 1})
     samples = {w: [] for w in workers}
     failures = []
     try:

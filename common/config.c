@@ -52,7 +52,7 @@ static const struct key keys[] = {
 	    "stream) for sonos/all/tts and clip"),
 	INT(search_interval_s, 1, 3600, "seconds between SSDP searches; a speaker silent "
 	    "for two is probed"),
-	INT(restart_intensity, 1, 10000, "more restarts of one worker than this within "
+	INT(restart_intensity, 1, CONFIG_RESTART_INTENSITY_MAX, "more restarts of one worker than this within "
 	    "restart_period_s: the bridge exits 3"),
 	INT(restart_period_s, 1, 86400, "window of restart_intensity, in seconds"),
 	INT(restart_stable_s, 0, 3600, "a worker up this long restarts at once, else after a "

@@ -5,6 +5,9 @@
 #include <stddef.h>
 
 #define CONFIG_STR_MAX 256
+
+/* Highest restart_intensity: the supervisor keeps this many restart times, plus one. */
+#define CONFIG_RESTART_INTENSITY_MAX 100
 #define CONFIG_MAX_SPEAKERS 64
 #define CONFIG_DEFAULT_FILE "/etc/sonos-bridge.conf"
 
@@ -17,7 +20,7 @@ struct config {
 	int http_port;                      /* port of httpd, which serves clips to speakers */
 	char http_bind[CONFIG_STR_MAX];     /* address httpd binds */
 	char advertise_host[CONFIG_STR_MAX]; /* host put in clip URLs; "" = from route to speaker */
-	char multicast_if[CONFIG_STR_MAX];  /* IPv4 address of the SSDP interface; "" = default */
+	char multicast_if[CONFIG_STR_MAX];  /* SSDP interfaces, names or IPv4 addresses; "" = all */
 	int discovery_timeout_ms;           /* how long one SSDP search listens for answers */
 	char state_dir[CONFIG_STR_MAX];     /* client id, spool, clip cache */
 	char runtime_dir[CONFIG_STR_MAX];   /* bus sockets; private, mode 0700 */
@@ -28,7 +31,7 @@ struct config {
 	int log_level;                      /* enum log_level */
 	char household[CONFIG_STR_MAX];    /* household ids to use, comma separated; "" = all */
 	int search_interval_s;              /* SSDP re-search period; liveness follows it */
-	int restart_intensity;              /* more restarts of one worker than this ... */
+	int restart_intensity;              /* more restarts of one worker than this ... (<= max) */
 	int restart_period_s;               /* ... within this many seconds: the bridge gives up */
 	int restart_stable_s;               /* a worker up this long restarts at once */
 	int state_poll_ms;                  /* speaker state polling period (GENA fallback) */
@@ -80,7 +83,7 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
 /* Split cfg->speakers into addresses. Returns the count (at most max). */
 int config_speaker_list(const struct config *cfg, char out[][64], int max);
 
-/* Print every key with its current value, for `--help` and debugging. */
+/* Print every key with its help text, for `--help`. */
 void config_print_keys(void);
 
 #endif

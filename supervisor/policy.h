@@ -14,7 +14,8 @@ struct restart_policy {
 	uint64_t period_ms;     /* ... within this window: give up */
 };
 
-#define RESTART_HISTORY 32
+/* One more than the highest intensity, so that the rule is exact for every allowed value. */
+#define RESTART_HISTORY (CONFIG_RESTART_INTENSITY_MAX + 1)
 
 /* Restart times of one worker, newest last, for the intensity rule. */
 struct restart_history {

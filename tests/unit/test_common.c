@@ -47,6 +47,10 @@ test_config(void)
 	CHECK(strstr(err, "line 2") != NULL);
 	CHECK_INT(config_parse_buffer(&c, "broker_port 12x\n", 16, err, sizeof(err)), -1);
 	CHECK_INT(config_parse_buffer(&c, "log_level loud\n", 15, err, sizeof(err)), -1);
+	/* restart_intensity stops where the supervisor's restart history does. */
+	CHECK_INT(config_set(&c, "restart_intensity", "100", err, sizeof(err)), 0);
+	CHECK_INT(config_set(&c, "restart_intensity", "101", err, sizeof(err)), -1);
+	CHECK(strstr(err, "100") != NULL);
 	CHECK_INT(config_parse_buffer(&c, "a\0b", 3, err, sizeof(err)), -1);
 	config_defaults(&c);
 	strcpy(c.speakers, "10.0.0.1,kitchen");

@@ -59,11 +59,13 @@ test_restart(void)
 	h.count = 0;
 	for (unsigned i = 0; i < 5 * p.intensity; i++)
 		CHECK_INT(restart_record(&p, &h, (uint64_t)i * (p.period_ms / 2)), 0);
-	/* An intensity above the history size still trips (the history keeps the newest). */
-	p.intensity = 1000;
+	/* The highest intensity the configuration allows is exact too: that many restarts in
+	 * the window are tolerated, one more trips (the history once held 32 and never did). */
+	p.intensity = CONFIG_RESTART_INTENSITY_MAX;
 	h.count = 0;
-	for (unsigned i = 0; i < 2000; i++)
+	for (unsigned i = 0; i < p.intensity; i++)
 		CHECK_INT(restart_record(&p, &h, 1000 + i), 0);
+	CHECK_INT(restart_record(&p, &h, 5000), 1);
 }
 
 static void
@@ -82,6 +84,19 @@ test_reload(void)
 	b = a;
 	snprintf(b.speakers, sizeof(b.speakers), "10.0.0.2");
 	CHECK_INT(reload_affected(&a, &b), WORKER_DISCOVERYD);
+	/* Keys more than one worker reads restart each of them. */
+	b = a;
+	b.max_text_length = 50;
+	CHECK_INT(reload_affected(&a, &b), WORKER_MQTTD | WORKER_HTTPD);
+	b = a;
+	snprintf(b.base_topic, sizeof(b.base_topic), "house");
+	CHECK_INT(reload_affected(&a, &b), WORKER_MQTTD | WORKER_HTTPD);
+	b = a;
+	snprintf(b.advertise_host, sizeof(b.advertise_host), "192.168.1.2");
+	CHECK_INT(reload_affected(&a, &b), WORKER_DISCOVERYD | WORKER_PLAYERD);
+	b = a;
+	b.discovery_timeout_ms = 5000;
+	CHECK_INT(reload_affected(&a, &b), WORKER_DISCOVERYD | WORKER_PLAYERD);
 	b = a;
 	b.log_level = 3;
 	CHECK_INT(reload_affected(&a, &b), WORKER_ALL);
