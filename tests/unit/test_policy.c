@@ -149,6 +149,39 @@ test_verdict(void)
 	CHECK_INT(report_verdict(doc, strlen(doc), why, sizeof(why)), 1);
 	CHECK(strncmp(why, "httpd is faild", 14) == 0);
 
+	/* Every state but ready is unhealthy, each with its own reason. */
+	{
+		static const struct {
+			const char *state, *why;
+		} states[] = {
+		    {"starting", "httpd is starting"},
+		    {"unhealthy", "httpd is unhealthy: missed 0 health checks"},
+		    {"backing-off", "httpd is backing-off (0 restarts, last exit: "},
+		    {"failed", "httpd is failed (0 restarts, last exit: "},
+		    {"stopped", "httpd is stopped (0 restarts, last exit: "},
+		};
+		char state[40];
+
+		for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+			snprintf(doc, sizeof(doc), "%s", DOC_OK);
+			snprintf(state, sizeof(state), "\"state\":\"%s\",\"pid\":14",
+				 states[i].state);
+			{
+				char *p = strstr(doc, "\"state\":\"ready\",\"pid\":14");
+				size_t old_len = strlen("\"state\":\"ready\",\"pid\":14");
+
+				memmove(p + strlen(state), p + old_len, strlen(p + old_len) + 1);
+				memcpy(p, state, strlen(state));
+			}
+			CHECK_INT(report_verdict(doc, strlen(doc), why, sizeof(why)), 1);
+			CHECK(strncmp(why, states[i].why, strlen(states[i].why)) == 0);
+		}
+	}
+	snprintf(doc, sizeof(doc), "%s", DOC_OK);
+	memcpy(strstr(doc, "\"stopping\":false"), "\"stopping\":true ", 16);
+	CHECK_INT(report_verdict(doc, strlen(doc), why, sizeof(why)), 1);
+	CHECK_STR(why, "the bridge is stopping");
+
 	CHECK_INT(report_verdict("", 0, why, sizeof(why)), 1);
 	CHECK_INT(report_verdict("[1,2]", 5, why, sizeof(why)), 1);
 	CHECK_INT(report_verdict("{\"workers\":{}}", 14, why, sizeof(why)), 1);
