@@ -201,27 +201,54 @@ bus_reader_close(struct bus_reader *r)
 		uv_close((uv_handle_t *)&r->poll, NULL);
 }
 
-int
-bus_send(nng_socket s, unsigned type, const void *payload, size_t len)
+/* Send with an aio: timeout_ms 0 is "now or NNG_EAGAIN", as NNG_FLAG_NONBLOCK. */
+static int
+bus_send_aio(nng_socket s, unsigned type, const void *payload, size_t len, int timeout_ms)
 {
 	size_t n;
 	void *buf = msg_build(type, atomic_fetch_add(&bus_seq, 1), payload, len, &n);
-	nng_msg *m;
+	nng_aio *aio = NULL;
+	nng_msg *m = NULL;
 	int rv;
 
 	if (buf == NULL)
 		return NNG_ENOMEM;
-	if ((rv = nng_msg_alloc(&m, 0)) == 0 && (rv = nng_msg_append(m, buf, n)) == 0) {
-		rv = nng_sendmsg(s, m, NNG_FLAG_NONBLOCK);
-		if (rv != 0)
-			nng_msg_free(m);
-	} else if (rv == 0) {
-		nng_msg_free(m);
+	if ((rv = nng_msg_alloc(&m, 0)) != 0 || (rv = nng_msg_append(m, buf, n)) != 0)
+		goto out;
+	if (timeout_ms <= 0) {
+		if ((rv = nng_sendmsg(s, m, NNG_FLAG_NONBLOCK)) == 0)
+			m = NULL;
+		goto out;
 	}
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0)
+		goto out;
+	nng_aio_set_timeout(aio, timeout_ms);
+	nng_aio_set_msg(aio, m);
+	nng_send_aio(s, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) == 0)
+		m = NULL; /* on failure the message is still ours */
+out:
+	if (m != NULL)
+		nng_msg_free(m);
+	if (aio != NULL)
+		nng_aio_free(aio);
 	free(buf);
 	if (rv != 0)
 		log_debug("%s: %s", msg_type_name(type), nng_strerror(rv));
 	return rv;
+}
+
+int
+bus_send(nng_socket s, unsigned type, const void *payload, size_t len)
+{
+	return bus_send_aio(s, type, payload, len, 0);
+}
+
+int
+bus_send_wait(nng_socket s, unsigned type, const void *payload, size_t len, int timeout_ms)
+{
+	return bus_send_aio(s, type, payload, len, timeout_ms > 0 ? timeout_ms : 1);
 }
 
 int

@@ -46,6 +46,12 @@ void bus_reader_close(struct bus_reader *r);
 /* Send one message without blocking. Thread-safe. Returns 0 or a negative nng error. */
 int bus_send(nng_socket s, unsigned type, const void *payload, size_t len);
 
+/* Send one message, waiting at most timeout_ms while the peer's pipe is still taken by the
+ * previous one. For replies on a REP socket: there a second reply to the same peer fails
+ * with NNG_EAGAIN without blocking until the first has gone out, and the requester would
+ * wait for its timeout. The wait is that of a local write, unless the peer is stuck. */
+int bus_send_wait(nng_socket s, unsigned type, const void *payload, size_t len, int timeout_ms);
+
 /* Synchronous request over a REQ socket, for use from worker threads: sends, waits up to
  * timeout_ms for the reply, checks it is of reply_type and copies at most reply_size bytes of
  * its payload into reply. Returns 0 or a negative nng error. */

@@ -10,6 +10,9 @@
 
 #include <nng/protocol/reqrep0/rep.h>
 
+/* Longest wait for the pipe to playerd before a reply is given up (logged). */
+#define CLIP_REPLY_WAIT_MS 2000
+
 static void
 clips_reply(struct clips *c, int status, const struct synth_result *res, const char *error)
 {
@@ -26,7 +29,10 @@ clips_reply(struct clips *c, int status, const struct synth_result *res, const c
 	} else {
 		msg_strlcpy(reply.error, error, sizeof(reply.error));
 	}
-	if ((rv = bus_send(c->sock, MSG_CLIP_REPLY, &reply, sizeof(reply))) != 0)
+	/* Back-to-back requests from playerd's threads share one pipe: wait for it rather than
+	 * drop the reply (bounded: playerd reads its replies at once). */
+	rv = bus_send_wait(c->sock, MSG_CLIP_REPLY, &reply, sizeof(reply), CLIP_REPLY_WAIT_MS);
+	if (rv != 0)
 		log_warnx("reply not sent: %s", nng_strerror(rv));
 }
 

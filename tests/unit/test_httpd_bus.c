@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -98,8 +99,8 @@ start_httpd(int http_port, const char *logname)
 }
 
 static int
-clip_call(nng_socket req, const char *voice, const char *text, size_t len,
-          struct msg_clip_reply *reply, double *took)
+clip_call_ms(nng_socket req, const char *voice, const char *text, size_t len,
+             struct msg_clip_reply *reply, double *took, int timeout_ms)
 {
 	char buf[sizeof(struct msg_clip_request) + 512];
 	struct msg_clip_request *r = (struct msg_clip_request *)buf;
@@ -112,10 +113,17 @@ clip_call(nng_socket req, const char *voice, const char *text, size_t len,
 	memcpy(r->text, text, len);
 	memset(reply, 0, sizeof(*reply));
 	rv = bus_call(req, MSG_CLIP_REQUEST, r, sizeof(*r) + len, MSG_CLIP_REPLY, reply,
-	              sizeof(*reply), 20000);
+	              sizeof(*reply), timeout_ms);
 	if (took != NULL)
 		*took = now_ms() - t0;
 	return rv;
+}
+
+static int
+clip_call(nng_socket req, const char *voice, const char *text, size_t len,
+          struct msg_clip_reply *reply, double *took)
+{
+	return clip_call_ms(req, voice, text, len, reply, took, 20000);
 }
 
 /* Send a request, read until the server closes or 5 s pass. Returns bytes read. */
@@ -209,6 +217,58 @@ test_bus(nng_socket req, struct msg_clip_reply *clip)
 	/* Still serving after the refusals. */
 	CHECK_INT(clip_call(req, "", text, strlen(text), &r, NULL), 0);
 	CHECK_INT(r.status, 0);
+}
+
+/* playerd asks for clips from one thread per group, over one socket: replies to requests
+ * that arrive back to back must all go out (one used to be dropped now and then with "reply
+ * not sent: Try again", leaving a room waiting 60 s for speech that was ready). */
+#define CONCURRENT_THREADS 8
+#define CONCURRENT_CALLS 50
+
+struct concurrent {
+	nng_socket req;
+	int failed, slowest_ms;
+};
+
+static void *
+concurrent_run(void *arg)
+{
+	struct concurrent *c = arg;
+	const char *text = "Someone is at the front door.";
+	struct msg_clip_reply r;
+	double took;
+
+	for (int i = 0; i < CONCURRENT_CALLS; i++) {
+		int rv = clip_call_ms(c->req, "", text, strlen(text), &r, &took, 5000);
+
+		if (rv != 0 || r.status != 0)
+			c->failed++;
+		if ((int)took > c->slowest_ms)
+			c->slowest_ms = (int)took;
+	}
+	return NULL;
+}
+
+static void
+test_concurrent(nng_socket req)
+{
+	struct concurrent c[CONCURRENT_THREADS];
+	pthread_t t[CONCURRENT_THREADS];
+	int failed = 0, slowest = 0;
+
+	for (int i = 0; i < CONCURRENT_THREADS; i++) {
+		c[i] = (struct concurrent){.req = req};
+		CHECK_INT(pthread_create(&t[i], NULL, concurrent_run, &c[i]), 0);
+	}
+	for (int i = 0; i < CONCURRENT_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		failed += c[i].failed;
+		if (c[i].slowest_ms > slowest)
+			slowest = c[i].slowest_ms;
+	}
+	fprintf(stderr, "%d concurrent cached clip requests: %d unanswered, slowest %d ms\n",
+	        CONCURRENT_THREADS * CONCURRENT_CALLS, failed, slowest);
+	CHECK_INT(failed, 0);
 }
 
 /* What httpd told playerd's inbox (inbox): a clip was asked for, from 127.0.0.1. */
@@ -387,6 +447,7 @@ main(void)
 	httpd_pid = start_httpd(port, "httpd.log");
 	CHECK_INT(bus_dial(&req, nng_req0_open, run, "httpd", "rep"), 0);
 	test_bus(req, &clip);
+	test_concurrent(req);
 	if (clip.status == 0)
 		test_http(&clip, inbox);
 	nng_close(req);
