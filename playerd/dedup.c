@@ -332,7 +332,8 @@ dedup_begin(const struct msg_request *req)
 	size_t k;
 
 	if (a != NULL) {
-		log_info("request %s: already being handled; this copy is dropped", req->id);
+		/* mqttd asks again every few seconds until it has the outcome: routine, so debug. */
+		log_debug("request %s: already being handled; this copy is dropped", req->id);
 		return 1;
 	}
 	if ((a = calloc(1, sizeof(*a))) == NULL)

@@ -47,7 +47,7 @@ def show_speaker(sp, kind, rec):
 
 
 class Stopped(Exception):
-    """SIGTERM or SIGHUP (a closed terminal): stop everything, as Ctrl-C does."""
+    """SIGTERM, SIGHUP (a closed terminal) or SIGINT: stop everything, as Ctrl-C does."""
 
 
 def stopped(signo, frame):
@@ -58,6 +58,8 @@ def main():
     # Before anything starts: a hangup at any point must still stop what was started.
     signal.signal(signal.SIGTERM, stopped)
     signal.signal(signal.SIGHUP, stopped)
+    # Also when started in the background, where SIGINT arrives ignored (kill -INT did nothing).
+    signal.signal(signal.SIGINT, stopped)
     if harness.port_open(PORT):
         sys.exit("port %d is taken (is another quickstart running?); stop it, or set "
                  "QUICKSTART_PORT to a free port" % PORT)
