@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,13 @@ static struct {
 } fetched[FETCHED_MAX];
 static unsigned fetched_next;
 static pthread_mutex_t fetched_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t httpd_gone_ms; /* util_mono_ms() when httpd last went away */
+
+void
+announce_httpd_gone(void)
+{
+	atomic_store(&httpd_gone_ms, util_mono_ms());
+}
 
 void
 announce_clip_fetched(const struct msg_clip_fetched *m)
@@ -462,6 +470,13 @@ never_started(struct announcement *a, const char *url, uint64_t asked_ms)
 		return;
 	if (clip_fetched_since(path + strlen("/clips/"), asked_ms)) {
 		snprintf(a->error + n, sizeof(a->error) - n, " though it fetched the clip");
+		return;
+	}
+	if (atomic_load(&httpd_gone_ms) >= asked_ms) {
+		log_warnx("%s did not get %s: httpd stopped meanwhile (it is restarted)",
+		          a->coordinator.room, url);
+		snprintf(a->error + n, sizeof(a->error) - n,
+		         "; httpd, which serves the clip, stopped meanwhile");
 		return;
 	}
 	/* host: advertise_host, or the source address of the route to the speaker. */

@@ -120,4 +120,8 @@ void announce_event(const struct announcement *a, uint8_t status, const char *er
  * and did not play it. Thread-safe. */
 void announce_clip_fetched(const struct msg_clip_fetched *m);
 
+/* httpd's end of the clip socket went away (it stopped or died): a speaker fetching a clip
+ * then may have been cut off, which is no sign of an address it cannot reach. Any thread. */
+void announce_httpd_gone(void);
+
 #endif

@@ -788,6 +788,16 @@ state_timer_cb(uv_timer_t *t)
 			state_poll_start(&P.table[i]);
 }
 
+/* nng's thread: httpd closed its end of the clip socket. */
+static void
+httpd_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	(void)pipe;
+	(void)ev;
+	(void)arg;
+	announce_httpd_gone();
+}
+
 int
 player_start(uv_loop_t *loop, const struct config *cfg)
 {
@@ -805,6 +815,10 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 		log_warnx("bus: %s", nng_strerror(rv));
 		return -1;
 	}
+	/* Before any clip is asked for: a failure to fetch one is then told apart from an
+	 * address the speakers cannot reach. */
+	if ((rv = nng_pipe_notify(P.ctx.httpd, NNG_PIPE_EV_REM_POST, httpd_pipe_cb, NULL)) != 0)
+		log_warnx("nng_pipe_notify: %s", nng_strerror(rv));
 	dedup_open(cfg->state_dir, P.ctx.events, announce_event); /* failure: logged, runs on */
 	if ((P.rescues = calloc(ALL_GROUPS_MAX, sizeof(*P.rescues))) != NULL)
 		P.nrescues = rescue_load_all(cfg->state_dir, P.rescues, ALL_GROUPS_MAX);

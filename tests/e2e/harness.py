@@ -54,6 +54,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def comm(pid):
+    """The process name of pid (/proc/<pid>/comm), or "" when it is gone."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def wait_until(condition, timeout, interval=0.05):
     """Poll condition() until it returns something true or timeout passes; returns the last
     value (falsy on timeout)."""

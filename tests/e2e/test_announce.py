@@ -377,6 +377,45 @@ class AnnounceTest(harness.E2ETestCase):
         self.assertTrue(kitchen.actions_named("fetch"))
         self.assertNotIn("never fetched", bridge.log_text())
 
+    def test_clip_cut_off_by_httpd_stopping_does_not_blame_advertise_host(self):
+        """httpd stops while the speaker is about to fetch the clip (here: it hangs, SIGSTOP,
+        and the supervisor kills and restarts it): the speaker's fetch fails, and the failure
+        says httpd stopped instead of pointing at advertise_host."""
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        bridge = self.start_online()
+        self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
+        kitchen.set_fetch_delay(3)  # fetches 3 s after Play, when httpd is stopped
+        mark = self.mq.mark()
+        self.mq.publish("sonos/kitchen/tts", '{"id": "cut", "text": "hello"}')
+        self.assertIsNotNone(self.mq.wait_event(
+            lambda e: e.get("id") == "cut" and e.get("status") == "playing", 20, after=mark))
+        [httpd] = [pid for pid in bridge.worker_pids() if harness.comm(pid) == "sb-httpd"]
+        os.kill(httpd, signal.SIGSTOP)
+        try:
+            final = self.mq.wait_event(
+                lambda e: e.get("id") == "cut" and
+                e.get("status") in ("done", "failed", "expired"), 40, after=mark)
+        finally:
+            try:
+                os.kill(httpd, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self.assertIsNotNone(final)
+        self.assertEqual(final["status"], "failed", final)
+        self.assertIn("never started playing", final["error"])
+        self.assertIn("httpd, which serves the clip, stopped meanwhile", final["error"])
+        self.assertNotIn("advertise_host", final["error"])
+        [fetch] = kitchen.actions_named("fetch")
+        self.assertFalse(fetch["valid"], fetch)
+        self.assertNotIn("never fetched", bridge.log_text())
+        self.assertIsNotNone(bridge.wait_log(r"Kitchen did not get \S+: httpd stopped "
+                                             r"meanwhile", 5))
+        # And the next announcement plays, from the restarted httpd.
+        kitchen.set_fetch_delay(0)
+        final, _ = self.announce("sonos/kitchen/tts", '{"id": "after", "text": "hello"}',
+                                 "after", timeout=40)
+        self.assertEqual(final["status"], "done", final)
+
     def test_hung_speaker_times_out(self):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
         self.start_online()
