@@ -49,7 +49,10 @@ bridge_publish_event(struct bridge *b, const struct msg_event *ev, int *mid)
 	char *json = event_json(ev, util_now_ms());
 	int rv;
 
-	log_info("%s %s: %s%s%s", ev->id, ev->target[0] ? ev->target : "-",
+	/* The room too: a request to all has one event of each status per group. */
+	log_info("%s %s%s%.*s%s: %s%s%s", ev->id, ev->target[0] ? ev->target : "-",
+	         ev->speaker[0] ? " (" : "", (int)sizeof(ev->speaker), ev->speaker,
+	         ev->speaker[0] ? ")" : "",
 	         event_status_name(ev->status), ev->error[0] ? ": " : "", ev->error);
 	if (json == NULL) {
 		log_warnx("%s: out of memory", ev->id);

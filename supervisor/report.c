@@ -151,7 +151,8 @@ health_summary(const char *name, json_t *h, struct strbuf *out)
 				      : "NOT connected to",
 			      str_or(h, "broker", "?"), int_or(h, "reconnects", 0),
 			      int_or(h, "spool_depth", 0));
-		if (json_is_boolean(sp))
+		/* The session of the last connection: said only while it is the current one. */
+		if (json_is_boolean(sp) && json_is_true(json_object_get(h, "broker_connected")))
 			strbuf_printf(out, ", session %s", json_is_true(sp) ? "resumed" : "new");
 		if (int_or(h, "sessions_lost", 0) > 0)
 			strbuf_printf(out, ", %lld sessions lost", int_or(h, "sessions_lost", 0));
