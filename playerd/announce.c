@@ -472,7 +472,8 @@ never_started(struct announcement *a, const char *url, uint64_t asked_ms)
 		snprintf(a->error + n, sizeof(a->error) - n, " though it fetched the clip");
 		return;
 	}
-	if (atomic_load(&httpd_gone_ms) >= asked_ms) {
+	/* From when httpd had the clip: it may go during the chime, before the speaker is asked. */
+	if (a->clip_ready_ms != 0 && atomic_load(&httpd_gone_ms) >= a->clip_ready_ms) {
 		log_warnx("%s did not get %s: httpd stopped meanwhile (it is restarted)",
 		          a->coordinator.room, url);
 		snprintf(a->error + n, sizeof(a->error) - n,
@@ -733,6 +734,7 @@ announce_run(struct announcement *a)
 		a->not_started = atomic_load(&a->ctx->stopping);
 		return;
 	}
+	a->clip_ready_ms = util_mono_ms();
 	if (past_deadline(a, "expired while its clip was being made"))
 		return;
 	if (a->all != NULL) {

@@ -100,6 +100,7 @@ struct announcement {
 	/* outcome, written by the thread, read in the after-work callback */
 	uint8_t status; /* EVENT_DONE, EVENT_FAILED, EVENT_EXPIRED */
 	uint32_t duration_ms;
+	uint64_t clip_ready_ms; /* util_mono_ms() when httpd answered with the clip */
 	char error[256];
 	/* playerd stopped it before it changed anything: no outcome, it runs when sent again */
 	int not_started;

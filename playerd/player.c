@@ -136,11 +136,13 @@ after_work_cb(uv_work_t *w, int status)
 	if (a->not_started)
 		log_info("request %s on %s: not started, playerd is stopping", a->req->id,
 			 a->speaker.room);
-	else if (a->rescue != NULL) /* its event was "interrupted"; this is only the restore */
-		log_info("request %s on %s: what played before it is back (after a restart): "
-			 "%s%s%s",
-			 a->req->id, a->speaker.room, event_status_name(a->status),
-			 a->error[0] ? ": " : "", a->error);
+	else if (a->rescue != NULL && a->error[0] != '\0') /* its event said "interrupted" */
+		log_info("request %s on %s: what played before it is back only in part (after a "
+			 "restart): %s",
+			 a->req->id, a->speaker.room, a->error);
+	else if (a->rescue != NULL)
+		log_info("request %s on %s: what played before it is back (after a restart)",
+			 a->req->id, a->speaker.room);
 	else
 		log_info("request %s on %s: %s%s%s", a->req->id, a->speaker.room,
 			 event_status_name(a->status), a->error[0] ? ": " : "", a->error);

@@ -384,7 +384,9 @@ class AnnounceTest(harness.E2ETestCase):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
         bridge = self.start_online()
         self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
-        kitchen.set_fetch_delay(3)  # fetches 3 s after Play, when httpd is stopped
+        # Fetches 1.5 s after Play: httpd is stopped by then (0.3 s after Play at most), and the
+        # supervisor kills it 3 to 4 s after that (3 missed health checks).
+        kitchen.set_fetch_delay(1.5)
         mark = self.mq.mark()
         self.mq.publish("sonos/kitchen/tts", '{"id": "cut", "text": "hello"}')
         self.assertIsNotNone(self.mq.wait_event(
