@@ -173,8 +173,13 @@ parse_object(json_t *obj, struct command *cmd, char *reason, size_t n)
 	    (!json_is_string(v) || transport_parse(json_string_value(v), &cmd->transport) < 0))
 		return fail(reason, n,
 		            "command: expected play, pause, stop, next, previous or toggle");
-	if ((v = json_object_get(obj, "volume")) != NULL && volume_parse(v, cmd) < 0)
+	if ((v = json_object_get(obj, "volume")) != NULL && volume_parse(v, cmd) < 0) {
+		/* Worded as for the plain payload and tts when it is only the range. */
+		if (json_is_integer(v))
+			return fail(reason, n, "volume out of range 0..100 (%lld)",
+			            (long long)json_integer_value(v));
 		return fail(reason, n, "volume: expected 0..100 or a string \"+N\"/\"-N\"");
+	}
 	if ((v = json_object_get(obj, "mute")) != NULL) {
 		if (!json_is_boolean(v))
 			return fail(reason, n, "mute: expected true or false");
