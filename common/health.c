@@ -160,6 +160,23 @@ health_send(const void *payload, size_t len)
 	nng_send_aio(H.sock, H.aio);
 }
 
+/* A SIGHUP that changes log_level reaches every worker with the next survey, so changing it
+ * restarts nobody (mqttd would drop its broker session for it). */
+static void
+health_apply_log_level(uint32_t wire)
+{
+	enum log_level level;
+
+	if (wire == 0 || wire > (uint32_t)LOG_LVL_DEBUG + 1)
+		return;
+	level = (enum log_level)(wire - 1);
+	if (level == log_get_level())
+		return;
+	log_set_level(LOG_LVL_INFO);
+	log_info("log level now %s", log_level_name(level));
+	log_set_level(level);
+}
+
 static void
 health_survey_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 {
@@ -173,6 +190,7 @@ health_survey_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 		log_warnx("unexpected %s on the health socket", msg_type_name(hdr->type));
 		return;
 	}
+	health_apply_log_level(survey->log_level);
 	facts.max = MSG_HEALTH_FACTS_MAX;
 	if (H.facts != NULL)
 		H.facts(H.ctx, &facts);

@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,8 @@
 #include <unistd.h>
 
 static char log_procname[32] = "sonos-bridge";
-static enum log_level log_level_max = LOG_LVL_INFO;
+/* Atomic: the health survey changes it on the loop thread while pool threads log. */
+static atomic_int log_level_max = LOG_LVL_INFO;
 
 static void (*log_fatal_hook)(int status, const char *message);
 static const char *const log_level_names[] = {"error", "warn", "info", "debug"};
@@ -18,19 +20,27 @@ void
 log_init(const char *procname, enum log_level level)
 {
 	snprintf(log_procname, sizeof(log_procname), "%s", procname);
-	log_level_max = level;
+	atomic_store_explicit(&log_level_max, (int)level, memory_order_relaxed);
 }
 
 void
 log_set_level(enum log_level level)
 {
-	log_level_max = level;
+	atomic_store_explicit(&log_level_max, (int)level, memory_order_relaxed);
 }
 
 enum log_level
 log_get_level(void)
 {
-	return log_level_max;
+	return (enum log_level)atomic_load_explicit(&log_level_max, memory_order_relaxed);
+}
+
+const char *
+log_level_name(enum log_level level)
+{
+	if ((unsigned)level >= sizeof(log_level_names) / sizeof(log_level_names[0]))
+		return "?";
+	return log_level_names[level];
 }
 
 int
@@ -75,7 +85,7 @@ log_emit(enum log_level level, const char *func, int errnum, const char *fmt, ..
 	va_list ap;
 	int saved = errno;
 
-	if (level > log_level_max)
+	if ((int)level > atomic_load_explicit(&log_level_max, memory_order_relaxed))
 		return;
 	va_start(ap, fmt);
 	log_vemit(level, func, errnum, fmt, ap);

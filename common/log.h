@@ -11,7 +11,8 @@ enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 void log_init(const char *procname, enum log_level level);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
-/* Parse "error", "warn", "info", "debug"; returns -1 for anything else. */
+/* "error", "warn", "info", "debug" (or "?"), and back; parse returns -1 for anything else. */
+const char *log_level_name(enum log_level level);
 int log_level_parse(const char *s);
 
 void log_emit(enum log_level level, const char *func, int errnum, const char *fmt, ...)

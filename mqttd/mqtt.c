@@ -457,8 +457,7 @@ mqtt_open(uv_loop_t *loop, const struct mqtt_options *opt, const struct mqtt_han
 	mosquitto_disconnect_callback_set(s->mosq, mqtt_on_disconnect);
 	mosquitto_publish_callback_set(s->mosq, mqtt_on_publish);
 	mosquitto_message_callback_set(s->mosq, mqtt_on_message);
-	if (log_get_level() >= LOG_LVL_DEBUG)
-		mosquitto_log_callback_set(s->mosq, mqtt_on_log);
+	mosquitto_log_callback_set(s->mosq, mqtt_on_log); /* debug only, the level may change */
 	/* After the log callback: security's own one replaces it and watches for failures. */
 	if (opt->cfg != NULL && security_apply(s->mosq, opt->cfg) < 0)
 		goto fail;

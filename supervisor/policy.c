@@ -78,7 +78,8 @@ static const struct reload_key reload_keys[] = {
 	KEY(tts_voice, WORKER_HTTPD),
 	KEY(max_text_length, WORKER_MQTTD | WORKER_HTTPD),
 	KEY(request_expiry_s, WORKER_MQTTD),
-	KEY(log_level, WORKER_ALL),
+	/* log_level restarts nobody: every health survey carries it (common/health.c) */
+	KEY(log_level, 0),
 	KEY(restart_intensity, 0),
 	KEY(restart_period_s, 0),
 	KEY(restart_stable_s, 0),

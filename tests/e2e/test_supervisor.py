@@ -480,6 +480,43 @@ class SupervisorTest(harness.E2ETestCase):
         again = self.status(bridge)["workers"]
         self.assertEqual({n: again[n]["pid"] for n in WORKERS}, {n: now[n]["pid"] for n in WORKERS})
 
+    def test_sighup_changes_the_log_level_without_restarting_anyone(self):
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker, extra={"log_level": "info"})
+        client_id = doc["workers"]["mqttd"]["health"]["client_id"]
+        self.assertNotIn(" debug: ", bridge.log_text())
+        bridge.config["log_level"] = "debug"
+        bridge.write_config()
+        bridge.signal(signal.SIGHUP)
+        rx = r"(\w+)\[\d+\] info: \w+: log level now debug"
+        told = harness.wait_until(
+            lambda: set(re.findall(rx, bridge.log_text())) >= set(WORKERS), 5, 0.1)
+        self.assertTrue(told, "not every worker took the new level: %s"
+                        % re.findall(rx, bridge.log_text()))
+        # Debug lines flow from the workers that were already running (each logs the health
+        # survey it receives every second).
+        self.assertIsNotNone(bridge.wait_log(r"(discoveryd|playerd|httpd|mqttd)\[\d+\] debug: ",
+                                             10))
+        now = self.status(bridge)["workers"]
+        self.assertEqual({n: now[n]["pid"] for n in WORKERS},
+                         {n: doc["workers"][n]["pid"] for n in WORKERS})
+        self.assertEqual({n: now[n]["restarts"] for n in WORKERS}, {n: 0 for n in WORKERS})
+        # The broker session was never dropped for it.
+        self.assertEqual(self.connections_of(broker, client_id), 1)
+        # And back: debug lines stop.
+        bridge.config["log_level"] = "warn"
+        bridge.write_config()
+        bridge.signal(signal.SIGHUP)
+        told = harness.wait_until(
+            lambda: len(re.findall(r"\w+\[\d+\] info: \w+: log level now warn",
+                                   bridge.log_text())) >= len(WORKERS), 5, 0.1)
+        self.assertTrue(told, bridge.log_text()[-2000:])
+        time.sleep(1.5)
+        quiet_from = len(bridge.log_text())
+        time.sleep(3)
+        later = bridge.log_text()[quiet_from:]
+        self.assertNotRegex(later, r" (debug|info): ", later)
+
     def test_sighup_with_a_new_runtime_dir_keeps_the_workers_where_they_are(self):
         broker = self.start_broker()
         bridge, doc = self.start_healthy(broker)
