@@ -19,6 +19,7 @@ static struct {
 	socklen_t addrlen;
 	uint64_t watchdog_ms;
 	int ready_sent, stopping;
+	int reloading;	       /* RELOADING=1 sent, READY=1 not yet */
 	uint64_t all_ready_ms; /* monotonic; 0 until the workers are first all ready */
 	uint64_t pinged_ms;    /* last WATCHDOG=1 */
 	char status[512];      /* last STATUS= sent */
@@ -150,11 +151,27 @@ sdnotify_update(uint64_t now_ms, int all_ready, const char *status)
 		N.ready_sent = 1;
 		what = "READY=1\n";
 		log_info("all workers ready; told the service manager");
+	} else if (all_ready && N.reloading) {
+		N.reloading = 0;
+		what = "READY=1\n";
 	} else if (N.ready_sent && sdnotify_watchdog_due(now_ms, N.all_ready_ms, N.watchdog_ms) &&
 	           now_ms - N.pinged_ms >= N.watchdog_ms / 4) {
 		N.pinged_ms = now_ms;
 		what = "WATCHDOG=1\n";
 	}
+	notify(what, status);
+}
+
+void
+sdnotify_reloading(uint64_t now_ms, const char *status)
+{
+	char what[64];
+
+	if (N.fd < 0 || N.stopping || !N.ready_sent)
+		return;
+	N.reloading = 1;
+	snprintf(what, sizeof(what), "RELOADING=1\nMONOTONIC_USEC=%llu\n",
+		 (unsigned long long)now_ms * 1000ull);
 	notify(what, status);
 }
 

@@ -1,6 +1,7 @@
 /* sdnotify.h -- systemd's service notification protocol without libsystemd: state lines sent as
  * datagrams to $NOTIFY_SOCKET. READY=1 once every worker is ready, WATCHDOG=1 while they keep
- * being ready, STATUS= with the healthcheck line, STOPPING=1 on the way out. */
+ * being ready, STATUS= with the healthcheck line, RELOADING=1 for a SIGHUP (READY=1 again when
+ * the workers it restarted are back), STOPPING=1 on the way out. */
 #ifndef SB_SDNOTIFY_H
 #define SB_SDNOTIFY_H
 
@@ -34,6 +35,10 @@ int sdnotify_watchdog_due(uint64_t now_ms, uint64_t all_ready_ms, uint64_t watch
  * READY=1 the first time all_ready is true, WATCHDOG=1 when due (at most every quarter of the
  * interval), and STATUS=<status> when it changed. */
 void sdnotify_update(uint64_t now_ms, int all_ready, const char *status);
+
+/* RELOADING=1 with MONOTONIC_USEC (now_ms, CLOCK_MONOTONIC) and the status; the next update
+ * with all_ready sends READY=1 again. Nothing before the first READY=1 or once stopping. */
+void sdnotify_reloading(uint64_t now_ms, const char *status);
 
 /* STOPPING=1, once; no watchdog pings after it. */
 void sdnotify_stopping(const char *status);

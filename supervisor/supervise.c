@@ -680,6 +680,7 @@ health_timer_cb(uv_timer_t *t)
 		w->replied = 0;
 	}
 	survey.round = ++sup.round;
+	survey.log_level = (uint32_t)sup.cfg.log_level + 1;
 	if ((rv = bus_send(sup.surveyor, MSG_HEALTH_SURVEY, &survey, sizeof(survey))) != 0)
 		log_debug("health survey: %s", nng_strerror(rv));
 	notify_service();
@@ -799,7 +800,7 @@ notify_service(void)
 	if (!sdnotify_enabled())
 		return;
 	for (size_t i = 0; i < NWORKERS; i++)
-		if (workers[i].state != W_READY)
+		if (workers[i].state != W_READY || workers[i].killing) /* one a reload restarts */
 			all_ready = 0;
 	if ((doc = status_json()) == NULL)
 		return;
@@ -889,6 +890,7 @@ supervise_reload(void)
 	msg_strlcpy(cfg.runtime_dir, sup.cfg.runtime_dir, sizeof(cfg.runtime_dir));
 	msg_strlcpy(cfg.state_dir, sup.cfg.state_dir, sizeof(cfg.state_dir));
 	mask = reload_affected(&sup.cfg, &cfg);
+	sdnotify_reloading(util_mono_ms(), "reloading the configuration");
 	sup.cfg = cfg;
 	log_set_level((enum log_level)cfg.log_level);
 	restart_policy_from_config(&sup.policy, &cfg);
@@ -907,6 +909,7 @@ supervise_reload(void)
 			worker_spawn(w);
 		}
 	}
+	notify_service(); /* READY=1 again now when nobody restarts, else once they are back */
 }
 
 static void

@@ -1,5 +1,5 @@
 """test_ecosystem.py -- how the bridge fits a home server: systemd's notify protocol (READY,
-WATCHDOG, STATUS, STOPPING on a NOTIFY_SOCKET played by the test), the unit file, Home Assistant
+WATCHDOG, STATUS, RELOADING, STOPPING on a NOTIFY_SOCKET played by the test), the unit file, Home Assistant
 MQTT discovery, the status page and /metrics on httpd's port.
 
 Everything asserted is what the other side sees: the datagrams a service manager receives, the
@@ -157,6 +157,36 @@ class SystemdTest(harness.E2ETestCase):
     def test_notify_abstract_socket(self):
         """systemd itself passes an abstract socket name ('@...')."""
         self.check_notify_cycle(abstract=True)
+
+    def test_reload_says_reloading_then_ready_once_the_restarted_worker_is_back(self):
+        broker, ns, bridge = self.run_notified()
+        self.assertIsNotNone(ns.wait_for(lambda t: fields(t).get("READY") == "1", 30),
+                             ns.datagrams)
+        httpd_pid = status_json(bridge)["workers"]["httpd"]["pid"]
+        bridge.config["tts_voice"] = "de"
+        bridge.write_config()
+        ns.datagrams.clear()
+        bridge.signal(signal.SIGHUP)
+        reloading = ns.wait_for(lambda t: fields(t).get("RELOADING") == "1", 10)
+        self.assertIsNotNone(reloading, ns.datagrams)
+        # systemd compares MONOTONIC_USEC with its own CLOCK_MONOTONIC reading.
+        usec = int(fields(reloading)["MONOTONIC_USEC"])
+        self.assertLess(abs(usec / 1e6 - time.clock_gettime(time.CLOCK_MONOTONIC)), 10)
+        ready = ns.wait_for(lambda t: fields(t).get("READY") == "1", 20)
+        self.assertIsNotNone(ready, ns.datagrams)
+        # READY=1 came only once httpd, which the new voice concerns, was back and ready.
+        doc = status_json(bridge)
+        self.assertNotEqual(doc["workers"]["httpd"]["pid"], httpd_pid)
+        self.assertEqual({w: doc["workers"][w]["state"] for w in WORKERS},
+                         {w: "ready" for w in WORKERS})
+        self.assertIsNotNone(bridge.wait_log(r"httpd\[\d+\] info: main: .*voice de", 5))
+        # A reload that concerns nobody is ready again at once.
+        ns.datagrams.clear()
+        bridge.signal(signal.SIGHUP)
+        self.assertIsNotNone(ns.wait_for(lambda t: fields(t).get("RELOADING") == "1", 10),
+                             ns.datagrams)
+        self.assertIsNotNone(ns.wait_for(lambda t: fields(t).get("READY") == "1", 3),
+                             ns.datagrams)
 
     def test_not_ready_while_a_worker_cannot_start(self):
         """httpd's port is taken: it keeps failing, so READY=1 must not be sent, and STATUS

@@ -88,6 +88,16 @@ test_sequence(const char *path)
 	CHECK_STR(next_datagram(fd), "WATCHDOG=1\n");
 	sdnotify_update(2300, 1, "healthy: 4 workers ready");
 	CHECK_STR(next_datagram(fd), "");
+	/* A reload: RELOADING=1, and READY=1 again once all are ready (not while one is not). */
+	sdnotify_reloading(2310, "reloading the configuration");
+	CHECK_STR(next_datagram(fd),
+		  "RELOADING=1\nMONOTONIC_USEC=2310000\nSTATUS=reloading the configuration");
+	sdnotify_update(2320, 0, "unhealthy: httpd is starting");
+	CHECK_STR(next_datagram(fd), "STATUS=unhealthy: httpd is starting");
+	sdnotify_update(2330, 1, "healthy: 4 workers ready");
+	CHECK_STR(next_datagram(fd), "READY=1\nSTATUS=healthy: 4 workers ready");
+	sdnotify_update(2340, 1, "healthy: 4 workers ready");
+	CHECK_STR(next_datagram(fd), "");
 	sdnotify_update(2800, 0, "unhealthy: httpd is backing-off");
 	CHECK_STR(next_datagram(fd), "WATCHDOG=1\nSTATUS=unhealthy: httpd is backing-off");
 	/* Not ready for longer than the grace: no more pings. */
@@ -98,6 +108,8 @@ test_sequence(const char *path)
 	CHECK_STR(next_datagram(fd), "STOPPING=1\nSTATUS=stopping");
 	/* Nothing after STOPPING. */
 	sdnotify_update(900000, 1, "healthy");
+	CHECK_STR(next_datagram(fd), "");
+	sdnotify_reloading(900001, "reloading the configuration");
 	CHECK_STR(next_datagram(fd), "");
 	sdnotify_close();
 	close(fd);
