@@ -259,9 +259,10 @@ members_of(const struct msg_speaker *co, struct msg_speaker *out, int max)
 	return n;
 }
 
-/* Parse a control command and resolve what it names; on error rejects req. */
+/* Parse a control command for sp and resolve what it names; on error rejects req. */
 static struct command *
-command_prepare(struct msg_request *req, struct msg_speaker *join_to)
+command_prepare(struct msg_request *req, const struct msg_speaker *sp,
+                struct msg_speaker *join_to)
 {
 	struct command *cmd = malloc(sizeof(*cmd));
 	char why[200];
@@ -283,7 +284,17 @@ command_prepare(struct msg_request *req, struct msg_speaker *join_to)
 			free(cmd);
 			return NULL;
 		}
+		/* A player asked to join itself answers UPnP error 800: say what is wrong. */
+		if (strcmp(P.table[j].uuid, sp->uuid) == 0) {
+			snprintf(why, sizeof(why), "join: %.60s cannot join itself", sp->room);
+			reject(req, EVENT_REJECTED, why);
+			free(cmd);
+			return NULL;
+		}
 		*join_to = *coordinator_of(&P.table[j]);
+		/* sp leads the group the other one is in: together already, nothing to join. */
+		if (strcmp(join_to->uuid, sp->uuid) == 0)
+			join_to->uuid[0] = '\0';
 	}
 	return cmd;
 }
@@ -313,7 +324,7 @@ announce_on(struct msg_request *req, const struct msg_speaker *sp, struct announ
 	}
 	a->all = all;
 	a->own_only = own_only;
-	if (req->kind == REQUEST_SET && (a->cmd = command_prepare(req, &a->join_to)) == NULL) {
+	if (req->kind == REQUEST_SET && (a->cmd = command_prepare(req, sp, &a->join_to)) == NULL) {
 		free(a);
 		return;
 	}

@@ -127,6 +127,27 @@ class ControlTest(harness.E2ETestCase):
                          "the old group keeps its queue")
         self.assertEqual(self.living.actions_named("SetAVTransportURI"), [])
 
+    def test_join_to_itself_is_rejected_and_joining_its_own_member_is_done(self):
+        before = self.kitchen.volume
+        ev = self.command("kitchen", {"join": "Kitchen", "volume": before + 17})
+        self.assertEqual(ev["status"], "rejected", ev)
+        self.assertEqual(ev["error"], "join: Kitchen cannot join itself")
+        self.assertEqual(self.kitchen.actions_named("SetAVTransportURI"), [])
+        self.assertEqual(self.kitchen.volume, before, "a rejected command does nothing")
+        self.assertEqual(self.kitchen.actions_named("SetVolume"), [])
+        # Living Room joins Kitchen; then "Kitchen, join Living Room": they are together.
+        mark = self.mq.mark()
+        self.assertEqual(self.command("living-room", {"join": "kitchen"})["status"], "done")
+        self.assertIsNotNone(self.mq.wait_for(
+            lambda m: m.topic == "sonos/living-room/state" and
+            m.json().get("coordinator") == self.kitchen.uuid, 8, after=mark))
+        ev = self.command("kitchen", {"join": "living-room", "volume": before + 17})
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertEqual(self.kitchen.actions_named("SetAVTransportURI"), [],
+                         "nothing to join (the player would answer 800)")
+        self.assertEqual(self.kitchen.volume, before + 17)
+        self.assertEqual(self.living.coordinator, self.kitchen.uuid)
+
     def test_join_then_command_targets_the_new_coordinator(self):
         self.living.set_media(self.living.queue_uri, queue_length=5, track=2)
         self.living.set_transport_state("PLAYING")
