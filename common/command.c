@@ -280,15 +280,30 @@ command_parse(const char *buf, size_t len, struct command *cmd, char *reason, si
 		return fail(reason, reasonlen, "empty payload");
 	if (buf[0] != '{')
 		return parse_plain(buf, len, cmd, reason, reasonlen);
-	if ((doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+	if ((doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		if (json_error_code(&jerr) == json_error_duplicate_key)
+			command_duplicate_key_id(buf, len, cmd->id, sizeof(cmd->id));
 		return fail(reason, reasonlen, "malformed JSON (column %d): %s", jerr.column,
 		            jerr.text);
+	}
 	rv = json_is_object(doc) ? parse_object(doc, cmd, reason, reasonlen)
 	                         : fail(reason, reasonlen, "malformed JSON: not an object");
 	json_decref(doc);
 	if (rv == 0 && command_empty(cmd))
 		return fail(reason, reasonlen, "nothing to do (no command, volume, mute, ...)");
 	return rv;
+}
+
+void
+command_duplicate_key_id(const char *buf, size_t len, char *out, size_t outsz)
+{
+	json_t *doc = json_loadb(buf, len, 0, NULL), *id = json_object_get(doc, "id");
+
+	out[0] = '\0';
+	if (json_is_string(id) && json_string_length(id) < outsz &&
+	    strlen(json_string_value(id)) == json_string_length(id))
+		memcpy(out, json_string_value(id), json_string_length(id) + 1);
+	json_decref(doc);
 }
 
 int

@@ -51,6 +51,12 @@ int command_parse(const char *buf, size_t len, struct command *cmd, char *reason
 /* 1 if the command asks for nothing at all. */
 int command_empty(const struct command *cmd);
 
+/* The "id" string of a JSON object that jansson refused only for a duplicate key, so the
+ * rejection still reaches the publisher under its id; "" when there is none. (Should "id"
+ * itself be the duplicate, the last one is taken: jansson keeps the last without the check.)
+ * The caller validates it as an id. */
+void command_duplicate_key_id(const char *buf, size_t len, char *out, size_t outsz);
+
 const char *command_transport_name(enum command_transport t);
 
 #endif

@@ -263,8 +263,16 @@ parse_json(const struct request_limits *lim, enum request_kind kind, const char 
 
 	if (len > REQUEST_PAYLOAD_MAX)
 		return fail(res, "payload larger than %d bytes", REQUEST_PAYLOAD_MAX);
-	if ((*doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+	if ((*doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		char id[MSG_ID_MAX];
+
+		if (json_error_code(&jerr) == json_error_duplicate_key) {
+			command_duplicate_key_id(buf, len, id, sizeof(id));
+			if (id[0] != '\0' && request_id_valid(id, strlen(id)))
+				msg_strlcpy(res->id, id, sizeof(res->id));
+		}
 		return fail(res, "malformed JSON (column %d): %s", jerr.column, jerr.text);
+	}
 	if (!json_is_object(*doc))
 		return fail(res, "malformed JSON: not an object");
 	if (json_get_string(*doc, "id", &f->id, &f->id_len, res) < 0)

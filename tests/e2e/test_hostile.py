@@ -398,6 +398,20 @@ class HostileTest(harness.E2ETestCase):
                 if retain:  # do not leave it for the next subscriber
                     self.mq.publish(topic, b"", retain=True)
 
+        # A duplicate key is refused by name under the publisher's id: an automation that waits
+        # for the event of its id hears why.
+        for topic, payload, key in (
+                ("sonos/kitchen/tts", '{"id": "dup-1", "text": "a", "text": "b"}', "text"),
+                ("sonos/kitchen/set", '{"id": "dup-2", "volume": 5, "volume": 6}', "volume")):
+            mark = self.mq.mark()
+            self.mq.publish(topic, payload)
+            ev = self.mq.wait_event(lambda e: e.get("status") in TERMINAL and
+                                    e.get("id") != "before", 10, after=mark)
+            self.assertIsNotNone(ev, payload)
+            self.assertEqual((ev["id"], ev["status"]), (json.loads(payload)["id"], "rejected"),
+                             ev)
+            self.assertIn("duplicate object key near '\"%s\"'" % key, ev["error"])
+
         # Topics that are not requests are ignored without a crash.
         for topic in ("sonos/../tts", "sonos/Kitchen Room/tts", "sonos/kitchen/tts/extra",
                       "sonos//tts", "sonos/kitchen/TTS"):

@@ -102,5 +102,14 @@ main(void)
 	CHECK_INT(parse("{\"id\":\"x7\",\"volumne\":30}", &c, reason), -1);
 	CHECK_STR(reason, "unknown key 'volumne'");
 	CHECK_STR(c.id, "x7");
+	/* A duplicate key is refused by name, and under the publisher's id. */
+	CHECK_INT(parse("{\"id\":\"x8\",\"volume\":30,\"volume\":40}", &c, reason), -1);
+	CHECK(strstr(reason, "duplicate object key near '\"volume\"'") != NULL);
+	CHECK_STR(c.id, "x8");
+	CHECK_INT(parse("{\"volume\":30,\"volume\":40,\"id\":\"x9\"}", &c, reason), -1);
+	CHECK_STR(c.id, "x9");
+	/* Any other malformation: no id to trust. */
+	CHECK_INT(parse("{\"id\":\"x10\",\"volume\":30", &c, reason), -1);
+	CHECK_STR(c.id, "");
 	CHECK_DONE();
 }

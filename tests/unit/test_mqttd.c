@@ -202,6 +202,15 @@ test_json_tts(void)
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\"", "malformed JSON");
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\"} trailing", "malformed JSON");
 	check_rejected(REQUEST_TTS, "{\"text\":\"a\",\"text\":\"b\"}", "malformed JSON");
+	/* A duplicate key: named, and the rejection goes out under the publisher's id. */
+	CHECK_INT(parse(REQUEST_TTS, "{\"id\":\"d-1\",\"text\":\"a\",\"text\":\"b\"}", &res), -1);
+	CHECK(strstr(res.reason, "duplicate object key near '\"text\"'") != NULL);
+	CHECK_STR(res.id, "d-1");
+	CHECK_INT(parse(REQUEST_SET, "{\"id\":\"d-2\",\"mute\":true,\"mute\":false}", &res), -1);
+	CHECK_STR(res.id, "d-2");
+	/* An id that is no id (control characters) is not taken even then. */
+	CHECK_INT(parse(REQUEST_TTS, "{\"id\":\"d\\n3\",\"text\":\"a\",\"text\":\"b\"}", &res), -1);
+	CHECK_STR(res.id, "fallback-id");
 	check_rejected(REQUEST_TTS, "{\"text\":\"a\\u0000b\"}", "malformed JSON");
 	check_rejected(REQUEST_TTS, "{\"text\":42}", "text: expected a string");
 	check_rejected(REQUEST_TTS, "{\"text\":\"x\",\"id\":7}", "id: expected a string");
