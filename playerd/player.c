@@ -261,8 +261,7 @@ members_of(const struct msg_speaker *co, struct msg_speaker *out, int max)
 
 /* Parse a control command for sp and resolve what it names; on error rejects req. */
 static struct command *
-command_prepare(struct msg_request *req, const struct msg_speaker *sp,
-                struct msg_speaker *join_to)
+command_prepare(struct msg_request *req, const struct msg_speaker *sp, struct msg_speaker *join_to)
 {
 	struct command *cmd = malloc(sizeof(*cmd));
 	char why[200];

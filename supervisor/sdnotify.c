@@ -19,7 +19,7 @@ static struct {
 	socklen_t addrlen;
 	uint64_t watchdog_ms;
 	int ready_sent, stopping;
-	int reloading;	       /* RELOADING=1 sent, READY=1 not yet */
+	int reloading;         /* RELOADING=1 sent, READY=1 not yet */
 	uint64_t all_ready_ms; /* monotonic; 0 until the workers are first all ready */
 	uint64_t pinged_ms;    /* last WATCHDOG=1 */
 	char status[512];      /* last STATUS= sent */
@@ -171,7 +171,7 @@ sdnotify_reloading(uint64_t now_ms, const char *status)
 		return;
 	N.reloading = 1;
 	snprintf(what, sizeof(what), "RELOADING=1\nMONOTONIC_USEC=%llu\n",
-		 (unsigned long long)now_ms * 1000ull);
+	         (unsigned long long)now_ms * 1000ull);
 	notify(what, status);
 }
 

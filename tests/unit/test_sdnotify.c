@@ -91,7 +91,7 @@ test_sequence(const char *path)
 	/* A reload: RELOADING=1, and READY=1 again once all are ready (not while one is not). */
 	sdnotify_reloading(2310, "reloading the configuration");
 	CHECK_STR(next_datagram(fd),
-		  "RELOADING=1\nMONOTONIC_USEC=2310000\nSTATUS=reloading the configuration");
+	          "RELOADING=1\nMONOTONIC_USEC=2310000\nSTATUS=reloading the configuration");
 	sdnotify_update(2320, 0, "unhealthy: httpd is starting");
 	CHECK_STR(next_datagram(fd), "STATUS=unhealthy: httpd is starting");
 	sdnotify_update(2330, 1, "healthy: 4 workers ready");
