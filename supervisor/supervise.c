@@ -372,6 +372,10 @@ worker_record_exit(struct worker *w, int64_t status, int signo)
 	w->ready_ms = 0;
 	w->missed = 0;
 	w->surveyed = w->replied = 0;
+	/* Its facts were the dead process's (mqttd "connected"): none until the next one answers,
+	 * however long a backing-off restart takes. last_exit says why it went. */
+	json_decref(w->facts);
+	w->facts = NULL;
 }
 
 /* A worker exited: decide, by its status and the policy, what happens next. */

@@ -216,6 +216,45 @@ class SupervisorTest(harness.E2ETestCase):
         self.assertEqual(len(bridge.worker_pids()), 4)
         self.assertEqual(len(processes_using(bridge.config_path)), 5)
 
+    def test_a_dead_worker_shows_no_health_until_its_successor_answers(self):
+        """The health facts belong to a process: once it is gone, a worker backing off shows
+        none (a dead mqttd must not read "broker_connected": true for 30 s)."""
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker)
+        httpd = doc["workers"]["httpd"]
+        self.assertIsInstance(httpd["health"], dict, httpd)
+        # Kill httpd and take its port while the supervisor is stopped: a young worker killed
+        # is restarted after a delay, and a successor that cannot listen backs off in turn.
+        os.kill(bridge.pid, signal.SIGSTOP)
+        try:
+            os.kill(httpd["pid"], signal.SIGKILL)
+            blocker = socket.socket()
+            self.addCleanup(blocker.close)
+            blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+            def take_port():  # free once the last of httpd's threads is gone
+                try:
+                    blocker.bind(("127.0.0.1", bridge.http_port))
+                    return True
+                except OSError:
+                    return False
+            self.assertTrue(harness.wait_until(take_port, 5, 0.02))
+            blocker.listen(1)
+        finally:
+            os.kill(bridge.pid, signal.SIGCONT)
+        backing = self.wait_status(
+            bridge, lambda d: d["workers"]["httpd"]["state"] == "backing-off", 10)
+        self.assertIsNotNone(backing, self.status(bridge))
+        w = backing["workers"]["httpd"]
+        self.assertIsNone(w["health"], w)
+        self.assertIsNone(w["health_age_ms"], w)
+        # Why it went is still there (the kill, or the successor that could not listen).
+        self.assertIsNotNone(w["last_exit"], w)
+        blocker.close()
+        back = self.wait_status(bridge, lambda d: d["workers"]["httpd"]["state"] == "ready" and
+                                isinstance(d["workers"]["httpd"]["health"], dict), 15)
+        self.assertIsNotNone(back, self.status(bridge))
+
     def test_worker_restart_is_invisible_to_home_automation(self):
         # A restarted discoveryd or mqttd knows no speakers for a moment. What it says then
         # must not reach the broker: Home Assistant would see every speaker go unavailable,
