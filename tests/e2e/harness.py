@@ -91,15 +91,26 @@ def bin_dir():
     return os.environ.get("SB_BIN_DIR") or os.path.join(REPO, "build", "bin")
 
 
-def tail(path, lines=150):
+def tail(path, lines=150, skip=None, window=256 * 1024):
+    """The last lines of a file (of its last window bytes), leaving out lines matching the
+    regex skip."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 256 * 1024))
+            f.seek(max(0, f.tell() - window))
             text = f.read().decode("utf-8", "replace")
     except OSError as e:
         return "(%s)" % e
-    return "\n".join(text.splitlines()[-lines:])
+    kept = text.splitlines()
+    if skip is not None:
+        rx = re.compile(skip)
+        kept = [line for line in kept if not rx.search(line)]
+    return "\n".join(kept[-lines:])
+
+
+# The bridge's routine debug lines (a health survey per worker every second, the speaker
+# table every few seconds) would fill a failed test's log dump: what happened is elsewhere.
+ROUTINE_LOG = r"debug: bus_reader_drain: (health: MSG_HEALTH_SURVEY|speakers: MSG_SPEAKERS seq)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -618,7 +629,8 @@ class E2ETestCase(unittest.TestCase):
         def done():
             status = bridge.stop()
             if self._verbose():
-                self._dump("bridge log (tail, exit status %s)" % status, tail(bridge.log, 200))
+                self._dump("bridge log (tail without routine lines, exit status %s)" % status,
+                           tail(bridge.log, 400, ROUTINE_LOG, 2 << 20))
             bridge.cleanup()
         self.addCleanup(done)
         if start:

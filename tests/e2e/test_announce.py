@@ -776,7 +776,8 @@ class AllTest(harness.E2ETestCase):
                 self.kitchen.current_uri == self.RADIO and
                 self.kitchen.transport_state == "PLAYING" and
                 self.dining.coordinator == self.living.uuid and
-                self.living.current_uri == self.living.queue_uri):
+                self.living.current_uri == self.living.queue_uri and
+                self.living.transport_state == "PLAYING"):  # Play comes after the queue
             time.sleep(0.1)
         self.assertEqual(self.kitchen.current_uri, self.RADIO)
         self.assertEqual(self.kitchen.transport_state, "PLAYING")
