@@ -49,11 +49,150 @@ bus_listen(nng_socket *s, int (*open_fn)(nng_socket *), const char *rundir, cons
 	return 0;
 }
 
+/* A dialled socket, watched for a dialer that gave up (see bus_links_check). The pipe
+ * callbacks run on nng's threads, the check on the owner's loop. */
+struct bus_link {
+	atomic_int used;
+	nng_socket sock;
+	nng_dialer dialer;
+	char url[160];
+	atomic_int pipes;
+	_Atomic uint64_t down_since_ms; /* monotonic; 0: not known yet (set at the first check) */
+	nng_pipe_cb user_cb[2];		/* ADD_POST, REM_POST */
+	void *user_arg[2];
+};
+
+#define BUS_LINKS_MAX 16
+
+static struct bus_link bus_links[BUS_LINKS_MAX];
+
+static struct bus_link *
+link_of(nng_socket s)
+{
+	for (int i = 0; i < BUS_LINKS_MAX; i++)
+		if (atomic_load(&bus_links[i].used) && nng_socket_id(bus_links[i].sock) ==
+							      nng_socket_id(s))
+			return &bus_links[i];
+	return NULL;
+}
+
+static void
+link_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct bus_link *l = arg;
+	int k = ev == NNG_PIPE_EV_ADD_POST ? 0 : 1;
+
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&l->pipes, 1);
+	else if (atomic_fetch_sub(&l->pipes, 1) == 1)
+		atomic_store(&l->down_since_ms, 0); /* the check stamps it */
+	if (l->user_cb[k] != NULL)
+		l->user_cb[k](p, ev, l->user_arg[k]);
+}
+
+static void
+link_add(nng_socket s, const char *url)
+{
+	for (int i = 0; i < BUS_LINKS_MAX; i++) {
+		struct bus_link *l = &bus_links[i];
+
+		if (atomic_load(&l->used))
+			continue;
+		memset(l->user_cb, 0, sizeof(l->user_cb));
+		l->sock = s;
+		l->dialer = (nng_dialer)NNG_DIALER_INITIALIZER;
+		snprintf(l->url, sizeof(l->url), "%s", url);
+		atomic_store(&l->pipes, 0);
+		atomic_store(&l->down_since_ms, 0);
+		atomic_store(&l->used, 1);
+		nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, link_pipe_cb, l);
+		nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, link_pipe_cb, l);
+		return;
+	}
+	log_warnx("%s: more than %d dialled sockets; this one is not watched", url,
+		  BUS_LINKS_MAX);
+}
+
+int
+bus_pipe_notify(nng_socket s, nng_pipe_ev ev, nng_pipe_cb cb, void *arg)
+{
+	struct bus_link *l = link_of(s);
+	int k = ev == NNG_PIPE_EV_ADD_POST ? 0 : 1;
+
+	if (l == NULL)
+		return nng_pipe_notify(s, ev, cb, arg);
+	if (ev != NNG_PIPE_EV_ADD_POST && ev != NNG_PIPE_EV_REM_POST)
+		return NNG_ENOTSUP;
+	/* Set before the callback can see it: a pipe event racing this sees either. */
+	l->user_arg[k] = arg;
+	l->user_cb[k] = cb;
+	return 0;
+}
+
+int
+bus_link_pipes(nng_socket s)
+{
+	struct bus_link *l = link_of(s);
+
+	return l == NULL ? -1 : atomic_load(&l->pipes);
+}
+
+void
+bus_link_forget(nng_socket s)
+{
+	struct bus_link *l = link_of(s);
+
+	if (l == NULL)
+		return;
+	nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, NULL, NULL);
+	nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, NULL, NULL);
+	atomic_store(&l->used, 0);
+}
+
+int
+bus_links_check(uint64_t now_ms)
+{
+	int redialled = 0;
+
+	for (int i = 0; i < BUS_LINKS_MAX; i++) {
+		struct bus_link *l = &bus_links[i];
+		uint64_t since;
+		nng_dialer d;
+		int rv;
+
+		if (!atomic_load(&l->used) || atomic_load(&l->pipes) > 0)
+			continue;
+		if ((since = atomic_load(&l->down_since_ms)) == 0) {
+			atomic_store(&l->down_since_ms, now_ms);
+			continue;
+		}
+		if (now_ms - since < BUS_REDIAL_MS)
+			continue;
+		/* The new dialer first, so the socket is never without one. */
+		if ((rv = nng_dial(l->sock, l->url, &d, NNG_FLAG_NONBLOCK)) != 0) {
+			if (rv == NNG_ECLOSED) { /* closed by its owner, at the end */
+				atomic_store(&l->used, 0);
+				continue;
+			}
+			log_debug("%s: dialling afresh: %s", l->url, nng_strerror(rv));
+			atomic_store(&l->down_since_ms, now_ms);
+			continue;
+		}
+		nng_dialer_close(l->dialer);
+		l->dialer = d;
+		atomic_store(&l->down_since_ms, now_ms);
+		log_debug("%s: no connection for %d ms; dialling afresh", l->url, BUS_REDIAL_MS);
+		redialled++;
+	}
+	return redialled;
+}
+
 int
 bus_dial(nng_socket *s, int (*open_fn)(nng_socket *), const char *rundir, const char *sockname,
 	 const char *suffix)
 {
 	char url[160];
+	nng_dialer d;
 	int rv;
 
 	if (bus_url(url, sizeof(url), rundir, sockname, suffix) < 0)
@@ -64,12 +203,17 @@ bus_dial(nng_socket *s, int (*open_fn)(nng_socket *), const char *rundir, const 
 	nng_socket_set_ms(*s, NNG_OPT_RECONNMAXT, 250); /* a restarted peer is back in ~20 ms */
 	nng_socket_set_int(*s, NNG_OPT_RECVBUF, 1024);
 	nng_socket_set_int(*s, NNG_OPT_SENDBUF, 1024);
+	/* Watched before the dial, so the first pipe is counted. */
+	link_add(*s, url);
 	/* Non-blocking: the peer may not be up yet; nng keeps retrying in the background. */
-	if ((rv = nng_dial(*s, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+	if ((rv = nng_dial(*s, url, &d, NNG_FLAG_NONBLOCK)) != 0) {
 		log_warnx("%s: %s", url, nng_strerror(rv));
+		bus_link_forget(*s);
 		nng_close(*s);
 		return rv;
 	}
+	if (link_of(*s) != NULL)
+		link_of(*s)->dialer = d;
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #define SB_BUS_H
 
 #include <nng/nng.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "msg.h"
@@ -29,6 +30,24 @@ int bus_listen(nng_socket *s, int (*open_fn)(nng_socket *), const char *rundir, 
 	       const char *suffix);
 int bus_dial(nng_socket *s, int (*open_fn)(nng_socket *), const char *rundir, const char *name,
 	     const char *suffix);
+
+/* Every socket bus_dial made is watched: nng 1.5.2 (Debian 12) can leave a dialer that never
+ * tries again. A connection cut during the SP handshake (to a peer being killed: EPIPE) comes
+ * back from its transport as NNG_ECLOSED, and the dialer takes that for its own close and stops
+ * (upstream turned it into NNG_ECONNSHUT with the fix of nng issue #1518). bus_links_check,
+ * called about once a second, gives a socket that has had no pipe for BUS_REDIAL_MS a fresh
+ * dialer; to a peer that is merely down that costs one more connect attempt. Returns the
+ * number of sockets dialled afresh. */
+#define BUS_REDIAL_MS 3000
+int bus_links_check(uint64_t now_ms);
+/* Pipe events of a dialled socket: bus_dial owns the socket's nng_pipe_notify, so users
+ * register here (one callback per event, NNG_PIPE_EV_ADD_POST or NNG_PIPE_EV_REM_POST; NULL
+ * removes it). Other sockets go straight to nng_pipe_notify. */
+int bus_pipe_notify(nng_socket s, nng_pipe_ev ev, nng_pipe_cb cb, void *arg);
+/* Pipes (connections) of a dialled socket now; -1 for a socket bus_dial did not make. */
+int bus_link_pipes(nng_socket s);
+/* Stop watching s (before closing it). */
+void bus_link_forget(nng_socket s);
 
 /* Convenience forms of the above. */
 int bus_inbox_listen(nng_socket *s, const char *rundir, const char *name);

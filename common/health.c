@@ -23,6 +23,7 @@ static struct {
 	nng_socket sock;
 	struct bus_reader reader;
 	uv_signal_t sigterm, sigint;
+	uv_timer_t links; /* bus_links_check once a second */
 	int running;
 	health_facts_fn facts;
 	void *ctx;
@@ -223,6 +224,7 @@ health_stop(void)
 	bus_reader_close(&H.reader);
 	uv_close((uv_handle_t *)&H.sigterm, NULL);
 	uv_close((uv_handle_t *)&H.sigint, NULL);
+	uv_close((uv_handle_t *)&H.links, NULL);
 	/* The nng socket stays until exit (or nng_fini): the poll on its fd is only closing. */
 }
 
@@ -231,6 +233,14 @@ health_finish(uv_loop_t *loop)
 {
 	health_stop();
 	uv_run(loop, UV_RUN_DEFAULT);
+}
+
+/* Every worker's dialled bus sockets get a fresh dialer when theirs gave up (bus.h). */
+static void
+health_links_cb(uv_timer_t *t)
+{
+	(void)t;
+	bus_links_check(util_mono_ms());
 }
 
 static void
@@ -272,10 +282,13 @@ health_start(uv_loop_t *loop, const char *rundir, const char *name, health_facts
 	uv_signal_init(loop, &H.sigint);
 	uv_signal_start(&H.sigterm, health_signal_cb, SIGTERM);
 	uv_signal_start(&H.sigint, health_signal_cb, SIGINT);
+	uv_timer_init(loop, &H.links);
+	uv_timer_start(&H.links, health_links_cb, 1000, 1000);
 	/* Answering surveys is no reason to keep running: the worker's own handles decide. */
 	uv_unref((uv_handle_t *)&H.reader.poll);
 	uv_unref((uv_handle_t *)&H.sigterm);
 	uv_unref((uv_handle_t *)&H.sigint);
+	uv_unref((uv_handle_t *)&H.links);
 	H.running = 1;
 	return 0;
 }

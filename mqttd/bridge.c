@@ -627,13 +627,14 @@ bridge_facts(const struct bridge *b, struct strbuf *out)
 		      "\"sessions_lost\":%u,\"session_lost_ms\":%llu,\"twin_suspected\":%s,"
 		      "\"refusals\":%u,\"spool_depth\":%zu,\"spool_done\":%zu,\"spool_bytes\":%llu,"
 		      "\"spool_failing\":%s,\"accepted\":%lu,\"repeats\":%lu,\"completed\":%lu,"
-		      "\"resent\":%lu,\"gave_up\":%lu",
+		      "\"resent\":%lu,\"gave_up\":%lu,\"playerd_connected\":%s",
 		      st.session_present < 0 ? "null" : st.session_present ? "true" : "false",
 		      st.sessions_lost, (unsigned long long)st.session_lost_ms,
 		      st.twin_suspected ? "true" : "false", st.refusals, b->spool.table.live.count,
 		      b->spool.table.done.count, (unsigned long long)b->spool.journal.size,
 		      b->spool.failing ? "true" : "false", b->accepted, b->repeats, b->completed,
-		      b->resent, b->gave_up);
+		      b->resent, b->gave_up,
+		      b->open_playerd && bus_link_pipes(b->to_playerd) > 0 ? "true" : "false");
 	activity_facts(b->activity, out);
 }
 
@@ -720,7 +721,7 @@ bridge_stopped(void *ctx)
 	uv_close((uv_handle_t *)&b->state_timer, NULL);
 	atomic_store(&b->closing, 1);
 	if (b->open_playerd)
-		nng_pipe_notify(b->to_playerd, NNG_PIPE_EV_ADD_POST, NULL, NULL);
+		bus_pipe_notify(b->to_playerd, NNG_PIPE_EV_ADD_POST, NULL, NULL);
 	uv_close((uv_handle_t *)&b->playerd_up, NULL);
 	uv_close((uv_handle_t *)&b->sigterm, NULL);
 	uv_close((uv_handle_t *)&b->sigint, NULL);
@@ -769,7 +770,7 @@ bridge_bus_start(struct bridge *b)
 		return -1;
 	}
 	b->open_playerd = 1;
-	if ((rv = nng_pipe_notify(b->to_playerd, NNG_PIPE_EV_ADD_POST, bridge_playerd_pipe_cb,
+	if ((rv = bus_pipe_notify(b->to_playerd, NNG_PIPE_EV_ADD_POST, bridge_playerd_pipe_cb,
 	                          b)) != 0)
 		log_warnx("playerd.ipc: pipe notification: %s", nng_strerror(rv));
 	if ((rv = bus_push_dial(&b->to_discoveryd, rundir, "discoveryd")) != 0) {
