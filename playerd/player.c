@@ -233,6 +233,8 @@ request_copy(const struct msg_request *req)
 }
 
 static void reject(struct msg_request *req, uint8_t status, const char *why);
+static void reject_for(struct msg_request *req, const struct msg_speaker *sp, uint8_t status,
+                       const char *why);
 
 /* The coordinator of sp's group (sp itself until the table says otherwise). */
 static const struct msg_speaker *
@@ -268,25 +270,30 @@ command_prepare(struct msg_request *req, const struct msg_speaker *sp, struct ms
 	int j;
 
 	if (cmd == NULL) {
-		reject(req, EVENT_FAILED, "out of memory");
+		reject_for(req, sp, EVENT_FAILED, "out of memory");
 		return NULL;
 	}
 	if (command_parse(req->text, req->text_len, cmd, why, sizeof(why)) < 0) {
-		reject(req, EVENT_REJECTED, why);
+		reject_for(req, sp, EVENT_REJECTED, why);
 		free(cmd);
 		return NULL;
 	}
 	if (cmd->join[0] != '\0') {
 		if ((j = player_resolve(P.table, P.count, cmd->join)) < 0) {
 			snprintf(why, sizeof(why), "join: unknown speaker '%.60s'", cmd->join);
-			reject(req, EVENT_FAILED, why);
+			reject_for(req, sp, EVENT_FAILED, why);
 			free(cmd);
 			return NULL;
 		}
-		/* A player asked to join itself answers UPnP error 800: say what is wrong. */
+		/* A player asked to join itself answers UPnP error 800: say what is wrong. On
+		 * sonos/all/set ("everybody join the kitchen") the kitchen just stays. */
+		if (strcmp(P.table[j].uuid, sp->uuid) == 0 && strcmp(req->target, "all") == 0) {
+			join_to->uuid[0] = '\0';
+			return cmd;
+		}
 		if (strcmp(P.table[j].uuid, sp->uuid) == 0) {
 			snprintf(why, sizeof(why), "join: %.60s cannot join itself", sp->room);
-			reject(req, EVENT_REJECTED, why);
+			reject_for(req, sp, EVENT_REJECTED, why);
 			free(cmd);
 			return NULL;
 		}
@@ -370,17 +377,26 @@ announce_all_grouped_on(struct msg_request *req)
 }
 
 static void
-reject(struct msg_request *req, uint8_t status, const char *why)
+reject_for(struct msg_request *req, const struct msg_speaker *sp, uint8_t status,
+           const char *why)
 {
 	struct announcement a;
 
 	memset(&a, 0, sizeof(a));
 	a.ctx = &P.ctx;
 	a.req = req;
+	if (sp != NULL)
+		a.speaker = *sp; /* the event names the speaker it was for */
 	log_warnx("request %s for '%s': %s", req->id, req->target, why);
 	announce_event(&a, status, why);
 	dedup_release(req->id, status);
 	free(req);
+}
+
+static void
+reject(struct msg_request *req, uint8_t status, const char *why)
+{
+	reject_for(req, NULL, status, why);
 }
 
 /* What part of a command to all a speaker runs. */
@@ -834,8 +850,8 @@ player_start(uv_loop_t *loop, const struct config *cfg)
 	}
 	/* Before any clip is asked for: a failure to fetch one is then told apart from an
 	 * address the speakers cannot reach. */
-	if ((rv = nng_pipe_notify(P.ctx.httpd, NNG_PIPE_EV_REM_POST, httpd_pipe_cb, NULL)) != 0)
-		log_warnx("nng_pipe_notify: %s", nng_strerror(rv));
+	if ((rv = bus_pipe_notify(P.ctx.httpd, NNG_PIPE_EV_REM_POST, httpd_pipe_cb, NULL)) != 0)
+		log_warnx("bus_pipe_notify: %s", nng_strerror(rv));
 	dedup_open(cfg->state_dir, P.ctx.events, announce_event); /* failure: logged, runs on */
 	if ((P.rescues = calloc(ALL_GROUPS_MAX, sizeof(*P.rescues))) != NULL)
 		P.nrescues = rescue_load_all(cfg->state_dir, P.rescues, ALL_GROUPS_MAX);

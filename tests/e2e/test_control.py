@@ -132,6 +132,7 @@ class ControlTest(harness.E2ETestCase):
         ev = self.command("kitchen", {"join": "Kitchen", "volume": before + 17})
         self.assertEqual(ev["status"], "rejected", ev)
         self.assertEqual(ev["error"], "join: Kitchen cannot join itself")
+        self.assertEqual((ev["speaker"], ev["uuid"]), ("Kitchen", self.kitchen.uuid), ev)
         self.assertEqual(self.kitchen.actions_named("SetAVTransportURI"), [])
         self.assertEqual(self.kitchen.volume, before, "a rejected command does nothing")
         self.assertEqual(self.kitchen.actions_named("SetVolume"), [])
@@ -147,6 +148,21 @@ class ControlTest(harness.E2ETestCase):
                          "nothing to join (the player would answer 800)")
         self.assertEqual(self.kitchen.volume, before + 17)
         self.assertEqual(self.living.coordinator, self.kitchen.uuid)
+
+    def test_everybody_join_one_room(self):
+        """sonos/all/set {"join": "kitchen"}: the others join, the kitchen itself stays."""
+        mark = self.mq.mark()
+        self.mq.publish("sonos/all/set", json.dumps({"id": "all-join", "join": "kitchen"}))
+        self.assertTrue(harness.wait_until(lambda: {
+            e["speaker"] for e in self.mq.events(after=mark)
+            if e.get("id") == "all-join" and e["status"] == "done"} == {"Kitchen", "Living Room"},
+            15), self.mq.events(after=mark))
+        time.sleep(0.5)
+        finals = [e for e in self.mq.events(after=mark)
+                  if e.get("id") == "all-join" and e["status"] != "queued"]
+        self.assertEqual(sorted(e["status"] for e in finals), ["done", "done"], finals)
+        self.assertEqual(self.living.coordinator, self.kitchen.uuid)
+        self.assertEqual(self.kitchen.actions_named("SetAVTransportURI"), [])
 
     def test_join_then_command_targets_the_new_coordinator(self):
         self.living.set_media(self.living.queue_uri, queue_length=5, track=2)
