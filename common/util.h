@@ -17,6 +17,8 @@ int util_utf8_valid(const char *buf, size_t len);
 /* Wall clock and monotonic clock in milliseconds. */
 uint64_t util_now_ms(void);
 uint64_t util_mono_ms(void);
+/* The same clock in microseconds (systemd's MONOTONIC_USEC). */
+uint64_t util_mono_us(void);
 
 /* mkdir -p with mode for each created component. Returns 0 or -1 with errno. */
 int util_mkdir_p(const char *path, mode_t mode);

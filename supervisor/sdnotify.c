@@ -163,7 +163,7 @@ sdnotify_update(uint64_t now_ms, int all_ready, const char *status)
 }
 
 void
-sdnotify_reloading(uint64_t now_ms, const char *status)
+sdnotify_reloading(uint64_t now_us, const char *status)
 {
 	char what[64];
 
@@ -171,8 +171,17 @@ sdnotify_reloading(uint64_t now_ms, const char *status)
 		return;
 	N.reloading = 1;
 	snprintf(what, sizeof(what), "RELOADING=1\nMONOTONIC_USEC=%llu\n",
-	         (unsigned long long)now_ms * 1000ull);
+	         (unsigned long long)now_us);
 	notify(what, status);
+}
+
+void
+sdnotify_reload_failed(const char *status)
+{
+	if (N.fd < 0 || N.stopping || !N.reloading)
+		return;
+	N.reloading = 0;
+	notify("READY=1\n", status);
 }
 
 void

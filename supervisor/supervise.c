@@ -62,6 +62,7 @@ struct worker {
 	int killing;            /* SIGTERM sent outside a bridge stop */
 	int stop_sent;          /* SIGTERM sent for the bridge stop (mqttd, sent last) */
 	int restart_now;        /* after this exit, restart at once (configuration changed) */
+	int config_failed;      /* failed on a configuration it refused: started again on SIGHUP */
 	unsigned missed;        /* health surveys missed in a row */
 	int surveyed;           /* was ready when the last survey went out */
 	int replied;            /* answered the last survey */
@@ -97,6 +98,7 @@ static struct {
 	char pinned_state[CONFIG_STR_MAX];
 	uint64_t started_ms, started_wall_ms;
 	int stopping, closed;
+	int up_once; /* every worker has been ready: a bad configuration no longer stops it */
 	int exit_status;
 	char exit_reason[512];
 } sup;
@@ -279,6 +281,12 @@ ready_line(struct worker *w, const char *line)
 	w->surveyed = 0;
 	log_info("%s (pid %d) ready after %llu ms", w->name, w->pid,
 		 (unsigned long long)(w->ready_ms - w->started_ms));
+	if (!sup.up_once) {
+		sup.up_once = 1;
+		for (size_t i = 0; i < NWORKERS; i++)
+			if (workers[i].state != W_READY)
+				sup.up_once = 0;
+	}
 	notify_service();
 }
 
@@ -414,8 +422,19 @@ worker_exit_cb(uv_process_t *p, int64_t status, int signo)
 
 		snprintf(why, sizeof(why), "%s reports a bad configuration%s%s", w->name,
 			 w->reason[0] ? ": " : "", w->reason);
-		log_errorx("%s; stopping the bridge (not restarting it)", why);
 		worker_set_state(w, W_FAILED);
+		if (sup.up_once) {
+			/* A running bridge given a bad file (by a SIGHUP, or read by a worker that
+			 * restarted): the others keep serving; restarting this one would only
+			 * fail again, and giving up would take everything down for a typo. */
+			log_errorx("%s; it stays stopped until the configuration is fixed and "
+				   "reloaded (SIGHUP); the other workers go on", why);
+			w->config_failed = 1;
+			sdnotify_reload_failed("unhealthy: a worker refused the new configuration");
+			notify_service();
+			return;
+		}
+		log_errorx("%s; stopping the bridge (not restarting it)", why);
 		supervise_stop(EXIT_CONFIG, why);
 		return;
 	}
@@ -804,7 +823,11 @@ notify_service(void)
 	if (!sdnotify_enabled())
 		return;
 	for (size_t i = 0; i < NWORKERS; i++)
-		if (workers[i].state != W_READY || workers[i].killing) /* one a reload restarts */
+		/* One a reload restarts is not ready yet. One that refused a reloaded file waits
+		 * for the next SIGHUP on purpose: that is no reason for the service manager's
+		 * watchdog to restart the bridge (which would then stop at start, exit 78). */
+		if ((workers[i].state != W_READY && !workers[i].config_failed) ||
+		    workers[i].killing)
 			all_ready = 0;
 	if ((doc = status_json()) == NULL)
 		return;
@@ -894,7 +917,7 @@ supervise_reload(void)
 	msg_strlcpy(cfg.runtime_dir, sup.cfg.runtime_dir, sizeof(cfg.runtime_dir));
 	msg_strlcpy(cfg.state_dir, sup.cfg.state_dir, sizeof(cfg.state_dir));
 	mask = reload_affected(&sup.cfg, &cfg);
-	sdnotify_reloading(util_mono_ms(), "reloading the configuration");
+	sdnotify_reloading(util_mono_us(), "reloading the configuration");
 	sup.cfg = cfg;
 	log_set_level((enum log_level)cfg.log_level);
 	restart_policy_from_config(&sup.policy, &cfg);
@@ -903,6 +926,13 @@ supervise_reload(void)
 	for (size_t i = 0; i < NWORKERS; i++) {
 		struct worker *w = &workers[i];
 
+		if (w->state == W_FAILED && w->config_failed) {
+			/* Refused the file before: try the new one, whatever changed. */
+			w->config_failed = 0;
+			log_info("%s: trying the reloaded configuration", w->name);
+			worker_spawn(w);
+			continue;
+		}
 		if (!(mask & (1u << i)))
 			continue;
 		if (w->running) {

@@ -556,6 +556,36 @@ class SupervisorTest(harness.E2ETestCase):
         later = bridge.log_text()[quiet_from:]
         self.assertNotRegex(later, r" (debug|info): ", later)
 
+    def test_sighup_with_a_setting_a_worker_refuses_keeps_the_bridge_up(self):
+        """A typo in a reloaded file (a voice espeak-ng does not have) must not take a running
+        bridge down (exit 78, which systemd does not restart): that worker stays stopped and
+        says why, the others go on, and a fixed file brings it back."""
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker)
+        bridge.config["tts_voice"] = "xx-no-such-voice"
+        bridge.write_config()
+        bridge.signal(signal.SIGHUP)
+        failed = self.wait_status(
+            bridge, lambda d: d["workers"]["httpd"]["state"] == "failed", 15)
+        self.assertIsNotNone(failed, self.status(bridge))
+        self.assertIn("xx-no-such-voice", failed["workers"]["httpd"]["last_exit"]["reason"])
+        self.assertIsNotNone(bridge.wait_log(r"stays stopped until the configuration is fixed", 5))
+        time.sleep(2)
+        self.assertTrue(bridge.running, "the bridge stopped over one worker's setting")
+        now = self.status(bridge)["workers"]
+        for name in ("mqttd", "discoveryd", "playerd"):
+            self.assertEqual(now[name]["pid"], doc["workers"][name]["pid"], name)
+            self.assertEqual(now[name]["state"], "ready", name)
+        code, out, err = self.cli(bridge, "healthcheck")
+        self.assertEqual(code, 1)
+        self.assertIn("httpd", out + err)
+        # Fixed and reloaded: back.
+        bridge.config["tts_voice"] = "en"
+        bridge.write_config()
+        bridge.signal(signal.SIGHUP)
+        self.wait_healthy(bridge)
+        self.assertEqual(self.status(bridge)["workers"]["httpd"]["state"], "ready")
+
     def test_sighup_with_a_new_runtime_dir_keeps_the_workers_where_they_are(self):
         broker = self.start_broker()
         bridge, doc = self.start_healthy(broker)

@@ -89,14 +89,24 @@ test_sequence(const char *path)
 	sdnotify_update(2300, 1, "healthy: 4 workers ready");
 	CHECK_STR(next_datagram(fd), "");
 	/* A reload: RELOADING=1, and READY=1 again once all are ready (not while one is not). */
-	sdnotify_reloading(2310, "reloading the configuration");
+	sdnotify_reloading(2310123, "reloading the configuration");
 	CHECK_STR(next_datagram(fd),
-	          "RELOADING=1\nMONOTONIC_USEC=2310000\nSTATUS=reloading the configuration");
+	          "RELOADING=1\nMONOTONIC_USEC=2310123\nSTATUS=reloading the configuration");
 	sdnotify_update(2320, 0, "unhealthy: httpd is starting");
 	CHECK_STR(next_datagram(fd), "STATUS=unhealthy: httpd is starting");
 	sdnotify_update(2330, 1, "healthy: 4 workers ready");
 	CHECK_STR(next_datagram(fd), "READY=1\nSTATUS=healthy: 4 workers ready");
 	sdnotify_update(2340, 1, "healthy: 4 workers ready");
+	CHECK_STR(next_datagram(fd), "");
+	/* A reload a worker refused is over too: READY=1 once, with the status. */
+	sdnotify_reloading(2350000, "reloading the configuration");
+	CHECK_STR(next_datagram(fd),
+	          "RELOADING=1\nMONOTONIC_USEC=2350000\nSTATUS=reloading the configuration");
+	sdnotify_reload_failed("unhealthy: httpd refused the configuration");
+	CHECK_STR(next_datagram(fd), "READY=1\nSTATUS=unhealthy: httpd refused the configuration");
+	sdnotify_reload_failed("unhealthy: httpd refused the configuration");
+	CHECK_STR(next_datagram(fd), "");
+	sdnotify_update(2360, 0, "unhealthy: httpd refused the configuration");
 	CHECK_STR(next_datagram(fd), "");
 	sdnotify_update(2800, 0, "unhealthy: httpd is backing-off");
 	CHECK_STR(next_datagram(fd), "WATCHDOG=1\nSTATUS=unhealthy: httpd is backing-off");
