@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,7 +51,9 @@ bus_listen(nng_socket *s, int (*open_fn)(nng_socket *), const char *rundir, cons
 }
 
 /* A dialled socket, watched for a dialer that gave up (see bus_links_check). The pipe
- * callbacks run on nng's threads, the check on the owner's loop. */
+ * callbacks run on nng's threads, the check on the owner's loop. Pipes are counted from
+ * ADD_PRE: nng sends REM_POST for every pipe that had ADD_PRE, also for one closed before
+ * ADD_POST, so counting from ADD_POST could go below zero. */
 struct bus_link {
 	atomic_int used;
 	nng_socket sock;
@@ -58,13 +61,15 @@ struct bus_link {
 	char url[160];
 	atomic_int pipes;
 	_Atomic uint64_t down_since_ms; /* monotonic; 0: not known yet (set at the first check) */
-	nng_pipe_cb user_cb[2];		/* ADD_POST, REM_POST */
+	pthread_mutex_t mtx;            /* the user's callbacks, set on a loop, read by nng */
+	nng_pipe_cb user_cb[2];         /* ADD_POST, REM_POST */
 	void *user_arg[2];
 };
 
 #define BUS_LINKS_MAX 16
 
-static struct bus_link bus_links[BUS_LINKS_MAX];
+static struct bus_link bus_links[BUS_LINKS_MAX] = {
+    [0 ... BUS_LINKS_MAX - 1] = {.mtx = PTHREAD_MUTEX_INITIALIZER}};
 
 static struct bus_link *
 link_of(nng_socket s)
@@ -81,13 +86,21 @@ link_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct bus_link *l = arg;
 	int k = ev == NNG_PIPE_EV_ADD_POST ? 0 : 1;
+	nng_pipe_cb cb;
+	void *cb_arg;
 
-	if (ev == NNG_PIPE_EV_ADD_POST)
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		atomic_fetch_add(&l->pipes, 1);
-	else if (atomic_fetch_sub(&l->pipes, 1) == 1)
+		return;
+	}
+	if (ev == NNG_PIPE_EV_REM_POST && atomic_fetch_sub(&l->pipes, 1) <= 1)
 		atomic_store(&l->down_since_ms, 0); /* the check stamps it */
-	if (l->user_cb[k] != NULL)
-		l->user_cb[k](p, ev, l->user_arg[k]);
+	pthread_mutex_lock(&l->mtx);
+	cb = l->user_cb[k];
+	cb_arg = l->user_arg[k];
+	pthread_mutex_unlock(&l->mtx);
+	if (cb != NULL)
+		cb(p, ev, cb_arg);
 }
 
 static void
@@ -98,13 +111,17 @@ link_add(nng_socket s, const char *url)
 
 		if (atomic_load(&l->used))
 			continue;
+		pthread_mutex_lock(&l->mtx);
 		memset(l->user_cb, 0, sizeof(l->user_cb));
+		memset(l->user_arg, 0, sizeof(l->user_arg));
+		pthread_mutex_unlock(&l->mtx);
 		l->sock = s;
 		l->dialer = (nng_dialer)NNG_DIALER_INITIALIZER;
 		snprintf(l->url, sizeof(l->url), "%s", url);
 		atomic_store(&l->pipes, 0);
 		atomic_store(&l->down_since_ms, 0);
 		atomic_store(&l->used, 1);
+		nng_pipe_notify(s, NNG_PIPE_EV_ADD_PRE, link_pipe_cb, l);
 		nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, link_pipe_cb, l);
 		nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, link_pipe_cb, l);
 		return;
@@ -123,9 +140,10 @@ bus_pipe_notify(nng_socket s, nng_pipe_ev ev, nng_pipe_cb cb, void *arg)
 		return nng_pipe_notify(s, ev, cb, arg);
 	if (ev != NNG_PIPE_EV_ADD_POST && ev != NNG_PIPE_EV_REM_POST)
 		return NNG_ENOTSUP;
-	/* Set before the callback can see it: a pipe event racing this sees either. */
+	pthread_mutex_lock(&l->mtx);
 	l->user_arg[k] = arg;
 	l->user_cb[k] = cb;
+	pthread_mutex_unlock(&l->mtx);
 	return 0;
 }
 
@@ -134,7 +152,12 @@ bus_link_pipes(nng_socket s)
 {
 	struct bus_link *l = link_of(s);
 
-	return l == NULL ? -1 : atomic_load(&l->pipes);
+	int n;
+
+	if (l == NULL)
+		return -1;
+	n = atomic_load(&l->pipes);
+	return n > 0 ? n : 0;
 }
 
 void
@@ -144,6 +167,7 @@ bus_link_forget(nng_socket s)
 
 	if (l == NULL)
 		return;
+	nng_pipe_notify(s, NNG_PIPE_EV_ADD_PRE, NULL, NULL);
 	nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, NULL, NULL);
 	nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, NULL, NULL);
 	atomic_store(&l->used, 0);
@@ -240,8 +264,10 @@ bus_sub_dial(nng_socket *s, const char *rundir, const char *publisher)
 {
 	int rv = bus_dial(s, nng_sub0_open, rundir, publisher, "pub");
 
-	if (rv == 0 && (rv = nng_socket_set(*s, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0)
+	if (rv == 0 && (rv = nng_socket_set(*s, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0) {
+		bus_link_forget(*s);
 		nng_close(*s);
+	}
 	return rv;
 }
 

@@ -173,9 +173,14 @@ health_apply_log_level(uint32_t wire)
 	level = (enum log_level)(wire - 1);
 	if (level == log_get_level())
 		return;
-	log_set_level(LOG_LVL_INFO);
-	log_info("log level now %s", log_level_name(level));
-	log_set_level(level);
+	/* Said at info, under whichever level lets it through: the old one when going quieter. */
+	if (level >= LOG_LVL_INFO) {
+		log_set_level(level);
+		log_info("log level now %s", log_level_name(level));
+	} else {
+		log_info("log level now %s", log_level_name(level));
+		log_set_level(level);
+	}
 }
 
 static void
@@ -271,10 +276,12 @@ health_start(uv_loop_t *loop, const char *rundir, const char *name, health_facts
 	}
 	if ((rv = nng_aio_alloc(&H.aio, health_sent_cb, NULL)) != 0) {
 		log_warnx("health: %s", nng_strerror(rv));
+		bus_link_forget(H.sock);
 		nng_close(H.sock);
 		return -1;
 	}
 	if (bus_reader_start(&H.reader, loop, H.sock, "health", health_survey_cb, NULL) < 0) {
+		bus_link_forget(H.sock);
 		nng_close(H.sock);
 		return -1;
 	}
