@@ -151,9 +151,6 @@ sdnotify_update(uint64_t now_ms, int all_ready, const char *status)
 		N.ready_sent = 1;
 		what = "READY=1\n";
 		log_info("all workers ready; told the service manager");
-	} else if (all_ready && N.reloading) {
-		N.reloading = 0;
-		what = "READY=1\n";
 	} else if (N.ready_sent && sdnotify_watchdog_due(now_ms, N.all_ready_ms, N.watchdog_ms) &&
 	           now_ms - N.pinged_ms >= N.watchdog_ms / 4) {
 		N.pinged_ms = now_ms;
@@ -176,7 +173,7 @@ sdnotify_reloading(uint64_t now_us, const char *status)
 }
 
 void
-sdnotify_reload_failed(const char *status)
+sdnotify_reload_done(const char *status)
 {
 	if (N.fd < 0 || N.stopping || !N.reloading)
 		return;

@@ -37,14 +37,13 @@ int sdnotify_watchdog_due(uint64_t now_ms, uint64_t all_ready_ms, uint64_t watch
 void sdnotify_update(uint64_t now_ms, int all_ready, const char *status);
 
 /* RELOADING=1 with MONOTONIC_USEC (now_us, CLOCK_MONOTONIC in microseconds: systemd ignores a
- * RELOADING=1 older than the reload it started) and the status; the next update with
- * all_ready sends READY=1 again. Nothing before the first READY=1 or once stopping. */
+ * RELOADING=1 older than the reload it started) and the status. Nothing before the first
+ * READY=1 or once stopping. */
 void sdnotify_reloading(uint64_t now_us, const char *status);
 
-/* A reload that left a worker refusing the new configuration is over all the same: READY=1
- * (with the status) if RELOADING=1 is still unanswered, so the service manager does not wait
- * for its reload timeout. */
-void sdnotify_reload_failed(const char *status);
+/* The reload is over (the workers it restarted are ready, or refused the new file): READY=1,
+ * with the status when it changed, if RELOADING=1 is still unanswered. */
+void sdnotify_reload_done(const char *status);
 
 /* STOPPING=1, once; no watchdog pings after it. */
 void sdnotify_stopping(const char *status);

@@ -98,7 +98,8 @@ static struct {
 	char pinned_state[CONFIG_STR_MAX];
 	uint64_t started_ms, started_wall_ms;
 	int stopping, closed;
-	int up_once; /* every worker has been ready: a bad configuration no longer stops it */
+	int up_once;          /* every worker has been ready: a bad file no longer stops it */
+	unsigned reload_mask; /* workers a SIGHUP restarted, until each is ready or refused it */
 	int exit_status;
 	char exit_reason[512];
 } sup;
@@ -360,6 +361,19 @@ ready_drain(struct worker *w)
 
 /* ---- exits and restarts -------------------------------------------------------------- */
 
+/* A worker that refused the configuration, a while later: try the file as it is now. */
+static void
+config_retry_cb(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+
+	if (sup.stopping || w->state != W_FAILED || !w->config_failed)
+		return;
+	w->config_failed = 0;
+	log_info("%s: trying the configuration again", w->name);
+	worker_spawn(w);
+}
+
 static void
 restart_timer_cb(uv_timer_t *t)
 {
@@ -428,9 +442,13 @@ worker_exit_cb(uv_process_t *p, int64_t status, int signo)
 			 * restarted): the others keep serving; restarting this one would only
 			 * fail again, and giving up would take everything down for a typo. */
 			log_errorx("%s; it stays stopped until the configuration is fixed and "
-				   "reloaded (SIGHUP); the other workers go on", why);
+			           "reloaded (SIGHUP), trying again every %d s; the other workers "
+			           "go on",
+			           why, CONFIG_RETRY_MS / 1000);
 			w->config_failed = 1;
-			sdnotify_reload_failed("unhealthy: a worker refused the new configuration");
+			w->restart_now = 0;
+			/* A file being rewritten (a new certificate) may be whole again soon. */
+			uv_timer_start(&w->timer, config_retry_cb, CONFIG_RETRY_MS, 0);
 			notify_service();
 			return;
 		}
@@ -835,6 +853,21 @@ notify_service(void)
 		 report_verdict(doc, strlen(doc), why, sizeof(why)) == 0 ? "" : "unhealthy: ", why);
 	free(doc);
 	sdnotify_update(util_mono_ms(), all_ready, line);
+	/* The reload is over when the workers it restarted are back, or refused the file; the
+	 * others' state is not its business (one backing off after a crash would hold it up). */
+	if (sup.reload_mask != 0) {
+		int settled = 1;
+
+		for (size_t i = 0; i < NWORKERS; i++)
+			if ((sup.reload_mask & (1u << i)) &&
+			    ((workers[i].state != W_READY && !workers[i].config_failed) ||
+			     workers[i].killing))
+				settled = 0;
+		if (settled) {
+			sup.reload_mask = 0;
+			sdnotify_reload_done(line);
+		}
+	}
 }
 
 /* ---- signals and stop ---------------------------------------------------------------- */
@@ -928,13 +961,16 @@ supervise_reload(void)
 
 		if (w->state == W_FAILED && w->config_failed) {
 			/* Refused the file before: try the new one, whatever changed. */
+			uv_timer_stop(&w->timer);
 			w->config_failed = 0;
+			sup.reload_mask |= 1u << i;
 			log_info("%s: trying the reloaded configuration", w->name);
 			worker_spawn(w);
 			continue;
 		}
 		if (!(mask & (1u << i)))
 			continue;
+		sup.reload_mask |= 1u << i;
 		if (w->running) {
 			w->restart_now = 1;
 			worker_kill(w, "configuration changed");
@@ -943,7 +979,9 @@ supervise_reload(void)
 			worker_spawn(w);
 		}
 	}
-	notify_service(); /* READY=1 again now when nobody restarts, else once they are back */
+	if (sup.reload_mask == 0)
+		sdnotify_reload_done(NULL); /* nobody to wait for */
+	notify_service(); /* else READY=1 once they are back (or refused the file) */
 }
 
 static void

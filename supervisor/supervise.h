@@ -13,6 +13,7 @@
 #define HEALTH_MISSES 3       /* a ready worker missing this many replies in a row is killed */
 #define READY_TIMEOUT_MS 30000 /* a worker not ready this long after its start is killed */
 #define KILL_GRACE_MS 2000    /* SIGTERM to SIGKILL for a worker killed as unhealthy */
+#define CONFIG_RETRY_MS 60000 /* a worker that refused the configuration tries it again */
 #define STOP_GRACE_MS 5000    /* SIGTERM to SIGKILL when the bridge stops */
 #define MQTTD_LAST_MS 3000    /* the longest mqttd waits for the others when the bridge stops */
 

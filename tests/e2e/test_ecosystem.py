@@ -190,6 +190,19 @@ class SystemdTest(harness.E2ETestCase):
                              ns.datagrams)
         self.assertIsNotNone(ns.wait_for(lambda t: fields(t).get("READY") == "1", 3),
                              ns.datagrams)
+        # A reload httpd refuses (no such voice) is over as well, and says so; the bridge
+        # stays up and the watchdog goes on.
+        bridge.config["tts_voice"] = "xx-no-such-voice"
+        bridge.write_config()
+        ns.datagrams.clear()
+        bridge.signal(signal.SIGHUP)
+        ready = ns.wait_for(lambda t: fields(t).get("READY") == "1", 15)
+        self.assertIsNotNone(ready, ns.datagrams)
+        statuses = [fields(t)["STATUS"] for _, t in ns.datagrams if "STATUS" in fields(t)]
+        self.assertIn("httpd", statuses[-1], statuses)
+        got = ns.poll(3)
+        self.assertGreaterEqual(len([t for _, t in got if "WATCHDOG=1" in t]), 2, got)
+        self.assertTrue(bridge.running)
 
     def test_not_ready_while_a_worker_cannot_start(self):
         """httpd's port is taken: it keeps failing, so READY=1 must not be sent, and STATUS

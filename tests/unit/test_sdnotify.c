@@ -88,24 +88,26 @@ test_sequence(const char *path)
 	CHECK_STR(next_datagram(fd), "WATCHDOG=1\n");
 	sdnotify_update(2300, 1, "healthy: 4 workers ready");
 	CHECK_STR(next_datagram(fd), "");
-	/* A reload: RELOADING=1, and READY=1 again once all are ready (not while one is not). */
+	/* A reload: RELOADING=1; the supervisor says when it is over, READY=1 once. */
 	sdnotify_reloading(2310123, "reloading the configuration");
 	CHECK_STR(next_datagram(fd),
 	          "RELOADING=1\nMONOTONIC_USEC=2310123\nSTATUS=reloading the configuration");
 	sdnotify_update(2320, 0, "unhealthy: httpd is starting");
 	CHECK_STR(next_datagram(fd), "STATUS=unhealthy: httpd is starting");
 	sdnotify_update(2330, 1, "healthy: 4 workers ready");
-	CHECK_STR(next_datagram(fd), "READY=1\nSTATUS=healthy: 4 workers ready");
+	CHECK_STR(next_datagram(fd), "STATUS=healthy: 4 workers ready");
+	sdnotify_reload_done("healthy: 4 workers ready");
+	CHECK_STR(next_datagram(fd), "READY=1\n");
+	sdnotify_reload_done("healthy: 4 workers ready");
+	CHECK_STR(next_datagram(fd), "");
 	sdnotify_update(2340, 1, "healthy: 4 workers ready");
 	CHECK_STR(next_datagram(fd), "");
-	/* A reload a worker refused is over too: READY=1 once, with the status. */
+	/* A reload a worker refused is over too, with the status saying so. */
 	sdnotify_reloading(2350000, "reloading the configuration");
 	CHECK_STR(next_datagram(fd),
 	          "RELOADING=1\nMONOTONIC_USEC=2350000\nSTATUS=reloading the configuration");
-	sdnotify_reload_failed("unhealthy: httpd refused the configuration");
+	sdnotify_reload_done("unhealthy: httpd refused the configuration");
 	CHECK_STR(next_datagram(fd), "READY=1\nSTATUS=unhealthy: httpd refused the configuration");
-	sdnotify_reload_failed("unhealthy: httpd refused the configuration");
-	CHECK_STR(next_datagram(fd), "");
 	sdnotify_update(2360, 0, "unhealthy: httpd refused the configuration");
 	CHECK_STR(next_datagram(fd), "");
 	sdnotify_update(2800, 0, "unhealthy: httpd is backing-off");
