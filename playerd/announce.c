@@ -18,6 +18,7 @@
 #include <time.h>
 
 #define CLIP_TIMEOUT_MS 60000 /* synthesis of a long text on a slow Pi */
+#define HTTPD_ABSENT_MS 10000 /* httpd away this long is not restarting: do not wait for it */
 #define WAIT_POLL_MS 250
 #define WAIT_MARGIN_MS 3000      /* added to the clip's duration */
 #define WAIT_UNREACHABLE_POLLS 8 /* transport errors in a row that end the wait as failed */
@@ -38,6 +39,21 @@ void
 announce_httpd_gone(void)
 {
 	atomic_store(&httpd_gone_ms, util_mono_ms());
+}
+
+/* How long playerd has had no connection to httpd (0 while it has one). A restart takes a
+ * second or two; much longer and httpd is down (refused its configuration, or backing off). */
+static uint64_t
+httpd_absent_ms(const struct player_ctx *ctx)
+{
+	uint64_t now = util_mono_ms(), zero = 0, since;
+
+	if (bus_link_pipes(ctx->httpd) != 0)
+		return 0;
+	/* Never connected yet: count from the first look, not from boot. */
+	atomic_compare_exchange_strong(&httpd_gone_ms, &zero, now);
+	since = atomic_load(&httpd_gone_ms);
+	return now > since ? now - since : 0;
 }
 
 void
@@ -127,6 +143,11 @@ clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size
 		msg_strlcpy(mime, source_mime_from_url(url), mimesize);
 		return 0;
 	}
+	if (httpd_absent_ms(a->ctx) >= HTTPD_ABSENT_MS) {
+		fail(a, "speech synthesis unavailable: %s",
+		     "httpd is not running (sonos-bridge status says why)");
+		return -1;
+	}
 	if ((creq = calloc(1, size)) == NULL) {
 		fail(a, "%s", "out of memory");
 		return -1;
@@ -138,6 +159,11 @@ clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size
 	rv = bus_call(a->ctx->httpd, MSG_CLIP_REQUEST, creq, size, MSG_CLIP_REPLY, &reply,
 	              sizeof(reply), CLIP_TIMEOUT_MS);
 	free(creq);
+	if (rv != 0 && httpd_absent_ms(a->ctx) > 0) {
+		fail(a, "speech synthesis unavailable: %s",
+		     "httpd is not running (sonos-bridge status says why)");
+		return -1;
+	}
 	if (rv != 0) {
 		fail(a, "speech synthesis unavailable: %s", nng_strerror(rv));
 		return -1;

@@ -561,13 +561,17 @@ class SupervisorTest(harness.E2ETestCase):
         bridge down (exit 78, which systemd does not restart): that worker stays stopped and
         says why, the others go on, and a fixed file brings it back."""
         broker = self.start_broker()
+        kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
         bridge, doc = self.start_healthy(broker)
+        self.assertIsNotNone(mq.wait_topic("sonos/kitchen/availability", 20, text="online"))
         bridge.config["tts_voice"] = "xx-no-such-voice"
         bridge.write_config()
         bridge.signal(signal.SIGHUP)
         failed = self.wait_status(
             bridge, lambda d: d["workers"]["httpd"]["state"] == "failed", 15)
         self.assertIsNotNone(failed, self.status(bridge))
+        failed_at = time.monotonic()
         self.assertIn("xx-no-such-voice", failed["workers"]["httpd"]["last_exit"]["reason"])
         self.assertIsNotNone(bridge.wait_log(r"stays stopped until the configuration is fixed", 5))
         time.sleep(2)
@@ -579,12 +583,33 @@ class SupervisorTest(harness.E2ETestCase):
         code, out, err = self.cli(bridge, "healthcheck")
         self.assertEqual(code, 1)
         self.assertIn("httpd", out + err)
+        # Speech cannot be made meanwhile: once httpd has been away for 10 s an announcement
+        # fails at once, saying so, instead of holding the speaker for the 60 s clip wait;
+        # commands work.
+        time.sleep(max(0.0, failed_at + 10.5 - time.monotonic()))
+        mark = mq.mark()
+        mq.publish("sonos/kitchen/tts", json.dumps({"id": "no-httpd", "text": "hello"}))
+        mq.publish("sonos/kitchen/set", json.dumps({"id": "vol-1", "volume": 33}))
+        ev = mq.wait_event(lambda e: e.get("id") == "no-httpd" and
+                           e["status"] in ("done", "failed"), 5, after=mark)
+        self.assertIsNotNone(ev, mq.events(after=mark))
+        self.assertEqual(ev["status"], "failed", ev)
+        self.assertIn("httpd is not running", ev["error"])
+        ev = mq.wait_event(lambda e: e.get("id") == "vol-1" and e["status"] != "queued", 5,
+                           after=mark)
+        self.assertEqual(ev and ev["status"], "done", ev)
+        self.assertEqual(kitchen.volume, 33)
         # Fixed and reloaded: back.
         bridge.config["tts_voice"] = "en"
         bridge.write_config()
         bridge.signal(signal.SIGHUP)
         self.wait_healthy(bridge)
         self.assertEqual(self.status(bridge)["workers"]["httpd"]["state"], "ready")
+        mark = mq.mark()
+        mq.publish("sonos/kitchen/tts", json.dumps({"id": "httpd-back", "text": "hello"}))
+        ev = mq.wait_event(lambda e: e.get("id") == "httpd-back" and
+                           e["status"] in ("done", "failed"), 30, after=mark)
+        self.assertEqual(ev and ev["status"], "done", ev)
 
     def test_sighup_with_a_new_runtime_dir_keeps_the_workers_where_they_are(self):
         broker = self.start_broker()
