@@ -75,8 +75,8 @@ static struct bus_link *
 link_of(nng_socket s)
 {
 	for (int i = 0; i < BUS_LINKS_MAX; i++)
-		if (atomic_load(&bus_links[i].used) && nng_socket_id(bus_links[i].sock) ==
-							      nng_socket_id(s))
+		if (atomic_load(&bus_links[i].used) &&
+		    nng_socket_id(bus_links[i].sock) == nng_socket_id(s))
 			return &bus_links[i];
 	return NULL;
 }
@@ -126,8 +126,7 @@ link_add(nng_socket s, const char *url)
 		nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, link_pipe_cb, l);
 		return;
 	}
-	log_warnx("%s: more than %d dialled sockets; this one is not watched", url,
-		  BUS_LINKS_MAX);
+	log_warnx("%s: more than %d dialled sockets; this one is not watched", url, BUS_LINKS_MAX);
 }
 
 int
@@ -151,7 +150,6 @@ int
 bus_link_pipes(nng_socket s)
 {
 	struct bus_link *l = link_of(s);
-
 	int n;
 
 	if (l == NULL)
