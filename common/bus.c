@@ -103,7 +103,7 @@ link_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		cb(p, ev, cb_arg);
 }
 
-static void
+static struct bus_link *
 link_add(nng_socket s, const char *url)
 {
 	for (int i = 0; i < BUS_LINKS_MAX; i++) {
@@ -124,9 +124,10 @@ link_add(nng_socket s, const char *url)
 		nng_pipe_notify(s, NNG_PIPE_EV_ADD_PRE, link_pipe_cb, l);
 		nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, link_pipe_cb, l);
 		nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, link_pipe_cb, l);
-		return;
+		return l;
 	}
 	log_warnx("%s: more than %d dialled sockets; this one is not watched", url, BUS_LINKS_MAX);
+	return NULL;
 }
 
 int
@@ -213,6 +214,7 @@ int
 bus_dial(nng_socket *s, int (*open_fn)(nng_socket *), const char *rundir, const char *sockname,
 	 const char *suffix)
 {
+	struct bus_link *l;
 	char url[160];
 	nng_dialer d;
 	int rv;
@@ -226,7 +228,7 @@ bus_dial(nng_socket *s, int (*open_fn)(nng_socket *), const char *rundir, const 
 	nng_socket_set_int(*s, NNG_OPT_RECVBUF, 1024);
 	nng_socket_set_int(*s, NNG_OPT_SENDBUF, 1024);
 	/* Watched before the dial, so the first pipe is counted. */
-	link_add(*s, url);
+	l = link_add(*s, url);
 	/* Non-blocking: the peer may not be up yet; nng keeps retrying in the background. */
 	if ((rv = nng_dial(*s, url, &d, NNG_FLAG_NONBLOCK)) != 0) {
 		log_warnx("%s: %s", url, nng_strerror(rv));
@@ -234,8 +236,8 @@ bus_dial(nng_socket *s, int (*open_fn)(nng_socket *), const char *rundir, const 
 		nng_close(*s);
 		return rv;
 	}
-	if (link_of(*s) != NULL)
-		link_of(*s)->dialer = d;
+	if (l != NULL)
+		l->dialer = d;
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 
 #define CLIP_TIMEOUT_MS 60000 /* synthesis of a long text on a slow Pi */
 #define HTTPD_ABSENT_MS 10000 /* httpd away this long is not restarting: do not wait for it */
+#define HTTPD_ABSENT_WHY "httpd is not running (sonos-bridge status says why)"
 #define WAIT_POLL_MS 250
 #define WAIT_MARGIN_MS 3000      /* added to the clip's duration */
 #define WAIT_UNREACHABLE_POLLS 8 /* transport errors in a row that end the wait as failed */
@@ -144,8 +145,7 @@ clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size
 		return 0;
 	}
 	if (httpd_absent_ms(a->ctx) >= HTTPD_ABSENT_MS) {
-		fail(a, "speech synthesis unavailable: %s",
-		     "httpd is not running (sonos-bridge status says why)");
+		fail(a, "speech synthesis unavailable: %s", HTTPD_ABSENT_WHY);
 		return -1;
 	}
 	if ((creq = calloc(1, size)) == NULL) {
@@ -159,13 +159,9 @@ clip_prepare(struct announcement *a, char *url, size_t urlsize, char *mime, size
 	rv = bus_call(a->ctx->httpd, MSG_CLIP_REQUEST, creq, size, MSG_CLIP_REPLY, &reply,
 	              sizeof(reply), CLIP_TIMEOUT_MS);
 	free(creq);
-	if (rv != 0 && httpd_absent_ms(a->ctx) > 0) {
-		fail(a, "speech synthesis unavailable: %s",
-		     "httpd is not running (sonos-bridge status says why)");
-		return -1;
-	}
 	if (rv != 0) {
-		fail(a, "speech synthesis unavailable: %s", nng_strerror(rv));
+		fail(a, "speech synthesis unavailable: %s",
+		     httpd_absent_ms(a->ctx) > 0 ? HTTPD_ABSENT_WHY : nng_strerror(rv));
 		return -1;
 	}
 	if (reply.status != 0) {

@@ -361,7 +361,17 @@ ready_drain(struct worker *w)
 
 /* ---- exits and restarts -------------------------------------------------------------- */
 
-/* A worker that refused the configuration, a while later: try the file as it is now. */
+/* Start a worker that refused the configuration again, with the file as it is now. */
+static void
+config_retry(struct worker *w, const char *which)
+{
+	uv_timer_stop(&w->timer);
+	w->config_failed = 0;
+	log_info("%s: trying the %s configuration", w->name, which);
+	worker_spawn(w);
+}
+
+/* A worker that refused the configuration, a while later. */
 static void
 config_retry_cb(uv_timer_t *t)
 {
@@ -369,9 +379,7 @@ config_retry_cb(uv_timer_t *t)
 
 	if (sup.stopping || w->state != W_FAILED || !w->config_failed)
 		return;
-	w->config_failed = 0;
-	log_info("%s: trying the configuration again", w->name);
-	worker_spawn(w);
+	config_retry(w, "current");
 }
 
 static void
@@ -831,6 +839,15 @@ status_json(void)
 
 /* Tell the service manager (systemd, sdnotify.c) how we are: READY=1 once every worker is
  * ready, WATCHDOG=1 while they keep being ready, STATUS= with the healthcheck line. */
+/* Ready, as the service manager sees it. One a reload restarts is not ready yet. One that
+ * refused a reloaded file waits for a fixed one on purpose: that is no reason for the
+ * watchdog to restart the bridge (which would then stop at start, exit 78). */
+static int
+worker_settled(const struct worker *w)
+{
+	return (w->state == W_READY || w->config_failed) && !w->killing;
+}
+
 static void
 notify_service(void)
 {
@@ -841,11 +858,7 @@ notify_service(void)
 	if (!sdnotify_enabled())
 		return;
 	for (size_t i = 0; i < NWORKERS; i++)
-		/* One a reload restarts is not ready yet. One that refused a reloaded file waits
-		 * for the next SIGHUP on purpose: that is no reason for the service manager's
-		 * watchdog to restart the bridge (which would then stop at start, exit 78). */
-		if ((workers[i].state != W_READY && !workers[i].config_failed) ||
-		    workers[i].killing)
+		if (!worker_settled(&workers[i]))
 			all_ready = 0;
 	if ((doc = status_json()) == NULL)
 		return;
@@ -859,9 +872,7 @@ notify_service(void)
 		int settled = 1;
 
 		for (size_t i = 0; i < NWORKERS; i++)
-			if ((sup.reload_mask & (1u << i)) &&
-			    ((workers[i].state != W_READY && !workers[i].config_failed) ||
-			     workers[i].killing))
+			if ((sup.reload_mask & (1u << i)) && !worker_settled(&workers[i]))
 				settled = 0;
 		if (settled) {
 			sup.reload_mask = 0;
@@ -961,11 +972,8 @@ supervise_reload(void)
 
 		if (w->state == W_FAILED && w->config_failed) {
 			/* Refused the file before: try the new one, whatever changed. */
-			uv_timer_stop(&w->timer);
-			w->config_failed = 0;
 			sup.reload_mask |= 1u << i;
-			log_info("%s: trying the reloaded configuration", w->name);
-			worker_spawn(w);
+			config_retry(w, "reloaded");
 			continue;
 		}
 		if (!(mask & (1u << i)))
