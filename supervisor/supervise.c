@@ -17,6 +17,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/survey0/survey.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,9 +89,13 @@ static struct {
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t grace_timer, health_timer;
 	nng_socket surveyor;
-	uv_poll_t survey_poll;
-	int surveyor_open, survey_polling;
+	uv_poll_t *survey_poll; /* on the surveyor's receive fd; NULL while closed */
+	int surveyor_open;
+	atomic_int health_conns; /* workers connected to the health socket (counted by nng) */
 	uint32_t round;
+	uint32_t reopened_round;  /* the survey round at which the health socket was last reopened */
+	unsigned replies_late;    /* answers to an earlier round, since the last survey */
+	unsigned replies_stale;   /* answers from a process that is not the worker's current one */
 	struct restart_policy policy;
 	char **argv;            /* argv for workers: path slot, flags..., NULL */
 	int nargs;
@@ -110,6 +115,7 @@ static void worker_kill(struct worker *w, const char *why);
 static void supervise_stop(int status, const char *reason);
 static void mqttd_stop_when_alone(void);
 static void notify_service(void);
+static void health_poll_close(void);
 
 /* Workers live next to the sonos-bridge executable (build tree, bare install into one bin
  * directory), else in ../libexec/sonos-bridge from it (an installed tree wherever it was
@@ -201,8 +207,7 @@ close_all_handles(void)
 	close_if_open((uv_handle_t *)&sup.sighup);
 	close_if_open((uv_handle_t *)&sup.grace_timer);
 	close_if_open((uv_handle_t *)&sup.health_timer);
-	if (sup.survey_polling)
-		close_if_open((uv_handle_t *)&sup.survey_poll);
+	health_poll_close();
 	status_close();
 	for (size_t i = 0; i < NWORKERS; i++) {
 		close_if_open((uv_handle_t *)&workers[i].timer);
@@ -649,6 +654,7 @@ health_reply(const void *payload)
 	w = worker_named(r->worker);
 	if (w == NULL || !w->running || r->pid != w->pid) {
 		log_debug("stale health reply from %s pid %d", r->worker, r->pid);
+		sup.replies_stale++;
 		return;
 	}
 	facts = json_loadb(text, r->facts_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -663,6 +669,8 @@ health_reply(const void *payload)
 	w->facts_ms = util_mono_ms();
 	if (r->round == sup.round)
 		w->replied = 1;
+	else
+		sup.replies_late++;
 }
 
 static void
@@ -690,20 +698,113 @@ survey_poll_cb(uv_poll_t *p, int status, int events)
 	}
 }
 
+/* Runs on nng's threads: counts from ADD_PRE, as nng sends REM_POST for every pipe that had
+ * ADD_PRE (bus.c). Only a figure for the logs and the status document. */
+static void
+health_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	(void)arg;
+	atomic_fetch_add(&sup.health_conns, ev == NNG_PIPE_EV_ADD_PRE ? 1 : -1);
+}
+
+static int
+health_open(void)
+{
+	int rv, fd;
+
+	if ((rv = bus_listen(&sup.surveyor, nng_surveyor0_open, sup.cfg.runtime_dir, HEALTH_SOCKET,
+			     HEALTH_SUFFIX)) != 0) {
+		log_errorx("health socket in %s: %s", sup.cfg.runtime_dir, nng_strerror(rv));
+		return -1;
+	}
+	sup.surveyor_open = 1;
+	nng_pipe_notify(sup.surveyor, NNG_PIPE_EV_ADD_PRE, health_pipe_cb, NULL);
+	nng_pipe_notify(sup.surveyor, NNG_PIPE_EV_REM_POST, health_pipe_cb, NULL);
+	nng_socket_set_ms(sup.surveyor, NNG_OPT_SURVEYOR_SURVEYTIME, HEALTH_PERIOD_MS * 9 / 10);
+	if ((rv = nng_socket_get_int(sup.surveyor, NNG_OPT_RECVFD, &fd)) != 0) {
+		log_errorx("health socket: %s", nng_strerror(rv));
+		return -1;
+	}
+	if ((sup.survey_poll = calloc(1, sizeof(*sup.survey_poll))) == NULL) {
+		log_errorx("health socket: out of memory");
+		return -1;
+	}
+	uv_poll_init(sup.loop, sup.survey_poll, fd);
+	uv_poll_start(sup.survey_poll, UV_READABLE, survey_poll_cb);
+	return 0;
+}
+
+static void
+health_poll_free_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* Closing the handle takes its fd out of the loop's epoll set at once, so the nng socket
+ * (which owns the fd) may close right after. */
+static void
+health_poll_close(void)
+{
+	if (sup.survey_poll == NULL)
+		return;
+	uv_close((uv_handle_t *)sup.survey_poll, health_poll_free_cb);
+	sup.survey_poll = NULL;
+}
+
+/* When no worker at all answered a survey, the fault is more likely the supervisor's end of
+ * the health socket than four processes at once: a fresh socket costs one round, while
+ * counting the miss would soon stop every worker and drop the broker session. Not more often
+ * than every HEALTH_REOPEN_ROUNDS rounds, so a truly stalled machine still gets its workers
+ * restarted. Returns 1 if reopened. */
+static int
+health_reopen_if_deaf(void)
+{
+	unsigned surveyed = 0, missed = 0;
+
+	for (size_t i = 0; i < NWORKERS; i++) {
+		const struct worker *w = &workers[i];
+
+		if (w->running && !w->killing && w->surveyed &&
+		    (w->state == W_READY || w->state == W_UNHEALTHY)) {
+			surveyed++;
+			missed += !w->replied;
+		}
+	}
+	if (surveyed < 2 || missed < surveyed ||
+	    (sup.reopened_round != 0 && sup.round - sup.reopened_round < HEALTH_REOPEN_ROUNDS))
+		return 0;
+	log_warnx("no worker answered health check %u (%d connected to the health socket, %u late "
+		  "and %u stale answers): reopening the health socket",
+		  sup.round, atomic_load(&sup.health_conns), sup.replies_late, sup.replies_stale);
+	health_poll_close();
+	/* The old pipes are counted out by nobody: they go as the socket closes. */
+	nng_pipe_notify(sup.surveyor, NNG_PIPE_EV_ADD_PRE, NULL, NULL);
+	nng_pipe_notify(sup.surveyor, NNG_PIPE_EV_REM_POST, NULL, NULL);
+	nng_close(sup.surveyor);
+	sup.surveyor_open = 0;
+	atomic_store(&sup.health_conns, 0);
+	sup.reopened_round = sup.round;
+	if (health_open() < 0)
+		supervise_stop(EXIT_TEMPORARY, "cannot reopen the health socket");
+	return 1;
+}
+
 /* Judge the replies to the last survey, then send the next one. */
 static void
 health_timer_cb(uv_timer_t *t)
 {
 	struct msg_health_survey survey = {0};
-	int rv;
+	int rv, reopened;
 
 	(void)t;
+	reopened = health_reopen_if_deaf();
 	for (size_t i = 0; i < NWORKERS; i++) {
 		struct worker *w = &workers[i];
 		int watched = w->running && !w->killing &&
 			      (w->state == W_READY || w->state == W_UNHEALTHY);
 
-		if (watched && w->surveyed) {
+		if (watched && w->surveyed && !reopened) {
 			if (w->replied) {
 				if (w->state == W_UNHEALTHY)
 					log_info("%s (pid %d) answers health checks again after "
@@ -720,42 +821,25 @@ health_timer_cb(uv_timer_t *t)
 				watched = 0;
 			} else {
 				if (w->state == W_READY)
-					log_warnx("%s (pid %d) missed a health check", w->name,
-						  w->pid);
+					log_warnx("%s (pid %d) missed a health check (%d connected "
+						  "to the health socket)",
+						  w->name, w->pid, atomic_load(&sup.health_conns));
 				worker_set_state(w, W_UNHEALTHY);
 			}
 		}
-		w->surveyed = watched;
+		/* Just reopened: the workers are still dialling it, so this round asks nobody. */
+		w->surveyed = watched && !reopened;
 		w->replied = 0;
 	}
+	sup.replies_late = sup.replies_stale = 0;
+	if (reopened || sup.stopping)
+		goto out;
 	survey.round = ++sup.round;
 	survey.log_level = (uint32_t)sup.cfg.log_level + 1;
 	if ((rv = bus_send(sup.surveyor, MSG_HEALTH_SURVEY, &survey, sizeof(survey))) != 0)
 		log_debug("health survey: %s", nng_strerror(rv));
+out:
 	notify_service();
-}
-
-static int
-health_open(void)
-{
-	int rv, fd;
-
-	if ((rv = bus_listen(&sup.surveyor, nng_surveyor0_open, sup.cfg.runtime_dir, HEALTH_SOCKET,
-			     HEALTH_SUFFIX)) != 0) {
-		log_errorx("health socket in %s: %s", sup.cfg.runtime_dir, nng_strerror(rv));
-		return -1;
-	}
-	sup.surveyor_open = 1;
-	nng_socket_set_ms(sup.surveyor, NNG_OPT_SURVEYOR_SURVEYTIME, HEALTH_PERIOD_MS * 9 / 10);
-	if ((rv = nng_socket_get_int(sup.surveyor, NNG_OPT_RECVFD, &fd)) != 0) {
-		log_errorx("health socket: %s", nng_strerror(rv));
-		return -1;
-	}
-	uv_poll_init(sup.loop, &sup.survey_poll, fd);
-	sup.survey_polling = 1;
-	uv_poll_start(&sup.survey_poll, UV_READABLE, survey_poll_cb);
-	uv_timer_start(&sup.health_timer, health_timer_cb, HEALTH_PERIOD_MS, HEALTH_PERIOD_MS);
-	return 0;
 }
 
 /* ---- status -------------------------------------------------------------------------- */
@@ -829,6 +913,8 @@ status_json(void)
 						       "port", sup.cfg.broker_port));
 	json_object_set_new(root, "state_dir", json_string(sup.cfg.state_dir));
 	json_object_set_new(root, "runtime_dir", json_string(sup.cfg.runtime_dir));
+	json_object_set_new(root, "health_connections",
+			    json_integer(atomic_load(&sup.health_conns)));
 	for (size_t i = 0; i < NWORKERS; i++)
 		json_object_set_new(ws, workers[i].name, worker_json(&workers[i], now));
 	json_object_set_new(root, "workers", ws);
@@ -1046,13 +1132,17 @@ supervise(const struct config *cfg, int nargs, char **args)
 		uv_timer_init(sup.loop, &w->timer);
 		w->timer.data = w;
 	}
+	/* Workers of a bridge killed while one of them was stopped or hung still hold its
+	 * sockets and client id: they go first, before this bridge listens where they would
+	 * dial again once woken. */
+	orphans_reap(sup.pinned_runtime);
 	if (health_open() < 0)
 		supervise_stop(EXIT_TEMPORARY, "cannot open the health socket");
 	else if (status_listen(sup.loop, sup.cfg.runtime_dir, status_json) < 0)
 		supervise_stop(EXIT_TEMPORARY, "cannot open the status socket");
-	/* Workers of a bridge killed while one of them was stopped or hung still hold its
-	 * sockets and client id: they go first. */
-	orphans_reap(sup.pinned_runtime);
+	else
+		uv_timer_start(&sup.health_timer, health_timer_cb, HEALTH_PERIOD_MS,
+			       HEALTH_PERIOD_MS);
 	for (size_t i = 0; i < NWORKERS && !sup.stopping; i++)
 		worker_spawn(&workers[i]);
 

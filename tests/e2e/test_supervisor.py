@@ -390,6 +390,62 @@ class SupervisorTest(harness.E2ETestCase):
         for name in ("mqttd", "discoveryd", "playerd"):
             self.assertEqual(now[name]["pid"], doc["workers"][name]["pid"])
 
+    def stop_every_worker(self, pids, seconds):
+        for p in pids:
+            os.kill(p, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            for p in pids:
+                try:
+                    os.kill(p, signal.SIGCONT)
+                except ProcessLookupError:  # stopped by the supervisor meanwhile
+                    pass
+
+    def test_every_worker_silent_for_4_s_reopens_the_health_socket_and_restarts_nobody(self):
+        # Four processes going quiet at once points at the supervisor's end of the health
+        # socket, not at them: it reopens its socket instead of stopping every worker (and
+        # with mqttd the broker session). Counted as misses, 4 s would be 3 in a row.
+        broker = self.start_broker()
+        mq = self.mqtt(broker, subscribe=["sonos/bridge/state"])
+        bridge, doc = self.start_healthy(broker)
+        self.assertEqual(doc["health_connections"], 4, doc)
+        pids = {n: doc["workers"][n]["pid"] for n in WORKERS}
+        mark = mq.mark()
+        self.stop_every_worker(pids.values(), 4.0)
+        self.assertIsNotNone(bridge.wait_log(
+            r"supervisor\[\d+\] warn: health_reopen_if_deaf: no worker answered health check "
+            r"\d+ \(4 connected to the health socket, 0 late and 0 stale answers\): "
+            r"reopening the health socket", 1))
+        # The workers dial the new socket and answer on it: none misses 3 in the rounds after.
+        time.sleep(5)
+        after = self.wait_status(bridge, lambda d: all(
+            d["workers"][n]["state"] == "ready" for n in WORKERS) and
+            d["health_connections"] == 4, 10)
+        self.assertIsNotNone(after, self.status(bridge))
+        for n in WORKERS:
+            self.assertEqual(after["workers"][n]["pid"], pids[n], n)
+            self.assertEqual(after["workers"][n]["restarts"], 0, n)
+            self.assertLess(after["workers"][n]["health_age_ms"], 2500, after["workers"][n])
+        self.assertNotIn("missed 3 health checks", bridge.log_text())
+        self.assertIsNone(mq.wait_topic("sonos/bridge/state", 0.5, after=mark, text="offline"))
+        self.wait_healthy(bridge)
+
+    def test_every_worker_silent_for_10_s_is_still_restarted(self):
+        # The reopening is not a way to hide hung workers: once per 10 rounds, and the misses
+        # after it count.
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker)
+        pids = {n: doc["workers"][n]["pid"] for n in WORKERS}
+        self.stop_every_worker(pids.values(), 10.0)
+        for n in WORKERS:
+            self.wait_restarted(bridge, n, pids[n], 0, 20)
+        self.assertEqual(len(re.findall(r"reopening the health socket", bridge.log_text())), 1)
+        for n in WORKERS:
+            self.assertIsNotNone(bridge.wait_log(r"%s \(pid %d\): missed 3 health checks in a "
+                                                 r"row" % (n, pids[n]), 1), n)
+        self.wait_healthy(bridge)
+
     def test_worker_crashing_at_start_trips_the_intensity_limit(self):
         broker = self.start_broker()
         # httpd cannot bind its port: it exits 1 at every start.
