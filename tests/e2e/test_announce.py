@@ -384,15 +384,17 @@ class AnnounceTest(harness.E2ETestCase):
         kitchen = self.start_speaker(KITCHEN_IP, "Kitchen")
         bridge = self.start_online()
         self.mq.wait_for(lambda m: m.topic == "sonos/kitchen/availability", 15)
-        # Fetches 1.5 s after Play: httpd is stopped by then (0.3 s after Play at most), and the
-        # supervisor kills it 3 to 4 s after that (3 missed health checks).
-        kitchen.set_fetch_delay(1.5)
+        # The speaker fetches only once httpd is stopped; the supervisor kills it 2 to 4 s
+        # after that (3 missed health checks), which ends the fetch.
+        kitchen.hold_fetches()
+        self.addCleanup(kitchen.release_fetches)
         mark = self.mq.mark()
         self.mq.publish("sonos/kitchen/tts", '{"id": "cut", "text": "hello"}')
         self.assertIsNotNone(self.mq.wait_event(
             lambda e: e.get("id") == "cut" and e.get("status") == "playing", 20, after=mark))
         [httpd] = [pid for pid in bridge.worker_pids() if harness.comm(pid) == "sb-httpd"]
         os.kill(httpd, signal.SIGSTOP)
+        kitchen.release_fetches()
         try:
             final = self.mq.wait_event(
                 lambda e: e.get("id") == "cut" and
@@ -413,7 +415,6 @@ class AnnounceTest(harness.E2ETestCase):
         self.assertIsNotNone(bridge.wait_log(r"Kitchen did not get \S+: httpd stopped "
                                              r"meanwhile", 5))
         # And the next announcement plays, from the restarted httpd.
-        kitchen.set_fetch_delay(0)
         final, _ = self.announce("sonos/kitchen/tts", '{"id": "after", "text": "hello"}',
                                  "after", timeout=40)
         self.assertEqual(final["status"], "done", final)

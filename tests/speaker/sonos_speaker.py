@@ -533,6 +533,7 @@ class Speaker:
         self._late = {}  # action -> seconds, after the action took effect
         self._fetch_delay = 0.0  # seconds Play stays TRANSITIONING before the fetch starts
         self._stall_after_fetch = False  # a fetched clip never starts (stays TRANSITIONING)
+        self._fetch_gate = None  # threading.Event that fetches wait for (hold_fetches)
         self._gen = 0  # bumps on every transport change; stale timers/fetches check it
         self._timer = None
         self._http = None
@@ -636,6 +637,19 @@ class Speaker:
         network or a busy player); 0 turns it off."""
         with self._lock:
             self._fetch_delay = min(max(float(seconds), 0.0), 60.0)
+
+    def hold_fetches(self):
+        """Fetch no http clip until release_fetches() (at most 60 s): Play is answered and the
+        player stays TRANSITIONING, so a test can change the world between Play and the fetch."""
+        with self._lock:
+            if self._fetch_gate is None:
+                self._fetch_gate = threading.Event()
+
+    def release_fetches(self):
+        with self._lock:
+            gate, self._fetch_gate = self._fetch_gate, None
+        if gate is not None:
+            gate.set()
 
     def set_stall_after_fetch(self, on):
         """Fetch an http clip as usual, then never start it: stay TRANSITIONING (a player
@@ -1428,9 +1442,11 @@ class Speaker:
 
     def _fetch_and_play(self, gen, url):
         with self._lock:
-            delay = self._fetch_delay
+            delay, gate = self._fetch_delay, self._fetch_gate
         if delay:
             self._stop_evt.wait(delay)
+        if gate is not None:
+            gate.wait(60)
         rec = fetch_audio(url, self.allow_nonlocal_fetch, self.server_header, source=self.ip)
         self._record(rec)
         with self._lock:
