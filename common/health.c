@@ -186,9 +186,10 @@ health_apply_log_level(uint32_t wire)
 static void
 health_survey_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 {
-	const struct msg_health_survey *survey = payload;
+	struct msg_health_survey copy, *survey = &copy;
 	struct strbuf facts = STRBUF_INIT;
 	struct msg_health_reply *reply;
+	uint64_t now = util_mono_ms();
 	size_t n;
 
 	(void)ctx;
@@ -196,7 +197,16 @@ health_survey_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 		log_warnx("unexpected %s on the health socket", msg_type_name(hdr->type));
 		return;
 	}
+	memcpy(&copy, payload, sizeof(copy)); /* a bus payload is not 8-byte aligned */
 	health_apply_log_level(survey->log_level);
+	/* Read late (this process was stopped, or its loop stalled): the supervisor no longer
+	 * waits for it, and a reply racing the close of a connection that the supervisor gave up
+	 * on can be lost inside nng 1.5.2 with its message. */
+	if (survey->expires_ms != 0 && now > survey->expires_ms) {
+		log_debug("health check %u expired %llu ms ago; not answering it", survey->round,
+			  (unsigned long long)(now - survey->expires_ms));
+		return;
+	}
 	facts.max = MSG_HEALTH_FACTS_MAX;
 	if (H.facts != NULL)
 		H.facts(H.ctx, &facts);
@@ -227,6 +237,10 @@ health_stop(void)
 		return;
 	H.running = 0;
 	bus_reader_close(&H.reader);
+	/* A reply still queued (its pipe busy or gone) is cancelled, so its message is freed by
+	 * health_sent_cb rather than left with the aio at exit. */
+	if (H.aio != NULL)
+		nng_aio_stop(H.aio);
 	uv_close((uv_handle_t *)&H.sigterm, NULL);
 	uv_close((uv_handle_t *)&H.sigint, NULL);
 	uv_close((uv_handle_t *)&H.links, NULL);

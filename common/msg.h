@@ -155,6 +155,7 @@ struct msg_clip_reply {
 struct msg_health_survey {
 	uint32_t round;     /* supervisor's survey counter, echoed in the reply */
 	uint32_t log_level; /* the bridge's log level now, enum log_level + 1 (0: keep yours) */
+	uint64_t expires_ms; /* CLOCK_MONOTONIC ms (util_mono_ms) after which no answer counts */
 };
 
 #define MSG_HEALTH_FACTS_MAX 32768

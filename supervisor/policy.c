@@ -122,3 +122,20 @@ reload_affected(const struct config *old, const struct config *cur)
 		mask = WORKER_ALL;
 	return mask;
 }
+
+enum health_verdict
+health_judge(const struct health_round *r)
+{
+	int short_of_workers = r->conns_at_send < 0 || (unsigned)r->conns_at_send < r->surveyed;
+	int deaf;
+
+	if (r->surveyed == 0 || r->missed == 0)
+		return HEALTH_COUNT;
+	if (r->grace > 0 && short_of_workers)
+		return HEALTH_FORGIVE;
+	deaf = (r->surveyed >= 2 && r->missed == r->surveyed) ||
+	       (r->missed_again > 0 && short_of_workers);
+	if (deaf && r->since_reopen >= HEALTH_REOPEN_ROUNDS)
+		return HEALTH_REOPEN;
+	return HEALTH_COUNT;
+}

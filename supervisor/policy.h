@@ -36,6 +36,31 @@ uint64_t restart_delay(const struct restart_policy *p, uint64_t uptime_ms, uint6
  * period_ms (the supervisor should give up), else 0. */
 int restart_record(const struct restart_policy *p, struct restart_history *h, uint64_t now_ms);
 
+/* One health round as the supervisor saw it, for health_judge. */
+struct health_round {
+	unsigned surveyed;        /* workers asked (ready or unhealthy when the survey left) */
+	unsigned missed;          /* of those, the ones that did not answer */
+	unsigned missed_again;    /* of those, the ones that had missed the round before too */
+	int conns_at_send;        /* connections on the health socket when the survey left */
+	uint32_t since_reopen;    /* rounds since the socket was last reopened; UINT32_MAX: never */
+	unsigned grace;           /* rounds left, after a reopen, whose misses may be forgiven */
+};
+
+#define HEALTH_REOPEN_ROUNDS 10 /* the health socket is reopened at most this seldom */
+#define HEALTH_REOPEN_GRACE 2   /* rounds after a reopen in which workers may still be dialling */
+
+enum health_verdict {
+	HEALTH_COUNT,   /* count every miss against its worker */
+	HEALTH_FORGIVE, /* count no miss: the survey left before the workers were back */
+	HEALTH_REOPEN,  /* count no miss and reopen the supervisor's end of the health socket */
+};
+
+/* What to make of a round's misses. Misses that look like the supervisor's socket rather
+ * than the workers (every worker silent at once; or one missing twice while fewer workers
+ * are connected than were asked, as when a worker cannot dial the socket) reopen it, at most
+ * once in HEALTH_REOPEN_ROUNDS, so workers that really hang are still restarted. */
+enum health_verdict health_judge(const struct health_round *r);
+
 /* Workers, as bits of the mask reload_affected returns. */
 enum {
 	WORKER_MQTTD = 1,

@@ -93,7 +93,11 @@ static struct {
 	int surveyor_open;
 	atomic_int health_conns; /* workers connected to the health socket (counted by nng) */
 	uint32_t round;
-	uint32_t reopened_round;  /* the survey round at which the health socket was last reopened */
+	int conns_at_send;        /* health_conns when the last survey left */
+	int reopened;             /* the health socket has been reopened (at reopened_round) */
+	uint32_t reopened_round;
+	unsigned grace;           /* rounds left in which health_judge may forgive misses */
+	unsigned reopen_failures; /* health socket reopenings failed in a row */
 	unsigned replies_late;    /* answers to an earlier round, since the last survey */
 	unsigned replies_stale;   /* answers from a process that is not the worker's current one */
 	struct restart_policy policy;
@@ -699,7 +703,7 @@ survey_poll_cb(uv_poll_t *p, int status, int events)
 }
 
 /* Runs on nng's threads: counts from ADD_PRE, as nng sends REM_POST for every pipe that had
- * ADD_PRE (bus.c). Only a figure for the logs and the status document. */
+ * ADD_PRE (bus.c). Only a figure for the logs, the status document and health_judge. */
 static void
 health_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -708,30 +712,17 @@ health_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	atomic_fetch_add(&sup.health_conns, ev == NNG_PIPE_EV_ADD_PRE ? 1 : -1);
 }
 
+/* The surveyor, watched before bus_listen starts its listener, so no pipe goes uncounted. */
 static int
-health_open(void)
+health_surveyor_open(nng_socket *s)
 {
-	int rv, fd;
+	int rv;
 
-	if ((rv = bus_listen(&sup.surveyor, nng_surveyor0_open, sup.cfg.runtime_dir, HEALTH_SOCKET,
-			     HEALTH_SUFFIX)) != 0) {
-		log_errorx("health socket in %s: %s", sup.cfg.runtime_dir, nng_strerror(rv));
-		return -1;
-	}
-	sup.surveyor_open = 1;
-	nng_pipe_notify(sup.surveyor, NNG_PIPE_EV_ADD_PRE, health_pipe_cb, NULL);
-	nng_pipe_notify(sup.surveyor, NNG_PIPE_EV_REM_POST, health_pipe_cb, NULL);
-	nng_socket_set_ms(sup.surveyor, NNG_OPT_SURVEYOR_SURVEYTIME, HEALTH_PERIOD_MS * 9 / 10);
-	if ((rv = nng_socket_get_int(sup.surveyor, NNG_OPT_RECVFD, &fd)) != 0) {
-		log_errorx("health socket: %s", nng_strerror(rv));
-		return -1;
-	}
-	if ((sup.survey_poll = calloc(1, sizeof(*sup.survey_poll))) == NULL) {
-		log_errorx("health socket: out of memory");
-		return -1;
-	}
-	uv_poll_init(sup.loop, sup.survey_poll, fd);
-	uv_poll_start(sup.survey_poll, UV_READABLE, survey_poll_cb);
+	if ((rv = nng_surveyor0_open(s)) != 0)
+		return rv;
+	nng_pipe_notify(*s, NNG_PIPE_EV_ADD_PRE, health_pipe_cb, NULL);
+	nng_pipe_notify(*s, NNG_PIPE_EV_REM_POST, health_pipe_cb, NULL);
+	nng_socket_set_ms(*s, NNG_OPT_SURVEYOR_SURVEYTIME, HEALTH_SURVEY_MS);
 	return 0;
 }
 
@@ -752,42 +743,100 @@ health_poll_close(void)
 	sup.survey_poll = NULL;
 }
 
-/* When no worker at all answered a survey, the fault is more likely the supervisor's end of
- * the health socket than four processes at once: a fresh socket costs one round, while
- * counting the miss would soon stop every worker and drop the broker session. Not more often
- * than every HEALTH_REOPEN_ROUNDS rounds, so a truly stalled machine still gets its workers
- * restarted. Returns 1 if reopened. */
-static int
-health_reopen_if_deaf(void)
+static void
+health_close(void)
 {
-	unsigned surveyed = 0, missed = 0;
-
-	for (size_t i = 0; i < NWORKERS; i++) {
-		const struct worker *w = &workers[i];
-
-		if (w->running && !w->killing && w->surveyed &&
-		    (w->state == W_READY || w->state == W_UNHEALTHY)) {
-			surveyed++;
-			missed += !w->replied;
-		}
-	}
-	if (surveyed < 2 || missed < surveyed ||
-	    (sup.reopened_round != 0 && sup.round - sup.reopened_round < HEALTH_REOPEN_ROUNDS))
-		return 0;
-	log_warnx("no worker answered health check %u (%d connected to the health socket, %u late "
-		  "and %u stale answers): reopening the health socket",
-		  sup.round, atomic_load(&sup.health_conns), sup.replies_late, sup.replies_stale);
 	health_poll_close();
-	/* The old pipes are counted out by nobody: they go as the socket closes. */
+	if (!sup.surveyor_open)
+		return;
+	/* Its pipes are counted out by nobody: they go as the socket closes. */
 	nng_pipe_notify(sup.surveyor, NNG_PIPE_EV_ADD_PRE, NULL, NULL);
 	nng_pipe_notify(sup.surveyor, NNG_PIPE_EV_REM_POST, NULL, NULL);
 	nng_close(sup.surveyor);
 	sup.surveyor_open = 0;
 	atomic_store(&sup.health_conns, 0);
+}
+
+/* Listen on supervisor.health; returns 0, or -1 with nothing left open and the reason in
+ * err. */
+static int
+health_open(char *err, size_t errlen)
+{
+	int rv, fd;
+
+	if ((rv = bus_listen(&sup.surveyor, health_surveyor_open, sup.cfg.runtime_dir,
+			     HEALTH_SOCKET, HEALTH_SUFFIX)) != 0) {
+		snprintf(err, errlen, "health socket in %s: %s", sup.cfg.runtime_dir,
+			 nng_strerror(rv));
+		return -1;
+	}
+	sup.surveyor_open = 1;
+	if ((rv = nng_socket_get_int(sup.surveyor, NNG_OPT_RECVFD, &fd)) != 0) {
+		snprintf(err, errlen, "health socket: %s", nng_strerror(rv));
+		health_close();
+		return -1;
+	}
+	if ((sup.survey_poll = calloc(1, sizeof(*sup.survey_poll))) == NULL ||
+	    (rv = uv_poll_init(sup.loop, sup.survey_poll, fd)) != 0) {
+		snprintf(err, errlen, "health socket: %s",
+			 sup.survey_poll == NULL ? "out of memory" : uv_strerror(rv));
+		free(sup.survey_poll);
+		sup.survey_poll = NULL;
+		health_close();
+		return -1;
+	}
+	uv_poll_start(sup.survey_poll, UV_READABLE, survey_poll_cb);
+	return 0;
+}
+
+/* health_judge's view of the round just over. */
+static void
+health_round_facts(struct health_round *r)
+{
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < NWORKERS; i++) {
+		const struct worker *w = &workers[i];
+
+		if (!w->running || w->killing || !w->surveyed ||
+		    (w->state != W_READY && w->state != W_UNHEALTHY))
+			continue;
+		r->surveyed++;
+		if (!w->replied) {
+			r->missed++;
+			r->missed_again += w->missed > 0;
+		}
+	}
+	r->conns_at_send = sup.conns_at_send;
+	r->since_reopen = sup.reopened ? sup.round - sup.reopened_round : UINT32_MAX;
+	r->grace = sup.grace;
+}
+
+/* Close and listen again; a socket that cannot be had again is tried at every round, and
+ * after HEALTH_REOPEN_FAIL_ROUNDS the bridge stops (it cannot watch its workers). */
+static void
+health_reopen(const struct health_round *r)
+{
+	char err[256];
+
+	if (sup.surveyor_open)
+		log_warnx("health check %u: %u of %u workers answered, %d connected to the health "
+			  "socket (%u late and %u stale answers): reopening the health socket",
+			  sup.round, r->surveyed - r->missed, r->surveyed, r->conns_at_send,
+			  sup.replies_late, sup.replies_stale);
+	health_close();
+	sup.reopened = 1;
 	sup.reopened_round = sup.round;
-	if (health_open() < 0)
-		supervise_stop(EXIT_TEMPORARY, "cannot reopen the health socket");
-	return 1;
+	sup.grace = HEALTH_REOPEN_GRACE;
+	if (health_open(err, sizeof(err)) == 0) {
+		if (sup.reopen_failures > 0)
+			log_info("health socket open again after %u tries", sup.reopen_failures);
+		sup.reopen_failures = 0;
+		return;
+	}
+	if (sup.reopen_failures++ == 0)
+		log_errorx("%s; trying again every second", err);
+	if (sup.reopen_failures >= HEALTH_REOPEN_FAIL_ROUNDS)
+		supervise_stop(EXIT_TEMPORARY, err);
 }
 
 /* Judge the replies to the last survey, then send the next one. */
@@ -795,16 +844,23 @@ static void
 health_timer_cb(uv_timer_t *t)
 {
 	struct msg_health_survey survey = {0};
-	int rv, reopened;
+	struct health_round r;
+	enum health_verdict verdict;
+	int rv;
 
 	(void)t;
-	reopened = health_reopen_if_deaf();
+	health_round_facts(&r);
+	verdict = sup.surveyor_open ? health_judge(&r) : HEALTH_REOPEN;
+	if (sup.grace > 0 && r.surveyed > 0)
+		sup.grace--;
+	if (verdict == HEALTH_REOPEN)
+		health_reopen(&r);
 	for (size_t i = 0; i < NWORKERS; i++) {
 		struct worker *w = &workers[i];
 		int watched = w->running && !w->killing &&
 			      (w->state == W_READY || w->state == W_UNHEALTHY);
 
-		if (watched && w->surveyed && !reopened) {
+		if (watched && w->surveyed) {
 			if (w->replied) {
 				if (w->state == W_UNHEALTHY)
 					log_info("%s (pid %d) answers health checks again after "
@@ -812,6 +868,8 @@ health_timer_cb(uv_timer_t *t)
 						 w->name, w->pid, w->missed);
 				w->missed = 0;
 				worker_set_state(w, W_READY);
+			} else if (verdict != HEALTH_COUNT) {
+				/* forgiven: neither counted nor cleared */
 			} else if (++w->missed >= HEALTH_MISSES) {
 				char why[96];
 
@@ -823,19 +881,21 @@ health_timer_cb(uv_timer_t *t)
 				if (w->state == W_READY)
 					log_warnx("%s (pid %d) missed a health check (%d connected "
 						  "to the health socket)",
-						  w->name, w->pid, atomic_load(&sup.health_conns));
+						  w->name, w->pid, r.conns_at_send);
 				worker_set_state(w, W_UNHEALTHY);
 			}
 		}
 		/* Just reopened: the workers are still dialling it, so this round asks nobody. */
-		w->surveyed = watched && !reopened;
+		w->surveyed = watched && verdict != HEALTH_REOPEN;
 		w->replied = 0;
 	}
 	sup.replies_late = sup.replies_stale = 0;
-	if (reopened || sup.stopping)
+	if (verdict == HEALTH_REOPEN || sup.stopping || !sup.surveyor_open)
 		goto out;
 	survey.round = ++sup.round;
 	survey.log_level = (uint32_t)sup.cfg.log_level + 1;
+	survey.expires_ms = util_mono_ms() + HEALTH_SURVEY_MS;
+	sup.conns_at_send = atomic_load(&sup.health_conns);
 	if ((rv = bus_send(sup.surveyor, MSG_HEALTH_SURVEY, &survey, sizeof(survey))) != 0)
 		log_debug("health survey: %s", nng_strerror(rv));
 out:
@@ -1089,7 +1149,7 @@ sighup_cb(uv_signal_t *s, int signo)
 int
 supervise(const struct config *cfg, int nargs, char **args)
 {
-	char pidbuf[32], fdbuf[16];
+	char pidbuf[32], fdbuf[16], err[256];
 
 	sup.loop = uv_default_loop();
 	sup.cfg = *cfg;
@@ -1136,8 +1196,8 @@ supervise(const struct config *cfg, int nargs, char **args)
 	 * sockets and client id: they go first, before this bridge listens where they would
 	 * dial again once woken. */
 	orphans_reap(sup.pinned_runtime);
-	if (health_open() < 0)
-		supervise_stop(EXIT_TEMPORARY, "cannot open the health socket");
+	if (health_open(err, sizeof(err)) < 0)
+		supervise_stop(EXIT_TEMPORARY, err);
 	else if (status_listen(sup.loop, sup.cfg.runtime_dir, status_json) < 0)
 		supervise_stop(EXIT_TEMPORARY, "cannot open the status socket");
 	else

@@ -10,8 +10,9 @@
 #define EXIT_LOCKED 75  /* another bridge holds the state or runtime directory (EX_TEMPFAIL) */
 
 #define HEALTH_PERIOD_MS 1000 /* one survey per period */
+#define HEALTH_SURVEY_MS 900  /* answers later than this after the survey do not count */
 #define HEALTH_MISSES 3       /* a ready worker missing this many replies in a row is killed */
-#define HEALTH_REOPEN_ROUNDS 10 /* a survey nobody answered reopens the socket, this seldom */
+#define HEALTH_REOPEN_FAIL_ROUNDS 30 /* a health socket that cannot be reopened stops the bridge */
 #define READY_TIMEOUT_MS 30000 /* a worker not ready this long after its start is killed */
 #define KILL_GRACE_MS 2000    /* SIGTERM to SIGKILL for a worker killed as unhealthy */
 #define CONFIG_RETRY_MS 60000 /* a worker that refused the configuration tries it again */

@@ -409,14 +409,15 @@ class SupervisorTest(harness.E2ETestCase):
         broker = self.start_broker()
         mq = self.mqtt(broker, subscribe=["sonos/bridge/state"])
         bridge, doc = self.start_healthy(broker)
-        self.assertEqual(doc["health_connections"], 4, doc)
+        doc = self.wait_status(bridge, lambda d: d["health_connections"] == 4, 5)
+        self.assertIsNotNone(doc, self.status(bridge))
         pids = {n: doc["workers"][n]["pid"] for n in WORKERS}
         mark = mq.mark()
         self.stop_every_worker(pids.values(), 4.0)
         self.assertIsNotNone(bridge.wait_log(
-            r"supervisor\[\d+\] warn: health_reopen_if_deaf: no worker answered health check "
-            r"\d+ \(4 connected to the health socket, 0 late and 0 stale answers\): "
-            r"reopening the health socket", 1))
+            r"supervisor\[\d+\] warn: health_reopen: health check \d+: 0 of 4 workers answered, "
+            r"4 connected to the health socket \(0 late and 0 stale answers\): reopening the "
+            r"health socket", 1))
         # The workers dial the new socket and answer on it: none misses 3 in the rounds after.
         time.sleep(5)
         after = self.wait_status(bridge, lambda d: all(
@@ -429,6 +430,34 @@ class SupervisorTest(harness.E2ETestCase):
             self.assertLess(after["workers"][n]["health_age_ms"], 2500, after["workers"][n])
         self.assertNotIn("missed 3 health checks", bridge.log_text())
         self.assertIsNone(mq.wait_topic("sonos/bridge/state", 0.5, after=mark, text="offline"))
+        self.wait_healthy(bridge)
+
+    def test_health_socket_file_deleted_is_made_again_when_a_worker_cannot_dial_it(self):
+        # A cleaner of /tmp (or a person) deletes the socket file: the workers connected stay
+        # connected, but a restarted one cannot dial in. Its second miss, with fewer
+        # connections than workers, reopens the socket instead of restarting it in a loop.
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker)
+        path = os.path.join(bridge.runtime_dir, "supervisor.health")
+        self.assertTrue(os.path.exists(path))
+        os.unlink(path)
+        httpd = doc["workers"]["httpd"]
+        os.kill(httpd["pid"], signal.SIGKILL)
+        self.assertIsNotNone(bridge.wait_log(
+            r"warn: health_reopen: health check \d+: 3 of 4 workers answered, 3 connected to "
+            r"the health socket \(0 late and 0 stale answers\): reopening the health socket", 15),
+            bridge.log_text()[-3000:])
+        self.assertTrue(os.path.exists(path))
+        after = self.wait_status(bridge, lambda d: d["health_connections"] == 4 and all(
+            d["workers"][n]["state"] == "ready" for n in WORKERS), 10)
+        self.assertIsNotNone(after, self.status(bridge))
+        time.sleep(4)  # long enough for 3 more misses, were it still deaf
+        after = self.status(bridge)
+        self.assertEqual(after["workers"]["httpd"]["restarts"], 1, after["workers"]["httpd"])
+        self.assertLess(after["workers"]["httpd"]["health_age_ms"], 2500, after["workers"]["httpd"])
+        for n in ("mqttd", "discoveryd", "playerd"):
+            self.assertEqual(after["workers"][n]["pid"], doc["workers"][n]["pid"], n)
+        self.assertNotIn("missed 3 health checks", bridge.log_text())
         self.wait_healthy(bridge)
 
     def test_every_worker_silent_for_10_s_is_still_restarted(self):

@@ -264,6 +264,52 @@ test_orphans_parse(void)
 	CHECK_INT(orphans_parse("", o, 4), 0);
 }
 
+/* The supervisor's reading of a health round (health_judge). */
+static void
+test_health_judge(void)
+{
+	const uint32_t never = UINT32_MAX;
+	struct health_round r;
+
+	/* All answered, or nobody asked: nothing to forgive or reopen. */
+	r = (struct health_round){.surveyed = 4, .missed = 0, .conns_at_send = 4, .since_reopen = never};
+	CHECK_INT(health_judge(&r), HEALTH_COUNT);
+	r = (struct health_round){.surveyed = 0, .missed = 0, .conns_at_send = 0, .since_reopen = never};
+	CHECK_INT(health_judge(&r), HEALTH_COUNT);
+	/* One worker silent while connected (stopped, hung loop): its miss counts. */
+	r = (struct health_round){.surveyed = 4, .missed = 1, .missed_again = 1, .conns_at_send = 4,
+				  .since_reopen = never};
+	CHECK_INT(health_judge(&r), HEALTH_COUNT);
+	/* Every worker silent at once: the supervisor's socket is suspected first. */
+	r = (struct health_round){.surveyed = 4, .missed = 4, .conns_at_send = 4, .since_reopen = never};
+	CHECK_INT(health_judge(&r), HEALTH_REOPEN);
+	/* ... but not with a single worker to go by. */
+	r = (struct health_round){.surveyed = 1, .missed = 1, .conns_at_send = 1, .since_reopen = never};
+	CHECK_INT(health_judge(&r), HEALTH_COUNT);
+	/* ... and not again within HEALTH_REOPEN_ROUNDS: real hangs still get counted. */
+	r.surveyed = 4, r.missed = 4, r.conns_at_send = 4, r.since_reopen = HEALTH_REOPEN_ROUNDS - 1;
+	CHECK_INT(health_judge(&r), HEALTH_COUNT);
+	r.since_reopen = HEALTH_REOPEN_ROUNDS;
+	CHECK_INT(health_judge(&r), HEALTH_REOPEN);
+	/* A worker that cannot dial in (socket file gone, listener stuck): one miss counts, the
+	 * second with fewer connections than workers reopens. */
+	r = (struct health_round){.surveyed = 4, .missed = 1, .conns_at_send = 3, .since_reopen = never};
+	CHECK_INT(health_judge(&r), HEALTH_COUNT);
+	r.missed_again = 1;
+	CHECK_INT(health_judge(&r), HEALTH_REOPEN);
+	r.since_reopen = 3;
+	CHECK_INT(health_judge(&r), HEALTH_COUNT);
+	/* Just after a reopen: surveys that left before everyone dialled again are forgiven, for
+	 * HEALTH_REOPEN_GRACE rounds only; with everyone connected, misses count. */
+	r = (struct health_round){.surveyed = 4, .missed = 4, .missed_again = 4, .conns_at_send = 0,
+				  .since_reopen = 1, .grace = HEALTH_REOPEN_GRACE};
+	CHECK_INT(health_judge(&r), HEALTH_FORGIVE);
+	r.grace = 0;
+	CHECK_INT(health_judge(&r), HEALTH_COUNT);
+	r.grace = 1, r.conns_at_send = 4, r.missed = 1, r.missed_again = 1;
+	CHECK_INT(health_judge(&r), HEALTH_COUNT);
+}
+
 int
 main(void)
 {
@@ -274,5 +320,6 @@ main(void)
 	test_duration();
 	test_json_string();
 	test_orphans_parse();
+	test_health_judge();
 	CHECK_DONE();
 }
