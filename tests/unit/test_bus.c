@@ -48,17 +48,17 @@ wait_for(atomic_int *v, int want, int ms)
 	return atomic_load(v) >= want;
 }
 
+/* A message sent on push arrives at pull within 2 s. */
 static int
-receive_one(nng_socket pull)
+carries_messages(nng_socket push, nng_socket pull)
 {
 	nng_msg *m;
-	int rv;
 
 	nng_socket_set_ms(pull, NNG_OPT_RECVTIMEO, 2000);
-	if ((rv = nng_recvmsg(pull, &m, 0)) != 0)
-		return rv;
+	if (bus_send(push, MSG_SPEAKERS_QUERY, NULL, 0) != 0 || nng_recvmsg(pull, &m, 0) != 0)
+		return 0;
 	nng_msg_free(m);
-	return 0;
+	return 1;
 }
 
 int
@@ -86,13 +86,15 @@ main(void)
 	CHECK_INT(bus_link_pipes(push), 1);
 	CHECK_INT(bus_link_pipes(pull), -1); /* not dialled */
 	CHECK_INT(bus_links_check(now + 10 * BUS_REDIAL_MS), 0);
-	CHECK_INT(bus_send(push, MSG_SPEAKERS_QUERY, NULL, 0), 0);
-	CHECK_INT(receive_one(pull), 0);
+	CHECK(carries_messages(push, pull));
 
-	/* The peer goes, and the dialer gives up as nng 1.5.2's can: nothing reconnects. */
-	nng_dialer_close(last_dialer);
-	CHECK(wait_for(&downs, 1, 3000));
+	/* The peer goes, and the dialer gives up as nng 1.5.2's can: nothing reconnects. The
+	 * dialer is closed once its pipe is gone, as bus_links_check does: closing a dialer
+	 * whose pipe is up corrupts nng 1.5.2's push socket (a crash in the next nng_sendmsg,
+	 * or a message lost: 4 runs in 170; nng issues 1653 and 1658, fixed in 1.6). */
 	nng_close(pull);
+	CHECK(wait_for(&downs, 1, 3000));
+	nng_dialer_close(last_dialer);
 	CHECK_INT(bus_inbox_listen(&pull, dir, "peer"), 0);
 	usleep(600 * 1000); /* more than twice the longest reconnect interval */
 	CHECK_INT(atomic_load(&ups), 1);
@@ -102,8 +104,7 @@ main(void)
 	CHECK_INT(bus_links_check(now + BUS_REDIAL_MS), 1);
 	CHECK(wait_for(&ups, 2, 3000));
 	/* And it carries messages again. */
-	CHECK_INT(bus_send(push, MSG_SPEAKERS_QUERY, NULL, 0), 0);
-	CHECK_INT(receive_one(pull), 0);
+	CHECK(carries_messages(push, pull));
 	CHECK_INT(bus_links_check(now + 10 * BUS_REDIAL_MS), 0);
 
 	/* A closed socket is dropped from the watch, not dialled. */
