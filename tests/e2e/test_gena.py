@@ -12,6 +12,7 @@ import unittest
 import harness
 
 KITCHEN_IP, LIVING_IP, DINING_IP = "127.0.0.2", "127.0.0.3", "127.0.0.4"
+MOVED_IP = "127.0.0.7"
 SERVICES = ("AVTransport", "RenderingControl")
 # A household's groups come from one speaker's ZoneGroupTopology events: the only speaker here.
 EVENTED = SERVICES + ("ZoneGroupTopology",)
@@ -234,6 +235,50 @@ class GenaTest(harness.E2ETestCase):
         mark = self.mq.mark()
         set_volume(sp, 31)
         self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 31, 5, mark))
+
+    def test_power_cycle_without_byebye_subscribes_again(self):
+        """A power cut: no byebye, the player comes back with a higher boot sequence and
+        none of its subscriptions. Its alive NOTIFY is enough for the bridge to subscribe
+        afresh, without waiting for the minute poll."""
+        self.start()
+        sp = self.kitchen
+        self.wait_subscribed(sp)
+        since = time.time()
+        sp.notify = False
+        sp.stop()
+        sp.notify = True
+        sp.start()
+        self.wait_subscribed(sp, 20)
+        self.assertTrue(self.bridge.wait_log(
+            r"Kitchen: 127\.0\.0\.2:1400 boot %d now \(was 127\.0\.0\.2:1400 boot \d+\): "
+            r"subscribing again" % sp.bootseq, 5))
+        for svc in SERVICES:
+            fresh = [r for r in sp.actions_named("SUBSCRIBE") if r["t"] >= since and
+                     r["status"] == 200 and not r["renewal"]]
+            self.assertTrue([r for r in fresh if r["service"] == svc], fresh)
+        mark = self.mq.mark()
+        set_volume(sp, 43)
+        self.assertIsNotNone(self.wait_state(lambda d: d.get("volume") == 43, 5, mark))
+
+    def test_moved_speaker_is_subscribed_at_its_new_address(self):
+        """DHCP gives the player a new address (no byebye, the same uuid elsewhere): the
+        subscriptions follow it, so another controller's changes still arrive as events."""
+        self.start()
+        self.wait_subscribed(self.kitchen)
+        self.kitchen.notify = False
+        self.kitchen.stop()
+        moved = self.start_speaker(MOVED_IP, "Kitchen", uuid=self.kitchen.uuid)
+        self.wait_subscribed(moved, 20)
+        self.assertTrue(self.bridge.wait_log(
+            r"Kitchen: 127\.0\.0\.7:1400 boot \d+ now \(was 127\.0\.0\.2:1400 boot \d+\): "
+            r"subscribing again", 5))
+        for r in moved.actions_named("SUBSCRIBE"):
+            self.assertIn("/gena/%s/" % moved.uuid, r["args"]["CALLBACK"])
+        mark = self.mq.mark()
+        set_volume(moved, 29)
+        doc = self.wait_state(lambda d: d.get("volume") == 29, 5, mark)
+        self.assertIsNotNone(doc, "the moved speaker's change did not come as an event")
+        self.assertEqual(doc["ip"], MOVED_IP)
 
     def test_subscription_dropped_silently_is_found_by_the_minute_poll(self):
         """The speaker drops the subscription without a reboot: no event comes, so the
