@@ -190,6 +190,29 @@ class SupervisorTest(harness.E2ETestCase):
         self.assertEqual(rc, 1)
         self.assertIn("not running", err)
 
+    def test_a_twin_on_our_client_id_is_named_and_not_fought(self):
+        """Another host runs a copy of our state directory: the broker gives the client id to
+        whoever connected last, and each side kicks the other off (mosquitto's "disconnect
+        code 7" loop). The bridge says so once in its log and in status, and holds off
+        instead of taking the id back every second."""
+        broker = self.start_broker()
+        bridge, doc = self.start_healthy(broker)
+        client_id = doc["workers"]["mqttd"]["health"]["client_id"]
+        # paho reconnects within 0.2..2 s whenever it is kicked off: an eager twin.
+        self.mqtt(broker, client_id=client_id, clean_session=False)
+        doc = self.wait_status(bridge, lambda d: d["workers"]["mqttd"]["health"]["twin_suspected"],
+                               60)
+        self.assertIsNotNone(doc, "no twin_suspected in status: %s" % self.status(bridge))
+        found = r"another client is probably using client id %s" % re.escape(client_id)
+        self.assertEqual(len(re.findall(found, bridge.log_text())), 1)
+        self.assertIn("ANOTHER CLIENT USES OUR CLIENT ID", self.cli(bridge, "status")[1])
+        # Holding off (minutes between attempts): the broker sees the id connect at most
+        # once more in the next 10 s (the twin coming back from the last kick), not 10 times.
+        before = self.connections_of(broker, client_id)
+        time.sleep(10)
+        self.assertLessEqual(self.connections_of(broker, client_id) - before, 1)
+        self.assertEqual(len(re.findall(found, bridge.log_text())), 1)
+
     def test_kill9_each_worker_is_restarted_without_dropping_the_broker(self):
         broker = self.start_broker()
         self.start_speaker(KITCHEN_IP, "Kitchen")
