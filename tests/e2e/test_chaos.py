@@ -313,17 +313,27 @@ class SpoolTest(ChaosBase):
         self.assertEqual(live, [])
         self.assertEqual(len(done), len(ids))
 
-    def test_lost_session_is_reported(self):
+    def test_lost_session_is_reported_and_the_bridge_subscribes_again(self):
+        # A broker restarted without persistence forgets the session and its subscriptions:
+        # the bridge says so and subscribes again, or no request would ever reach it.
         broker = self.start_broker(persistence=False)
-        mq = self.mqtt(broker, subscribe=["sonos/bridge/state"])
+        kitchen = self.start_speaker("127.0.0.2", "Kitchen")
+        mq = self.mqtt(broker, subscribe=["sonos/#"])
         bridge = self.start_online(broker, mq)
+        self.wait_known(mq, ["kitchen"])
         self.assertIsNone(bridge.wait_log("has no session", 1))
         mark = mq.mark()
         broker.restart()
         mq.wait_connected(10)
-        mq.subscribe("sonos/bridge/state")
+        mq.subscribe("sonos/#")
         self.assertIsNotNone(mq.wait_topic("sonos/bridge/state", 20, after=mark, text="online"))
         self.assertIsNotNone(bridge.wait_log(r"has no session for client id", 5))
+        mq.publish("sonos/kitchen/set", {"id": "ls-1", "volume": 23})
+        ev = mq.wait_event(lambda e: e.get("id") == "ls-1" and e.get("status") in TERMINAL, 20)
+        self.assertIsNotNone(ev, "a request after the restart got no answer")
+        self.assertEqual(ev["status"], "done", ev)
+        self.assertTrue([a for a in kitchen.actions_named("SetVolume")
+                         if a["args"].get("DesiredVolume") == "23"])
 
 
 # ---------------------------------------------------------------------------------------------
