@@ -77,6 +77,10 @@ class ControlTest(harness.E2ETestCase):
         self.assertEqual(sp.transport_state, "PLAYING")
         self.assertEqual(self.command("kitchen", {"command": "next"})["status"], "done")
         self.assertEqual(sp.snapshot()["track"], 2)
+        self.assertEqual(self.command("kitchen", {"command": "next"})["status"], "done")
+        self.assertEqual(self.command("kitchen", {"command": "previous"})["status"], "done")
+        self.assertEqual(sp.snapshot()["track"], 2)
+        self.assertEqual(len(sp.actions_named("Previous")), 1)
         self.assertEqual(self.command("kitchen", {"track": 4, "seek": "0:00:30"})["status"],
                          "done")
         snap = sp.snapshot()
