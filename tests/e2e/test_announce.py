@@ -728,7 +728,13 @@ class AllTest(harness.E2ETestCase):
         finals = self.say_all()
         self.assertEqual(sorted(e["status"] for e in finals), ["done", "done"], finals)
         # One stream per group: Kitchen and the Living Room group's coordinator.
-        self.assertEqual(len(self.fetches()), 2)
+        fetches = self.fetches()
+        self.assertEqual(len(fetches), 2)
+        # At the same time, not one group after the other: each began before the other's
+        # clip was over.
+        starts = [r["t"] for r in fetches]
+        ends = [r["t"] + r["duration_s"] for r in fetches]
+        self.assertLess(max(starts), min(ends), fetches)
         self.check_house_restored()
 
     def test_grouped_waits_for_and_holds_other_announcements(self):
