@@ -24,6 +24,7 @@
 #define WAIT_MARGIN_MS 3000      /* added to the clip's duration */
 #define WAIT_UNREACHABLE_POLLS 8 /* transport errors in a row that end the wait as failed */
 #define START_TIMEOUT_MS 10000   /* a speaker that never starts playing */
+#define HTTPD_BACK_MS 5000       /* wait for a restarted httpd before asking again */
 #define UNKNOWN_DURATION_MS (10 * 60 * 1000) /* clips of unknown length: stop waiting here */
 #define FETCHED_MAX 64 /* clips httpd said were asked for, the latest remembered */
 
@@ -517,6 +518,54 @@ never_started(struct announcement *a, const char *url, uint64_t asked_ms)
 	         what);
 }
 
+/* 1 when the speaker that never started url may be asked again: url is one of httpd's clips,
+ * httpd went away after it had the clip (so the speaker's fetch was refused or cut short),
+ * and a new httpd is connected (within HTTPD_BACK_MS). The clip is on disk; the new httpd
+ * serves it under the same name. */
+static int
+httpd_cut_the_fetch(struct announcement *a, const char *url)
+{
+	uint64_t until = util_mono_ms() + HTTPD_BACK_MS;
+
+	if (!source_is_own_clip(url, a->ctx->cfg->http_port) || a->clip_ready_ms == 0 ||
+	    atomic_load(&httpd_gone_ms) < a->clip_ready_ms)
+		return 0;
+	while (bus_link_pipes(a->ctx->httpd) == 0) {
+		if (util_mono_ms() >= until || atomic_load(&a->ctx->stopping))
+			return 0;
+		sleep_ms(100);
+	}
+	return 1;
+}
+
+/* Play the announcement's clip and wait for its end; `playing` goes out once the speaker
+ * accepted Play. A speaker that never starts it because httpd was restarted in between is
+ * asked once more (a restart takes a fraction of a second; the announcement is not lost for
+ * it); one that never starts it otherwise is reported (never_started). */
+static void
+play_and_wait(struct announcement *a, const char *url, const char *mime, uint64_t t0)
+{
+	uint64_t asked = util_mono_ms();
+
+	if (play_clip(a, url, mime) != 0)
+		return;
+	log_info("%s: playing %s (%u ms) after %llu ms", a->coordinator.room, url, a->duration_ms,
+	         (unsigned long long)(asked - t0));
+	announce_event(a, EVENT_PLAYING, NULL);
+	if (!wait_end(a, a->duration_ms))
+		return;
+	if (util_now_ms() <= a->req->deadline_ms && httpd_cut_the_fetch(a, url)) {
+		log_warnx("%s could not get %s: httpd was restarted meanwhile; asking it again",
+		          a->coordinator.room, url);
+		a->status = EVENT_DONE;
+		a->error[0] = '\0';
+		a->clip_ready_ms = asked = util_mono_ms();
+		if (play_clip(a, url, mime) != 0 || !wait_end(a, a->duration_ms))
+			return;
+	}
+	never_started(a, url, asked);
+}
+
 /* The configured chime before speech, played to its end (its length is not known). A chime
  * that fails is logged and skipped: the announcement itself still plays. */
 static void
@@ -643,7 +692,7 @@ join_group(const struct msg_speaker *sp, const char *coordinator, char *err, siz
  * trade-off against parallel mode: one synchronized stream, but every group is taken apart
  * and rebuilt, which takes a few SOAP calls per speaker. */
 static void
-announce_all_grouped(struct announcement *a, const char *url, const char *mime)
+announce_all_grouped(struct announcement *a, const char *url, const char *mime, uint64_t t0)
 {
 	struct announce_all *all = a->all;
 	struct announcement *subs = calloc((size_t)all->ngroups, sizeof(*subs));
@@ -651,7 +700,6 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 	int *ok = calloc((size_t)all->ngroups, sizeof(*ok));
 	int chosen = -1;
 	char err[256];
-	uint64_t asked;
 
 	if (subs == NULL || snaps == NULL || ok == NULL) {
 		fail(a, "%s", "out of memory");
@@ -691,12 +739,7 @@ announce_all_grouped(struct announcement *a, const char *url, const char *mime)
 	}
 	a->coordinator = subs[chosen].coordinator;
 	play_chime(a);
-	asked = util_mono_ms();
-	if (play_clip(a, url, mime) == 0) {
-		announce_event(a, EVENT_PLAYING, NULL);
-		if (wait_end(a, a->duration_ms))
-			never_started(a, url, asked);
-	}
+	play_and_wait(a, url, mime, t0);
 	for (int g = 0; g < all->ngroups; g++) {
 		static const struct soap_arg inst[] = {{"InstanceID", "0"}};
 
@@ -742,7 +785,7 @@ announce_run(struct announcement *a)
 {
 	struct snapshot snap;
 	char url[MSG_CLIP_URL_MAX + 1], mime[32];
-	uint64_t t0 = util_mono_ms(), asked;
+	uint64_t t0 = util_mono_ms();
 
 	a->status = EVENT_DONE;
 	a->error[0] = '\0';
@@ -760,7 +803,7 @@ announce_run(struct announcement *a)
 	if (past_deadline(a, "expired while its clip was being made"))
 		return;
 	if (a->all != NULL) {
-		announce_all_grouped(a, url, mime);
+		announce_all_grouped(a, url, mime, t0);
 		return;
 	}
 	if (snapshot_take(a, &snap) < 0 || past_deadline(a, "expired before it could play"))
@@ -774,14 +817,8 @@ announce_run(struct announcement *a)
 	rescue_save(a, &snap);
 	prepare(a, &snap);
 	play_chime(a);
-	asked = util_mono_ms();
-	if (a->status == EVENT_DONE && play_clip(a, url, mime) == 0) {
-		log_info("%s: playing %s (%u ms) after %llu ms", a->speaker.room, url,
-		         a->duration_ms, (unsigned long long)(util_mono_ms() - t0));
-		announce_event(a, EVENT_PLAYING, NULL);
-		if (wait_end(a, a->duration_ms))
-			never_started(a, url, asked);
-	}
+	if (a->status == EVENT_DONE)
+		play_and_wait(a, url, mime, t0);
 	restore(a, &snap);
 	rescue_drop(a);
 }
