@@ -59,7 +59,7 @@ class QuickstartTest(harness.E2ETestCase):
         proc = subprocess.Popen([sys.executable, DEMO], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, env=env,
                                 start_new_session=True)
-        self.addCleanup(lambda: proc.poll() is None and os.killpg(proc.pid, signal.SIGKILL))
+        self.addCleanup(self.stop_demo, proc)
         out = Output(proc.stdout)
         self.addCleanup(lambda: self._verbose() and self._dump("demo output", out.text()))
 
@@ -89,6 +89,19 @@ class QuickstartTest(harness.E2ETestCase):
         config = re.search(r"--config (\S+)", out.lines[config]).group(1)
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         self.assertEqual([line for line in ps.splitlines() if config in line], [])
+
+    @staticmethod
+    def stop_demo(proc):
+        """Ctrl-C, as a user stops it: the demo then stops the bridge (its own session) and
+        the broker. SIGKILL only if that does not end it, which would leave them running."""
+        if proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
 
 
 if __name__ == "__main__":
