@@ -546,7 +546,9 @@ static void
 play_and_wait(struct announcement *a, const char *url, const char *mime, uint64_t t0)
 {
 	uint64_t asked = util_mono_ms();
+	char before[sizeof(a->error)];
 
+	memcpy(before, a->error, sizeof(before)); /* a note made earlier is kept */
 	if (play_clip(a, url, mime) != 0)
 		return;
 	log_info("%s: playing %s (%u ms) after %llu ms", a->coordinator.room, url, a->duration_ms,
@@ -558,7 +560,7 @@ play_and_wait(struct announcement *a, const char *url, const char *mime, uint64_
 		log_warnx("%s could not get %s: httpd was restarted meanwhile; asking it again",
 		          a->coordinator.room, url);
 		a->status = EVENT_DONE;
-		a->error[0] = '\0';
+		memcpy(a->error, before, sizeof(a->error));
 		a->clip_ready_ms = asked = util_mono_ms();
 		if (play_clip(a, url, mime) != 0 || !wait_end(a, a->duration_ms))
 			return;
