@@ -16,7 +16,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 import harness  # noqa: E402
 import sonos_speaker  # noqa: E402
 
-PORT = int(os.environ.get("QUICKSTART_PORT", "18830"))
+# MQTT's own port when it is free, so that a plain `mosquitto_pub -t ...` reaches the demo;
+# 18830 when a broker already listens there (Debian starts one when mosquitto is installed).
+PORT = int(os.environ.get("QUICKSTART_PORT") or
+           ("18830" if harness.port_open(1883) else "1883"))
 out_lock = threading.Lock()
 
 
