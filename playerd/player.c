@@ -33,6 +33,7 @@ struct speaker_queue {
 struct state_poller {
 	char uuid[48];
 	int busy;
+	int again; /* a poll was asked for while one ran or the group was busy: one follows */
 	/* After a command, while events arrive: read the speaker at verify_ms unless an event
 	 * came at or after since_ms, when the latest command began (a subscription the speaker
 	 * dropped says nothing). */
@@ -99,6 +100,7 @@ queue_get(const char *uuid)
 static void queue_run_next(struct speaker_queue *q);
 static int all_barrier(void);
 static void state_poll_start(const struct msg_speaker *sp);
+static void state_polls_again(void);
 static void state_verify_later(const struct msg_speaker *sp, uint64_t since_ms);
 static const struct msg_speaker *coordinator_of(const struct msg_speaker *sp);
 
@@ -166,6 +168,7 @@ after_work_cb(uv_work_t *w, int status)
 			livestate_flush(&a->members[i], coordinator_of(&a->members[i]));
 			state_verify_later(&a->members[i], a->run_ms);
 		}
+	state_polls_again(); /* those the group's work held back (a member that joined it) */
 	announcement_free(a);
 	if (q == &P.all_queue) {
 		queue_run_next(q);
@@ -700,15 +703,39 @@ state_work_cb(uv_work_t *w)
 	j->ok = 1;
 }
 
-/* livestate merges the poll with newer events and publishes on change. */
+/* The entry of uuid in the table now, or NULL. */
+static const struct msg_speaker *
+table_entry(const char *uuid)
+{
+	for (int i = 0; i < P.count; i++)
+		if (strcmp(P.table[i].uuid, uuid) == 0)
+			return &P.table[i];
+	return NULL;
+}
+
+/* livestate merges the poll with newer events and publishes on change. A poll during which
+ * the table put the speaker in another group read the old group's transport (a member's own
+ * is "x-rincon:", source "group"): sent, it would undo the new coordinator livestate has
+ * just sent, until the next poll (a minute while events arrive). It is read again instead. */
 static void
 state_after_cb(uv_work_t *w, int status)
 {
 	struct state_job *j = w->data;
+	struct state_poller *p = j->poller;
+	const struct msg_speaker *now = table_entry(j->speaker.uuid);
+	int moved = status == 0 && now != NULL &&
+	            strcmp(coordinator_of(now)->uuid, j->coordinator.uuid) != 0;
 
-	j->poller->busy = 0;
-	if (status == 0 && j->ok)
+	p->busy = 0;
+	if (moved)
+		log_debug("%s: its group changed while its state was read: reading it again",
+		          now->room);
+	else if (status == 0 && j->ok && now != NULL)
+		livestate_polled(now, coordinator_of(now), &j->st, j->started_ms);
+	else if (status == 0 && j->ok)
 		livestate_polled(&j->speaker, &j->coordinator, &j->st, j->started_ms);
+	if (status == 0 && now != NULL && (moved || p->again))
+		state_poll_start(now);
 	free(j);
 }
 
@@ -732,18 +759,27 @@ topology_changed(void)
 	bus_send(P.to_discoveryd, MSG_SPEAKERS_QUERY, NULL, 0);
 }
 
-/* Poll sp now unless a poll is in flight or its group is announcing. */
+/* Poll sp now as the table has it (a copy taken before the table changed names the old
+ * coordinator); while a poll is in flight or its group is announcing, once that is over. */
 static void
 state_poll_start(const struct msg_speaker *sp)
 {
 	struct state_poller *p = poller_get(sp->uuid);
-	const struct msg_speaker *co = coordinator_of(sp);
+	const struct msg_speaker *co;
 	struct state_job *j;
 
-	if (p == NULL || p->busy || P.stopping || group_busy(co->uuid))
+	if (table_entry(sp->uuid) != NULL)
+		sp = table_entry(sp->uuid);
+	co = coordinator_of(sp);
+	if (p == NULL || P.stopping)
 		return;
+	if (p->busy || group_busy(co->uuid)) {
+		p->again = 1;
+		return;
+	}
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return;
+	p->again = 0;
 	j->poller = p;
 	j->started_ms = util_mono_ms();
 	j->speaker = *sp;
@@ -753,6 +789,18 @@ state_poll_start(const struct msg_speaker *sp)
 	if (uv_queue_work(P.loop, &j->work, state_work_cb, state_after_cb) != 0) {
 		p->busy = 0;
 		free(j);
+	}
+}
+
+/* Start the polls held back while their speaker was being read or its group was busy. */
+static void
+state_polls_again(void)
+{
+	for (int i = 0; i < P.npollers; i++) {
+		const struct msg_speaker *sp = table_entry(P.pollers[i].uuid);
+
+		if (P.pollers[i].again && !P.pollers[i].busy && sp != NULL)
+			state_poll_start(sp);
 	}
 }
 
