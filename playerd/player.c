@@ -765,11 +765,11 @@ static void
 state_poll_start(const struct msg_speaker *sp)
 {
 	struct state_poller *p = poller_get(sp->uuid);
-	const struct msg_speaker *co;
+	const struct msg_speaker *now = table_entry(sp->uuid), *co;
 	struct state_job *j;
 
-	if (table_entry(sp->uuid) != NULL)
-		sp = table_entry(sp->uuid);
+	if (now != NULL)
+		sp = now;
 	co = coordinator_of(sp);
 	if (p == NULL || P.stopping)
 		return;
