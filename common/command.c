@@ -178,7 +178,8 @@ parse_object(json_t *obj, struct command *cmd, char *reason, size_t n)
 		if (json_is_integer(v))
 			return fail(reason, n, "volume out of range 0..100 (%lld)",
 			            (long long)json_integer_value(v));
-		return fail(reason, n, "volume: expected 0..100 or a string \"+N\"/\"-N\"");
+		return fail(reason, n,
+		            "volume: expected 0..100, or a step \"+N\"/\"-N\" of at most 100");
 	}
 	if ((v = json_object_get(obj, "mute")) != NULL) {
 		if (!json_is_boolean(v))

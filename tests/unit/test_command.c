@@ -50,6 +50,10 @@ main(void)
 	CHECK_STR(reason, "volume out of range 0..100 (500)");
 	CHECK_INT(parse("{\"volume\":\"5\"}", &c, reason), -1);
 	CHECK_INT(parse("{\"volume\":\"+\"}", &c, reason), -1);
+	CHECK_INT(parse("{\"volume\":\"+500\"}", &c, reason), -1);
+	CHECK_STR(reason, "volume: expected 0..100, or a step \"+N\"/\"-N\" of at most 100");
+	CHECK_INT(parse("{\"volume\":\"-100\"}", &c, reason), 0);
+	CHECK(c.volume_relative && c.volume == -100);
 	CHECK_INT(parse("{\"command\":\"dance\"}", &c, reason), -1);
 	CHECK_INT(parse("{\"mute\":\"yes\"}", &c, reason), -1);
 	CHECK_INT(parse("{\"seek\":\"1:99:00\"}", &c, reason), -1);
