@@ -239,14 +239,25 @@ static void reject(struct msg_request *req, uint8_t status, const char *why);
 static void reject_for(struct msg_request *req, const struct msg_speaker *sp, uint8_t status,
                        const char *why);
 
+/* The entry of uuid in the table now, or NULL. */
+static const struct msg_speaker *
+table_entry(const char *uuid)
+{
+	for (int i = 0; i < P.count; i++)
+		if (strcmp(P.table[i].uuid, uuid) == 0)
+			return &P.table[i];
+	return NULL;
+}
+
 /* The coordinator of sp's group (sp itself until the table says otherwise). */
 static const struct msg_speaker *
 coordinator_of(const struct msg_speaker *sp)
 {
-	if (sp->coordinator[0] != '\0' && strcmp(sp->coordinator, sp->uuid) != 0)
-		for (int i = 0; i < P.count; i++)
-			if (strcmp(P.table[i].uuid, sp->coordinator) == 0)
-				return &P.table[i];
+	const struct msg_speaker *co;
+
+	if (sp->coordinator[0] != '\0' && strcmp(sp->coordinator, sp->uuid) != 0 &&
+	    (co = table_entry(sp->coordinator)) != NULL)
+		return co;
 	return sp;
 }
 
@@ -703,16 +714,6 @@ state_work_cb(uv_work_t *w)
 	j->ok = 1;
 }
 
-/* The entry of uuid in the table now, or NULL. */
-static const struct msg_speaker *
-table_entry(const char *uuid)
-{
-	for (int i = 0; i < P.count; i++)
-		if (strcmp(P.table[i].uuid, uuid) == 0)
-			return &P.table[i];
-	return NULL;
-}
-
 /* livestate merges the poll with newer events and publishes on change. A poll during which
  * the table put the speaker in another group read the old group's transport (a member's own
  * is "x-rincon:", source "group"): sent, it would undo the new coordinator livestate has
@@ -983,16 +984,14 @@ player_health_facts(void *ctx, struct strbuf *out)
 		pending++;
 	strbuf_printf(out, "{\"speakers_known\":%d,\"pending\":%d,\"queues\":[", P.count, pending);
 	for (struct speaker_queue *q = P.queues; q != NULL; q = q->next) {
-		const char *room = q->uuid;
+		const struct msg_speaker *sp = table_entry(q->uuid);
+		const char *room = sp != NULL ? sp->room : q->uuid;
 		int queued = 0;
 
 		for (struct announcement *a = q->head; a != NULL; a = a->next)
 			queued++;
 		if (queued == 0 && !q->busy)
 			continue;
-		for (int i = 0; i < P.count; i++)
-			if (strcmp(P.table[i].uuid, q->uuid) == 0)
-				room = P.table[i].room;
 		strbuf_puts(out, first ? "{\"speaker\":" : ",{\"speaker\":");
 		health_json_string(out, room);
 		strbuf_printf(out, ",\"uuid\":");
