@@ -153,14 +153,20 @@ class ControlTest(harness.E2ETestCase):
         self.assertEqual(self.kitchen.volume, before + 17)
         self.assertEqual(self.living.coordinator, self.kitchen.uuid)
 
-    def test_everybody_join_one_room(self):
-        """sonos/all/set {"join": "kitchen"}: the others join, the kitchen itself stays."""
+    def everybody_join_kitchen(self):
+        """sonos/all/set {"join": "kitchen"}, waited for until both speakers say done;
+        returns the mark from before it."""
         mark = self.mq.mark()
         self.mq.publish("sonos/all/set", json.dumps({"id": "all-join", "join": "kitchen"}))
         self.assertTrue(harness.wait_until(lambda: {
             e["speaker"] for e in self.mq.events(after=mark)
             if e.get("id") == "all-join" and e["status"] == "done"} == {"Kitchen", "Living Room"},
             15), self.mq.events(after=mark))
+        return mark
+
+    def test_everybody_join_one_room(self):
+        """sonos/all/set {"join": "kitchen"}: the others join, the kitchen itself stays."""
+        mark = self.everybody_join_kitchen()
         time.sleep(0.5)
         finals = [e for e in self.mq.events(after=mark)
                   if e.get("id") == "all-join" and e["status"] != "queued"]
@@ -177,12 +183,7 @@ class ControlTest(harness.E2ETestCase):
         self.assertEqual(self.command("living-room", {"leave": True})["status"], "done")
         time.sleep(1.5)  # subscriptions made, the leave's reads over
         self.living.set_delay("GetTransportInfo", 1.0)
-        mark = self.mq.mark()
-        self.mq.publish("sonos/all/set", json.dumps({"id": "all-join", "join": "kitchen"}))
-        self.assertTrue(harness.wait_until(lambda: {
-            e["speaker"] for e in self.mq.events(after=mark)
-            if e.get("id") == "all-join" and e["status"] == "done"} == {"Kitchen", "Living Room"},
-            15), self.mq.events(after=mark))
+        mark = self.everybody_join_kitchen()
         self.assertEqual(self.living.coordinator, self.kitchen.uuid)
         shown = self.mq.wait_for(lambda m: m.topic == "sonos/living-room/state" and
                                  m.json().get("coordinator") == self.kitchen.uuid, 5, after=mark)
