@@ -519,23 +519,28 @@ never_started(struct announcement *a, const char *url, uint64_t asked_ms)
 }
 
 /* 1 when the speaker that never started url may be asked again: url is one of httpd's clips,
- * httpd went away after it had the clip (so the speaker's fetch was refused or cut short),
- * and a new httpd is connected (within HTTPD_BACK_MS). The clip is on disk; the new httpd
- * serves it under the same name. */
+ * httpd went away after it had the clip (so the speaker's fetch was refused or cut short), a
+ * new httpd is connected (within HTTPD_BACK_MS), and it has not served the clip since (a
+ * speaker that got it from the new httpd may be playing it: it is not started twice). The
+ * clip is on disk; the new httpd serves it under the same name. */
 static int
 httpd_cut_the_fetch(struct announcement *a, const char *url)
 {
-	uint64_t until = util_mono_ms() + HTTPD_BACK_MS;
+	uint64_t until = util_mono_ms() + HTTPD_BACK_MS, gone = atomic_load(&httpd_gone_ms);
+	char host[256], path[512];
+	uint16_t port;
 
 	if (!source_is_own_clip(url, a->ctx->cfg->http_port) || a->clip_ready_ms == 0 ||
-	    atomic_load(&httpd_gone_ms) < a->clip_ready_ms)
+	    gone < a->clip_ready_ms ||
+	    http_url_split(url, host, sizeof(host), &port, path, sizeof(path)) < 0)
 		return 0;
 	while (bus_link_pipes(a->ctx->httpd) == 0) {
 		if (util_mono_ms() >= until || atomic_load(&a->ctx->stopping))
 			return 0;
 		sleep_ms(100);
 	}
-	return 1;
+	return !atomic_load(&a->ctx->stopping) &&
+	       !clip_fetched_since(path + strlen("/clips/"), gone);
 }
 
 /* Play the announcement's clip and wait for its end; `playing` goes out once the speaker
@@ -556,7 +561,7 @@ play_and_wait(struct announcement *a, const char *url, const char *mime, uint64_
 	announce_event(a, EVENT_PLAYING, NULL);
 	if (!wait_end(a, a->duration_ms))
 		return;
-	if (util_now_ms() <= a->req->deadline_ms && httpd_cut_the_fetch(a, url)) {
+	if (httpd_cut_the_fetch(a, url) && util_now_ms() <= a->req->deadline_ms) {
 		log_warnx("%s could not get %s: httpd was restarted meanwhile; asking it again",
 		          a->coordinator.room, url);
 		a->status = EVENT_DONE;

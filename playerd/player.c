@@ -99,7 +99,7 @@ queue_get(const char *uuid)
 
 static void queue_run_next(struct speaker_queue *q);
 static int all_barrier(void);
-static void state_poll_start(const struct msg_speaker *sp);
+static void state_poll_start(const struct msg_speaker *sp, int remember);
 static void state_polls_again(void);
 static void state_verify_later(const struct msg_speaker *sp, uint64_t since_ms);
 static const struct msg_speaker *coordinator_of(const struct msg_speaker *sp);
@@ -163,7 +163,7 @@ after_work_cb(uv_work_t *w, int status)
 	for (int i = 0; i < a->nmembers; i++)
 		if (a->cmd == NULL || a->cmd->join[0] != '\0' || a->cmd->leave ||
 		    !gena_events_live(&a->members[i], coordinator_of(&a->members[i])))
-			state_poll_start(&a->members[i]);
+			state_poll_start(&a->members[i], 1);
 		else {
 			livestate_flush(&a->members[i], coordinator_of(&a->members[i]));
 			state_verify_later(&a->members[i], a->run_ms);
@@ -667,7 +667,7 @@ speakers_cb(void *ctx, const struct msg_hdr *hdr, const void *payload)
 		for (int k = 0; k < nmoved; k++)
 			for (int j = 0; j < P.count; j++)
 				if (strcmp(P.table[j].uuid, moved[k]) == 0)
-					state_poll_start(&P.table[j]);
+					state_poll_start(&P.table[j], 1);
 	}
 	P.have_table = 1;
 	gena_speakers(P.table, P.count);
@@ -692,6 +692,8 @@ poller_get(const char *uuid)
 			if (!known && !P.pollers[i].busy) {
 				msg_strlcpy(P.pollers[i].uuid, uuid, sizeof(P.pollers[0].uuid));
 				P.pollers[i].verify_ms = 0;
+				P.pollers[i].since_ms = 0;
+				P.pollers[i].again = 0;
 				return &P.pollers[i];
 			}
 		}
@@ -736,7 +738,7 @@ state_after_cb(uv_work_t *w, int status)
 	else if (status == 0 && j->ok)
 		livestate_polled(&j->speaker, &j->coordinator, &j->st, j->started_ms);
 	if (status == 0 && now != NULL && (moved || p->again))
-		state_poll_start(now);
+		state_poll_start(now, 1);
 	free(j);
 }
 
@@ -761,9 +763,11 @@ topology_changed(void)
 }
 
 /* Poll sp now as the table has it (a copy taken before the table changed names the old
- * coordinator); while a poll is in flight or its group is announcing, once that is over. */
+ * coordinator). While a poll is in flight or its group is announcing: once that is over when
+ * remember (a change to read), else not at all (the timers' routine polls: one that came
+ * every time a slow speaker was still being read would keep a thread reading it). */
 static void
-state_poll_start(const struct msg_speaker *sp)
+state_poll_start(const struct msg_speaker *sp, int remember)
 {
 	struct state_poller *p = poller_get(sp->uuid);
 	const struct msg_speaker *now = table_entry(sp->uuid), *co;
@@ -775,7 +779,7 @@ state_poll_start(const struct msg_speaker *sp)
 	if (p == NULL || P.stopping)
 		return;
 	if (p->busy || group_busy(co->uuid)) {
-		p->again = 1;
+		p->again |= remember;
 		return;
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL)
@@ -801,7 +805,7 @@ state_polls_again(void)
 		const struct msg_speaker *sp = table_entry(P.pollers[i].uuid);
 
 		if (P.pollers[i].again && !P.pollers[i].busy && sp != NULL)
-			state_poll_start(sp);
+			state_poll_start(sp, 1);
 	}
 }
 
@@ -853,7 +857,7 @@ verify_timer_cb(uv_timer_t *t)
 				if (!gena_event_since(&P.table[j], co, p->since_ms)) {
 					log_debug("%s: no event after a command: reading its state",
 					          P.table[j].room);
-					state_poll_start(&P.table[j]);
+					state_poll_start(&P.table[j], 0);
 				}
 				break;
 			}
@@ -867,7 +871,7 @@ state_timer_cb(uv_timer_t *t)
 	(void)t;
 	for (int i = 0; i < P.count; i++)
 		if (gena_poll_due(&P.table[i], coordinator_of(&P.table[i])))
-			state_poll_start(&P.table[i]);
+			state_poll_start(&P.table[i], 0);
 }
 
 /* nng's thread: httpd closed its end of the clip socket. */
